@@ -1,0 +1,27 @@
+# Every dependency comes from a Debian package installed by scripts/install-deps.sh.
+find_package(PkgConfig REQUIRED)
+find_package(PostgreSQL REQUIRED)          # libpq-fe.h only: the shim never links libpq
+find_package(nlohmann_json 3.10 REQUIRED)  # JSON reports: well-kept, header-only
+find_package(Boost 1.74 REQUIRED)          # Stacktrace (libbacktrace backend) symbolizes at report time
+find_library(BOOST_STACKTRACE_BACKTRACE_LIB NAMES boost_stacktrace_backtrace REQUIRED)
+find_path(LIBUNWIND_INCLUDE_DIR libunwind.h PATH_SUFFIXES x86_64-linux-gnu REQUIRED)
+find_path(SPDLOG_INCLUDE_DIR spdlog/spdlog.h REQUIRED)
+find_path(FMT_INCLUDE_DIR fmt/format.h REQUIRED)
+find_package(Threads REQUIRED)
+
+# spdlog and fmt are compiled header-only into our code with hidden visibility, so
+# the shim adds no libspdlog/libfmt to the host and cannot clash with the host's copy.
+add_library(connleak_logging_deps INTERFACE)
+target_include_directories(connleak_logging_deps SYSTEM INTERFACE ${SPDLOG_INCLUDE_DIR} ${FMT_INCLUDE_DIR})
+target_compile_definitions(connleak_logging_deps INTERFACE SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL FMT_HEADER_ONLY
+                                                           SPDLOG_NO_TLS SPDLOG_NO_THREAD_ID)
+
+if(CONNLEAK_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(CONNLEAK_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread)
+  add_link_options(-fsanitize=thread)
+elseif(NOT CONNLEAK_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "CONNLEAK_SANITIZE must be address, thread or empty")
+endif()

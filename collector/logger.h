@@ -1,0 +1,18 @@
+#pragma once
+// The one logger for everything the tool prints (warnings, alerts, reports).
+// Synchronous and never destroyed: it must still work inside atexit handlers,
+// _exit hooks and after static destructors have run.
+#include <spdlog/logger.h>
+
+#include <string_view>
+
+namespace connleak {
+
+spdlog::logger& log();
+// Prints one line ("connleak: " is NOT added) straight to stderr; used where even
+// spdlog may be unsafe (fork child before re-initialisation, late exit).
+void raw_line(std::string_view line);
+// Prints a multi-line block (a report) through the logger, line by line.
+void log_block(std::string_view text);
+
+}  // namespace connleak

@@ -1,0 +1,118 @@
+#pragma once
+// Handle -> record for every connection the shim has seen acquired and not yet
+// released, plus a bounded memory of recently closed handles (to tell a double
+// close from a close of a handle we never saw). Sharded mutexes: hooks on many
+// threads touch different shards, and no lock is held while calling out.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "collector/stack_depot.h"
+#include "collector/timeutil.h"
+
+namespace connleak {
+
+enum class Library : std::uint8_t { kLibpq, kMysql, kSocket };
+const char* library_name(Library lib);
+
+struct ConnRecord {
+  std::uint64_t id = 0;
+  std::uintptr_t handle = 0;
+  Library library = Library::kLibpq;
+  bool inherited = false;  // opened by the parent before fork(): the parent's to report
+  std::uint32_t resets = 0;
+  int thread = 0;
+  Timestamp opened;
+  StackId open_stack = 0;
+  const char* target = "";         // interned, already redacted
+  const char* client_module = "";  // interned path of the client library that served it
+};
+
+// A closed connection that the report must still show (it carried an alert).
+struct ClosedRecord {
+  ConnRecord record;
+  Timestamp closed;
+  StackId close_stack = 0;
+  // Set for a double close: where the already-closed handle was closed again.
+  bool double_close = false;
+  Timestamp closed_again;
+  StackId close_again_stack = 0;
+};
+
+struct Counters {
+  std::uint64_t opened = 0;
+  std::uint64_t closed = 0;
+  std::uint64_t resets = 0;
+  std::uint64_t double_closes = 0;
+  std::uint64_t unknown_closes = 0;
+};
+
+struct Snapshot {
+  std::vector<ConnRecord> open;      // includes inherited records (flagged as such)
+  std::vector<ClosedRecord> flagged;  // closed but carrying an alert
+  Counters counters;
+  bool complete = true;  // false when a shard stayed locked past the deadline
+};
+
+enum class CloseOutcome { kClosed, kDoubleClose, kUnknown };
+
+class Registry {
+ public:
+  static Registry& instance();
+
+  // Records a newly acquired handle. A handle still marked open (its close went
+  // unseen) is replaced. Returns the record id.
+  std::uint64_t on_open(ConnRecord record);
+  // Call BEFORE the real close: once the real close frees the handle, another
+  // thread may be handed the same address by a new connect.
+  CloseOutcome on_close(std::uintptr_t handle, StackId close_stack, Timestamp when,
+                        ClosedRecord* double_close_out = nullptr);
+  // Counts a reset of a tracked handle; false if the handle is unknown.
+  bool on_reset(std::uintptr_t handle);
+  bool is_open(std::uintptr_t handle);
+
+  // Copies the registry. On the exit path other threads may still be in hooks:
+  // shards are try-locked until `deadline_mono_ns`, never waited on forever.
+  Snapshot snapshot(std::int64_t deadline_mono_ns);
+  Counters counters() const;
+  std::size_t open_count() const { return open_count_.load(std::memory_order_relaxed); }
+
+  // fork(): the shim takes these locks before fork and re-creates them in the child.
+  void collect_mutexes(std::vector<std::mutex*>& out);
+  // In a fork child (locks already re-created): the parent's handles are marked
+  // inherited and the counters start from zero.
+  void after_fork_child();
+
+ private:
+  struct ClosedEntry {
+    ConnRecord record;
+    Timestamp closed;
+    StackId close_stack = 0;
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::uintptr_t, ConnRecord> open;
+    std::unordered_map<std::uintptr_t, ClosedEntry> recently_closed;
+    std::deque<std::uintptr_t> closed_order;  // FIFO bound on recently_closed
+  };
+  static constexpr std::size_t kShards = 64;
+  static constexpr std::size_t kRecentlyClosedPerShard = 1024;
+
+  Shard& shard_for(std::uintptr_t handle) { return shards_[(handle >> 4) % kShards]; }
+  void remember_closed(Shard& shard, ClosedEntry entry);
+
+  std::array<Shard, kShards> shards_;
+  std::mutex flagged_mutex_;
+  std::vector<ClosedRecord> flagged_;
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::size_t> open_count_{0};
+  std::atomic<std::uint64_t> opened_{0}, closed_{0}, resets_{0}, double_closes_{0},
+      unknown_closes_{0};
+};
+
+}  // namespace connleak

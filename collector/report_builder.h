@@ -1,0 +1,31 @@
+#pragma once
+// Registry snapshot + symbolizer -> the Report model.
+#include <functional>
+#include <string>
+
+#include "collector/registry.h"
+#include "collector/report_model.h"
+#include "collector/symbolize.h"
+
+namespace connleak {
+
+// Asks the client library about a live handle (connected / failed / connecting).
+// Supplied by the shim, which knows how to reach the right library copy; the
+// collector itself never calls into libpq or the MySQL client.
+using StateProbe = std::function<std::string(const ConnRecord&)>;
+
+struct ProcessInfo {
+  std::int64_t pid = 0;
+  std::int64_t ppid = 0;
+  std::vector<std::string> argv;  // already redacted
+};
+// Reads pid, ppid and the command line (passwords on it redacted).
+ProcessInfo current_process();
+// Command lines carry passwords too (`psql "password=..."`, `mysql -pSECRET`,
+// `--password=...`): every argument after argv[0] is scrubbed.
+std::vector<std::string> redact_argv(std::vector<std::string> argv);
+
+Report build_report(const Snapshot& snapshot, const std::string& trigger, const ProcessInfo& process,
+                    Symbolizer& symbolizer, const StateProbe& probe);
+
+}  // namespace connleak

@@ -1,0 +1,173 @@
+#include "collector/report_json.h"
+
+#include <stdexcept>
+
+namespace connleak {
+
+using nlohmann::json;
+
+namespace {
+
+template <typename T>
+json opt(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+json frame_json(const Frame& f, bool native) {
+  json j;
+  if (native) {
+    j["address"] = f.address ? json(hex(*f.address)) : json(nullptr);
+    j["module"] = opt(f.module);
+  }
+  j["function"] = opt(f.function);
+  j["file"] = opt(f.file);
+  j["line"] = opt(f.line);
+  return j;
+}
+
+json frames_json(const std::vector<Frame>& frames, bool native) {
+  json arr = json::array();
+  for (const Frame& f : frames) arr.push_back(frame_json(f, native));
+  return arr;
+}
+
+json stacks_json(const Stacks& s) {
+  json j;
+  j["native"] = frames_json(s.native, true);
+  if (s.python) j["python"] = frames_json(*s.python, false);
+  return j;
+}
+
+template <typename T>
+std::optional<T> get_opt(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return it->get<T>();
+}
+
+Frame frame_from(const json& j) {
+  Frame f;
+  if (auto addr = get_opt<std::string>(j, "address")) f.address = std::stoull(*addr, nullptr, 16);
+  f.module = get_opt<std::string>(j, "module");
+  f.function = get_opt<std::string>(j, "function");
+  f.file = get_opt<std::string>(j, "file");
+  f.line = get_opt<int>(j, "line");
+  return f;
+}
+
+std::vector<Frame> frames_from(const json& j) {
+  std::vector<Frame> out;
+  if (!j.is_array()) throw std::invalid_argument("stack is not an array");
+  for (const json& f : j) out.push_back(frame_from(f));
+  return out;
+}
+
+Stacks stacks_from(const json& j) {
+  Stacks s;
+  if (auto it = j.find("native"); it != j.end()) s.native = frames_from(*it);
+  if (auto it = j.find("python"); it != j.end() && !it->is_null()) s.python = frames_from(*it);
+  return s;
+}
+
+}  // namespace
+
+json to_json(const Report& r) {
+  json j;
+  j["tool"] = r.tool;
+  j["version"] = r.version;
+  j["pid"] = r.pid;
+  j["ppid"] = r.ppid;
+  j["argv"] = r.argv;
+  j["trigger"] = r.trigger;
+  j["generated_at"] = r.generated_at;
+  const Summary& s = r.summary;
+  j["summary"] = {{"opened", s.opened},         {"closed", s.closed},
+                  {"open", s.open},             {"leaked", s.leaked},
+                  {"flagged", s.flagged},       {"double_closes", s.double_closes},
+                  {"unknown_closes", s.unknown_closes}, {"resets", s.resets},
+                  {"inherited", s.inherited},   {"complete", s.complete}};
+  json conns = json::array();
+  for (const Connection& c : r.connections) {
+    json cj;
+    cj["id"] = c.id;
+    cj["library"] = c.library;
+    cj["handle"] = c.handle;
+    cj["target"] = c.target;
+    cj["status"] = c.status;
+    cj["state"] = c.state;
+    cj["age_seconds"] = c.age_seconds;
+    cj["opened_at"] = c.opened_at;
+    cj["closed_at"] = opt(c.closed_at);
+    cj["thread"] = c.thread;
+    cj["resets"] = c.resets;
+    cj["client_module"] = c.client_module;
+    json alerts = json::array();
+    for (const AlertInfo& a : c.alerts) alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
+    cj["alerts"] = alerts;
+    cj["acquired"] = stacks_json(c.acquired);
+    if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
+    if (c.closed_again_from) {
+      cj["closed_again_from"] = stacks_json(*c.closed_again_from);
+      cj["closed_again_at"] = opt(c.closed_again_at);
+    }
+    conns.push_back(std::move(cj));
+  }
+  j["connections"] = std::move(conns);
+  return j;
+}
+
+std::string to_json_text(const Report& report) { return to_json(report).dump(2) + "\n"; }
+
+Report report_from_json(const json& j) {
+  if (!j.is_object() || j.value("tool", "") != "connleak")
+    throw std::invalid_argument("not a connleak report (no \"tool\": \"connleak\")");
+  Report r;
+  r.version = j.value("version", "");
+  r.pid = j.value("pid", 0);
+  r.ppid = j.value("ppid", 0);
+  r.argv = j.value("argv", std::vector<std::string>{});
+  r.trigger = j.value("trigger", "");
+  r.generated_at = j.value("generated_at", "");
+  const json& s = j.at("summary");
+  r.summary.opened = s.value("opened", 0ULL);
+  r.summary.closed = s.value("closed", 0ULL);
+  r.summary.open = s.value("open", 0ULL);
+  r.summary.leaked = s.value("leaked", 0ULL);
+  r.summary.flagged = s.value("flagged", 0ULL);
+  r.summary.double_closes = s.value("double_closes", 0ULL);
+  r.summary.unknown_closes = s.value("unknown_closes", 0ULL);
+  r.summary.resets = s.value("resets", 0ULL);
+  r.summary.inherited = s.value("inherited", 0ULL);
+  r.summary.complete = s.value("complete", true);
+  for (const json& cj : j.at("connections")) {
+    Connection c;
+    c.id = cj.value("id", 0ULL);
+    c.library = cj.value("library", "");
+    c.handle = cj.value("handle", "");
+    c.target = cj.value("target", "");
+    c.status = cj.value("status", "");
+    c.state = cj.value("state", "unknown");
+    c.age_seconds = cj.value("age_seconds", 0.0);
+    c.opened_at = cj.value("opened_at", "");
+    c.closed_at = get_opt<std::string>(cj, "closed_at");
+    c.thread = cj.value("thread", 0LL);
+    c.resets = cj.value("resets", 0U);
+    c.client_module = cj.value("client_module", "");
+    for (const json& a : cj.value("alerts", json::array()))
+      c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
+    if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
+    if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
+    if (auto it = cj.find("closed_again_from"); it != cj.end()) c.closed_again_from = stacks_from(*it);
+    c.closed_again_at = get_opt<std::string>(cj, "closed_again_at");
+    r.connections.push_back(std::move(c));
+  }
+  return r;
+}
+
+}  // namespace connleak

@@ -1,0 +1,141 @@
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "collector/redact.h"
+#include "collector/report_builder.h"
+
+namespace connleak {
+
+namespace {
+
+std::string hex(std::uintptr_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+double seconds_between(std::int64_t from_ns, std::int64_t to_ns) {
+  return to_ns > from_ns ? static_cast<double>(to_ns - from_ns) / 1e9 : 0.0;
+}
+
+std::string redact_arg(const std::string& arg, bool mysql_style) {
+  static const char* const kFlags[] = {"--password=", "--passwd=", "--pass="};
+  for (const char* flag : kFlags) {
+    if (arg.rfind(flag, 0) == 0) return std::string(flag) + "***";
+  }
+  if (mysql_style && arg.size() > 2 && arg[0] == '-' && arg[1] == 'p') return "-p***";
+  return scrub_value(arg);
+}
+
+}  // namespace
+
+ProcessInfo current_process() {
+  ProcessInfo p;
+  p.pid = getpid();
+  p.ppid = getppid();
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t start = 0;
+  while (start < raw.size()) {
+    std::size_t end = raw.find('\0', start);
+    if (end == std::string::npos) end = raw.size();
+    p.argv.push_back(raw.substr(start, end - start));
+    start = end + 1;
+  }
+  p.argv = redact_argv(std::move(p.argv));
+  return p;
+}
+
+std::vector<std::string> redact_argv(std::vector<std::string> argv) {
+  bool mysql_style = false;
+  if (!argv.empty()) {
+    std::string base = argv[0].substr(argv[0].find_last_of('/') + 1);
+    mysql_style = base.rfind("mysql", 0) == 0 || base.rfind("mariadb", 0) == 0;
+  }
+  for (std::size_t i = 1; i < argv.size(); ++i) argv[i] = redact_arg(argv[i], mysql_style);
+  return argv;
+}
+
+Report build_report(const Snapshot& snap, const std::string& trigger, const ProcessInfo& process,
+                    Symbolizer& symbolizer, const StateProbe& probe) {
+  Report r;
+  r.version = CONNLEAK_VERSION;
+  r.pid = process.pid;
+  r.ppid = process.ppid;
+  r.argv = process.argv;
+  r.trigger = trigger;
+  Timestamp t = now();
+  r.generated_at = iso8601_utc(t.real_ns);
+  const bool at_exit = trigger == "exit";
+
+  auto stacks_of = [&](StackId id) {
+    Stacks s;
+    s.native = symbolizer.resolve_all(StackDepot::instance().get(id));
+    return s;
+  };
+  auto base = [&](const ConnRecord& rec) {
+    Connection c;
+    c.id = rec.id;
+    c.library = library_name(rec.library);
+    c.handle = hex(rec.handle);
+    c.target = rec.target ? rec.target : "";
+    c.opened_at = iso8601_utc(rec.opened.real_ns);
+    c.thread = rec.thread;
+    c.resets = rec.resets;
+    c.client_module = rec.client_module ? rec.client_module : "";
+    c.acquired = stacks_of(rec.open_stack);
+    return c;
+  };
+
+  std::vector<const ConnRecord*> open;
+  for (const ConnRecord& rec : snap.open) {
+    if (rec.inherited) {
+      ++r.summary.inherited;
+      if (at_exit) continue;  // the parent owns it and reports it
+    }
+    open.push_back(&rec);
+  }
+  std::sort(open.begin(), open.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  for (const ConnRecord* rec : open) {
+    Connection c = base(*rec);
+    c.status = at_exit ? "leaked" : "open";
+    c.state = probe ? probe(*rec) : "unknown";
+    c.age_seconds = seconds_between(rec->opened.mono_ns, t.mono_ns);
+    r.connections.push_back(std::move(c));
+  }
+  for (const ClosedRecord& closed : snap.flagged) {
+    Connection c = base(closed.record);
+    c.status = "closed";
+    c.state = "closed";
+    c.closed_at = iso8601_utc(closed.closed.real_ns);
+    c.age_seconds = seconds_between(closed.record.opened.mono_ns, closed.closed.mono_ns);
+    c.closed_from = stacks_of(closed.close_stack);
+    if (closed.double_close) {
+      c.alerts.push_back({"double_close", seconds_between(closed.record.opened.mono_ns,
+                                                          closed.closed_again.mono_ns)});
+      c.closed_again_from = stacks_of(closed.close_again_stack);
+      c.closed_again_at = iso8601_utc(closed.closed_again.real_ns);
+    }
+    r.connections.push_back(std::move(c));
+  }
+
+  Summary& s = r.summary;
+  s.opened = snap.counters.opened;
+  s.closed = snap.counters.closed;
+  s.resets = snap.counters.resets;
+  s.double_closes = snap.counters.double_closes;
+  s.unknown_closes = snap.counters.unknown_closes;
+  s.open = snap.open.size();
+  s.complete = snap.complete;
+  for (const Connection& c : r.connections) {
+    if (c.status == "leaked") ++s.leaked;
+    if (!c.alerts.empty()) ++s.flagged;
+  }
+  return r;
+}
+
+}  // namespace connleak

@@ -1,0 +1,76 @@
+#pragma once
+// The report as users see it: already symbolized, independent of the process
+// that produced it. The shim builds it from a registry snapshot; the CLI reads
+// it back from JSON files. Both render text through the same code.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace connleak {
+
+struct Frame {
+  std::optional<std::uint64_t> address;  // absent for Python frames
+  std::optional<std::string> module;
+  std::optional<std::string> function;
+  std::optional<std::string> file;
+  std::optional<int> line;
+};
+
+struct Stacks {
+  std::vector<Frame> native;
+  std::optional<std::vector<Frame>> python;  // present when the host is CPython
+  bool empty() const { return native.empty() && (!python || python->empty()); }
+};
+
+struct AlertInfo {
+  std::string kind;  // "lifetime", "idle_in_transaction", "double_close", ...
+  double after_seconds = 0;
+};
+
+struct Connection {
+  std::uint64_t id = 0;
+  std::string library;  // "libpq" | "mysql" | "socket"
+  std::string handle;   // "0x55d0c0ffee00"
+  std::string target;   // redacted
+  std::string status;   // "leaked" | "open" | "closed"
+  std::string state;    // "connected" | "failed" | "connecting" | "unknown"
+  double age_seconds = 0;
+  std::string opened_at;
+  std::optional<std::string> closed_at;
+  std::int64_t thread = 0;
+  std::uint32_t resets = 0;
+  std::string client_module;
+  std::vector<AlertInfo> alerts;
+  Stacks acquired;
+  std::optional<Stacks> closed_from;        // where it was (first) closed
+  std::optional<Stacks> closed_again_from;  // double close: where it was closed again
+  std::optional<std::string> closed_again_at;
+};
+
+struct Summary {
+  std::uint64_t opened = 0;
+  std::uint64_t closed = 0;
+  std::uint64_t open = 0;    // still open now (leaked at exit + inherited)
+  std::uint64_t leaked = 0;  // connections with status "leaked"
+  std::uint64_t flagged = 0;  // connections carrying at least one alert
+  std::uint64_t double_closes = 0;
+  std::uint64_t unknown_closes = 0;  // closes of handles the shim never saw opened
+  std::uint64_t resets = 0;
+  std::uint64_t inherited = 0;  // open handles inherited from the parent across fork()
+  bool complete = true;         // false: some registry shard could not be read in time
+};
+
+struct Report {
+  std::string tool = "connleak";
+  std::string version;
+  std::int64_t pid = 0;
+  std::int64_t ppid = 0;
+  std::vector<std::string> argv;
+  std::string trigger;  // "exit" | "signal" | "request"
+  std::string generated_at;
+  Summary summary;
+  std::vector<Connection> connections;
+};
+
+}  // namespace connleak

@@ -1,0 +1,181 @@
+#include "collector/report_text.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+namespace connleak {
+
+namespace {
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", s);
+  return buf;
+}
+
+void render_frames(std::ostringstream& out, const std::vector<Frame>& frames, bool native,
+                   const char* indent) {
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const Frame& f = frames[i];
+    out << indent << '#' << i;
+    if (native && f.address) out << ' ' << hex(*f.address);
+    out << " in " << (f.function ? *f.function : std::string("<unknown>"));
+    if (f.file) {
+      out << ' ' << *f.file;
+      if (f.line) out << ':' << *f.line;
+    }
+    if (native && f.module) out << " (" << *f.module << ')';
+    out << '\n';
+  }
+}
+
+// Python frames lead when they exist: in a Python host the native stack is
+// mostly the interpreter, and the Python line is what the user has to fix.
+void render_stacks(std::ostringstream& out, const Stacks& s, const char* indent) {
+  bool python = s.python && !s.python->empty();
+  if (python) {
+    out << indent << "Python stack:\n";
+    render_frames(out, *s.python, false, "      ");
+    out << indent << "native stack:\n";
+    render_frames(out, s.native, true, "      ");
+  } else if (!s.native.empty()) {
+    render_frames(out, s.native, true, indent);
+  } else {
+    out << indent << "<no stack captured>\n";
+  }
+}
+
+std::string describe(const Connection& c) {
+  std::ostringstream d;
+  d << c.library << ' ' << c.handle;
+  if (!c.target.empty()) d << ' ' << c.target;
+  d << " (id " << c.id << ", thread " << c.thread << ", open " << seconds(c.age_seconds);
+  if (c.state == "failed") d << ", connect failed and never finished";
+  else if (c.state != "unknown" && !c.state.empty()) d << ", " << c.state;
+  if (c.resets) d << ", " << c.resets << " reset(s)";
+  d << ')';
+  return d.str();
+}
+
+std::string program(const Report& r) {
+  std::string p;
+  for (const std::string& a : r.argv) {
+    if (!p.empty()) p += ' ';
+    p += a;
+  }
+  return p.empty() ? std::string("pid ") + std::to_string(r.pid) : p;
+}
+
+}  // namespace
+
+std::string site_key(const Stacks& stacks) {
+  std::string key;
+  auto add = [&](const std::vector<Frame>& frames) {
+    for (const Frame& f : frames) {
+      key += f.function.value_or("?");
+      key += '|';
+      key += f.file.value_or("?");
+      key += ':';
+      key += f.line ? std::to_string(*f.line) : "?";
+      key += ';';
+    }
+    key += '#';
+  };
+  if (stacks.python) add(*stacks.python);
+  add(stacks.native);
+  return key;
+}
+
+std::string render_text(const Report& r, const TextOptions& options) {
+  const bool dump = r.trigger != "exit";
+  const std::string wanted_status = dump ? "open" : "leaked";
+
+  // Group the open/leaked connections by acquisition site, largest group first,
+  // then by the first connection's id so output order is deterministic.
+  std::map<std::string, std::vector<const Connection*>> sites;
+  std::vector<const Connection*> misuse;
+  for (const Connection& c : r.connections) {
+    if (c.status == wanted_status) sites[site_key(c.acquired)].push_back(&c);
+    if (!c.alerts.empty() && c.status == "closed") misuse.push_back(&c);
+  }
+  std::vector<std::vector<const Connection*>> groups;
+  for (auto& [key, conns] : sites) groups.push_back(std::move(conns));
+  std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
+    if (a.size() != b.size()) return a.size() > b.size();
+    return a.front()->id < b.front()->id;
+  });
+
+  std::size_t listed = 0;
+  for (const auto& g : groups) listed += g.size();
+  const Summary& s = r.summary;
+  std::ostringstream out;
+
+  if (groups.empty() && misuse.empty()) {
+    if (!dump && !options.clean_line) return "";
+    if (dump) {
+      out << "connleak: dump (" << r.trigger << ") of pid " << r.pid << ": no open connections; "
+          << s.opened << " opened, " << s.closed << " closed\n";
+    } else {
+      out << "connleak: no leaks: " << s.opened << " connection(s) opened, " << s.closed
+          << " closed (" << program(r) << ")\n";
+    }
+    return out.str();
+  }
+
+  out << "=================================================================\n";
+  if (dump) {
+    out << "==" << r.pid << "==connleak: dump (" << r.trigger << "): " << listed
+        << " open connection(s) in " << program(r) << "\n";
+  } else {
+    out << "==" << r.pid << "==connleak: detected connection leaks in " << program(r) << "\n";
+  }
+  for (const auto& g : groups) {
+    out << '\n'
+        << "connleak: " << g.size() << " connection(s) " << (dump ? "open" : "never closed")
+        << ", opened from:\n";
+    render_stacks(out, g.front()->acquired, "    ");
+    std::size_t shown = std::min(g.size(), options.max_handles);
+    for (std::size_t i = 0; i < shown; ++i) out << "  " << describe(*g[i]) << '\n';
+    if (g.size() > shown) out << "  ... and " << g.size() - shown << " more\n";
+  }
+  for (const Connection* c : misuse) {
+    out << '\n';
+    bool double_close = std::any_of(c->alerts.begin(), c->alerts.end(),
+                                    [](const AlertInfo& a) { return a.kind == "double_close"; });
+    if (double_close) {
+      out << "connleak: double close of " << describe(*c) << "\n  opened from:\n";
+    } else {
+      out << "connleak: flagged connection " << describe(*c) << " was closed";
+      for (const AlertInfo& a : c->alerts) out << "; " << a.kind << " after " << seconds(a.after_seconds);
+      out << "\n  opened from:\n";
+    }
+    render_stacks(out, c->acquired, "    ");
+    if (c->closed_from) {
+      out << "  " << (double_close ? "first closed from:" : "closed from:") << '\n';
+      render_stacks(out, *c->closed_from, "    ");
+    }
+    if (c->closed_again_from) {
+      out << "  closed again from:\n";
+      render_stacks(out, *c->closed_again_from, "    ");
+    }
+  }
+  out << '\n' << "SUMMARY: connleak: ";
+  if (dump) out << listed << " open connection(s)";
+  else out << s.leaked << " leaked connection(s)";
+  out << " from " << groups.size() << " site(s); " << s.opened << " opened, " << s.closed << " closed";
+  if (s.double_closes) out << ", " << s.double_closes << " double close(s)";
+  if (s.unknown_closes) out << ", " << s.unknown_closes << " close(s) of unknown handles";
+  if (!s.complete) out << " (incomplete: some records could not be read in time)";
+  out << ".\n";
+  return out.str();
+}
+
+}  // namespace connleak

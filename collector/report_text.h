@@ -1,0 +1,23 @@
+#pragma once
+// The human report, LeakSanitizer style: a banner, one block per acquisition
+// site (largest first) with its stack and handles, misuse blocks, and one
+// SUMMARY line. Used by the shim at exit/dump time and by the CLI.
+#include <string>
+
+#include "collector/report_model.h"
+
+namespace connleak {
+
+struct TextOptions {
+  bool clean_line = true;       // print a one-line summary when nothing leaked
+  std::size_t max_handles = 5;  // handles listed per site before "... and N more"
+};
+
+// Returns "" when there is nothing to say (clean report with clean_line off).
+std::string render_text(const Report& report, const TextOptions& options = {});
+
+// A stable key for "the same acquisition site": function/file/line of every
+// frame (module and address are ignored so sites match across processes and ASLR).
+std::string site_key(const Stacks& stacks);
+
+}  // namespace connleak

@@ -1,0 +1,29 @@
+#include "collector/string_table.h"
+
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_set>
+
+namespace connleak {
+
+namespace {
+struct Table {
+  std::mutex mutex;
+  std::unordered_set<std::string> strings;  // node-based: element addresses are stable
+};
+Table& table() {
+  static Table& t = *new Table;  // never destroyed: used during exit
+  return t;
+}
+}  // namespace
+
+const char* intern_string(std::string_view text) {
+  Table& t = table();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  return t.strings.emplace(text).first->c_str();
+}
+
+void string_table_collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&table().mutex); }
+
+}  // namespace connleak

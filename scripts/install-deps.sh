@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Install the Debian packages connleak needs to build, test and run its demo.
+# Only packages that are not already installed are fetched, so re-running is
+# cheap and does not touch the network when everything is present.
+# Safe for CI: never reads stdin and never prompts.
+set -euo pipefail
+
+# Single source of truth for the dependency list.
+PACKAGES=(
+  build-essential cmake pkg-config
+  libpq-dev libpqxx-dev libmariadb-dev
+  libunwind-dev libspdlog-dev libfmt-dev
+  libboost-dev libboost-stacktrace-dev
+  nlohmann-json3-dev libcli11-dev
+  googletest libgtest-dev libgmock-dev
+  patchelf
+  postgresql postgresql-client
+  mariadb-server mariadb-client
+  python3 python3-psycopg2 python3-psycopg python3-mysqldb python3-sqlalchemy
+  procps
+)
+
+# apt must never wait for an answer (debconf prompts, conffile questions),
+# even when stdin is a terminal or closed.
+export DEBIAN_FRONTEND=noninteractive
+exec </dev/null
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  # dpkg-query exits non-zero for unknown packages; treat that as missing.
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all dependencies present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]} (run as root to install)" >&2
+  exit 1
+fi
+
+# Package lists may be absent or stale on a fresh image, so refresh first.
+apt-get update -qq >/dev/null
+# --force-confold: keep existing config files without asking. Output goes to
+# /dev/null so the script prints one summary line; apt errors go to stderr.
+apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+  "${missing[@]}" >/dev/null
+
+echo "install-deps: installed ${missing[*]}"

@@ -1,0 +1,11 @@
+#pragma once
+// Captures the caller's native stack as raw return addresses and interns it.
+// Symbolization happens only when a report is written.
+#include "collector/stack_depot.h"
+
+namespace connleak::shim {
+
+// Frames inside libconnleak.so are dropped; at most `depth` frames are kept.
+StackId capture_stack(int depth);
+
+}  // namespace connleak::shim

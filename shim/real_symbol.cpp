@@ -1,0 +1,173 @@
+#include "shim/real_symbol.h"
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "collector/string_table.h"
+#include "shim/guard.h"
+
+namespace connleak::shim {
+
+const char* const kSymbolNames[kSymbolCount] = {
+#define CONNLEAK_HOOK(name) #name,
+#define CONNLEAK_CALL(name) #name,
+#include "shim/libpq_symbols.inc"
+#undef CONNLEAK_HOOK
+#undef CONNLEAK_CALL
+};
+
+namespace {
+
+// One entry per calling object, append-only: an entry is never reused for
+// another object (a reader may still hold it), only retired on dlclose.
+// Everything is constant-initialized, so lookups work before our constructors.
+struct Entry {
+  std::atomic<std::uintptr_t> lo{0};
+  std::atomic<std::uintptr_t> hi{0};  // 0 = empty or retired
+  const char* path = nullptr;         // "" for the main program
+  std::atomic<bool> resolved[kSymbolCount] = {};
+  std::atomic<void*> real[kSymbolCount] = {};
+  std::atomic<const char*> module[kSymbolCount] = {};
+  std::atomic<bool> self_call[kSymbolCount] = {};
+};
+constexpr int kEntries = 64;
+Entry g_entries[kEntries];
+std::atomic<int> g_used{0};
+std::mutex g_insert_mutex;
+
+struct RangeQuery {
+  std::uintptr_t address;
+  ObjectRange range;
+  const char* name;
+};
+
+int find_object(dl_phdr_info* info, size_t, void* data) {
+  auto* q = static_cast<RangeQuery*>(data);
+  std::uintptr_t lo = UINTPTR_MAX, hi = 0;
+  bool hit = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    std::uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    std::uintptr_t end = start + ph.p_memsz;
+    if (start < lo) lo = start;
+    if (end > hi) hi = end;
+    if (q->address >= start && q->address < end) hit = true;
+  }
+  if (!hit) return 0;
+  q->range = {lo, hi};
+  q->name = info->dlpi_name;
+  return 1;
+}
+
+bool is_ours(const void* fn) {
+  static const ObjectRange self = object_range_of(reinterpret_cast<const void*>(&is_ours));
+  return self.contains(reinterpret_cast<std::uintptr_t>(fn));
+}
+
+// dlclose without going through our own dlclose hook (which would drop the cache).
+void close_handle(void* handle) {
+  using Fn = int (*)(void*);
+  static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "dlclose"));
+  if (real) real(handle);
+}
+
+Resolution lookup(const char* caller_path, const ObjectRange& caller, SymbolId id) {
+  Resolution r;
+  const char* name = kSymbolNames[id];
+  // RTLD_NOLOAD: only a handle to what is already loaded, never a new load.
+  // The main program's handle (path "") is the global scope, where the first
+  // match is our own hook: then the next definition after us is the real one.
+  void* handle = dlopen(caller_path && caller_path[0] ? caller_path : nullptr, RTLD_LAZY | RTLD_NOLOAD);
+  void* sym = handle ? dlsym(handle, name) : nullptr;
+  if (handle) close_handle(handle);
+  if (!sym || is_ours(sym)) sym = dlsym(RTLD_NEXT, name);
+  if (!sym || is_ours(sym)) return r;
+  r.real = sym;
+  r.self_call = caller.contains(reinterpret_cast<std::uintptr_t>(sym));
+  Dl_info info{};
+  r.module = intern_string(dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "");
+  return r;
+}
+
+Entry* find_entry(std::uintptr_t a) {
+  int used = g_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    Entry& e = g_entries[i];
+    if (a >= e.lo.load(std::memory_order_relaxed) && a < e.hi.load(std::memory_order_acquire))
+      return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+ObjectRange object_range_of(const void* address) {
+  RangeQuery q{reinterpret_cast<std::uintptr_t>(address), {}, nullptr};
+  dl_iterate_phdr(&find_object, &q);
+  return q.range;
+}
+
+Resolution resolve(SymbolId id, const void* caller) {
+  auto a = reinterpret_cast<std::uintptr_t>(caller);
+  Entry* e = find_entry(a);
+  if (e && e->resolved[id].load(std::memory_order_acquire)) {
+    Resolution r;
+    r.real = e->real[id].load(std::memory_order_relaxed);
+    r.module = e->module[id].load(std::memory_order_relaxed);
+    r.self_call = e->self_call[id].load(std::memory_order_relaxed);
+    return r;
+  }
+  Reentry guard;  // dlopen/dlsym below may reach other hooks of ours
+  RangeQuery q{a, {}, nullptr};
+  dl_iterate_phdr(&find_object, &q);
+  if (!e) {
+    std::lock_guard<std::mutex> lock(g_insert_mutex);
+    e = find_entry(a);
+    if (!e && q.range.hi != 0) {
+      int used = g_used.load(std::memory_order_relaxed);
+      if (used < kEntries) {
+        e = &g_entries[used];
+        e->path = intern_string(q.name ? q.name : "");
+        e->lo.store(q.range.lo, std::memory_order_relaxed);
+        e->hi.store(q.range.hi, std::memory_order_release);
+        g_used.store(used + 1, std::memory_order_release);
+      }
+    }
+  }
+  // No entry (unknown caller or a full table): resolve uncached. Correct, slower.
+  Resolution r = lookup(e ? e->path : q.name, e ? ObjectRange{e->lo.load(), e->hi.load()} : q.range, id);
+  if (e) {
+    e->real[id].store(r.real, std::memory_order_relaxed);
+    e->module[id].store(r.module, std::memory_order_relaxed);
+    e->self_call[id].store(r.self_call, std::memory_order_relaxed);
+    e->resolved[id].store(true, std::memory_order_release);
+  }
+  return r;
+}
+
+void invalidate_symbol_cache() {
+  std::lock_guard<std::mutex> lock(g_insert_mutex);
+  int used = g_used.load(std::memory_order_relaxed);
+  for (int i = 0; i < used; ++i) g_entries[i].hi.store(0, std::memory_order_release);
+}
+
+void retire_unloaded_objects() {
+  std::lock_guard<std::mutex> lock(g_insert_mutex);
+  int used = g_used.load(std::memory_order_relaxed);
+  for (int i = 0; i < used; ++i) {
+    Entry& e = g_entries[i];
+    std::uintptr_t lo = e.lo.load(std::memory_order_relaxed);
+    std::uintptr_t hi = e.hi.load(std::memory_order_relaxed);
+    if (hi == 0) continue;
+    ObjectRange now = object_range_of(reinterpret_cast<const void*>(lo));
+    if (now.lo != lo || now.hi != hi) e.hi.store(0, std::memory_order_release);
+  }
+}
+
+void close_dl_handle(void* handle) { close_handle(handle); }
+
+}  // namespace connleak::shim

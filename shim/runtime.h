@@ -1,0 +1,28 @@
+#pragma once
+// Process-level life of the shim: options, initialisation, fork, exit reports.
+#include <string>
+
+#include "collector/options.h"
+#include "collector/registry.h"
+
+namespace connleak::shim {
+
+// Parsed from CONNLEAK_OPTIONS on first use (a hook may run before our
+// constructor); warnings are printed once.
+const Options& options();
+
+// True when hooks should record: tracking enabled, not re-entered from the
+// shim's own work, and not in a vfork()/posix_spawn child that shares the
+// parent's memory (touching our state there would corrupt the parent's).
+bool should_track();
+bool in_vfork_child();
+
+// Writes the exit report once per process (atexit, _exit, _Exit all land here).
+void report_at_exit();
+// Writes a dump (trigger "signal" or "request") numbered per process.
+bool write_dump(const char* trigger);
+
+// State of a live handle, asked from the client library that owns it.
+std::string probe_state(const ConnRecord& record);
+
+}  // namespace connleak::shim

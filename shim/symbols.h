@@ -1,0 +1,16 @@
+#pragma once
+// Ids for every client-library function the shim interposes or calls.
+namespace connleak::shim {
+
+enum SymbolId : int {
+#define CONNLEAK_HOOK(name) kSym_##name,
+#define CONNLEAK_CALL(name) kSym_##name,
+#include "shim/libpq_symbols.inc"
+#undef CONNLEAK_HOOK
+#undef CONNLEAK_CALL
+  kSymbolCount
+};
+
+extern const char* const kSymbolNames[kSymbolCount];
+
+}  // namespace connleak::shim

@@ -1,0 +1,135 @@
+#include "collector/registry.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace connleak {
+namespace {
+
+ConnRecord rec(std::uintptr_t handle, StackId stack = 1) {
+  ConnRecord r;
+  r.handle = handle;
+  r.open_stack = stack;
+  r.opened = now();
+  r.target = "host=x";
+  return r;
+}
+
+std::int64_t far_deadline() { return mono_now_ns() + 5'000'000'000LL; }
+
+TEST(Registry, OpenCloseLeak) {
+  Registry reg;
+  reg.on_open(rec(0x100));
+  reg.on_open(rec(0x200));
+  EXPECT_EQ(reg.on_close(0x100, 2, now()), CloseOutcome::kClosed);
+  Snapshot s = reg.snapshot(far_deadline());
+  ASSERT_EQ(s.open.size(), 1u);
+  EXPECT_EQ(s.open[0].handle, 0x200u);
+  EXPECT_EQ(s.counters.opened, 2u);
+  EXPECT_EQ(s.counters.closed, 1u);
+  EXPECT_EQ(reg.open_count(), 1u);
+  EXPECT_TRUE(s.complete);
+}
+
+TEST(Registry, DoubleCloseKeepsBothStacks) {
+  Registry reg;
+  reg.on_open(rec(0x100, 7));
+  EXPECT_EQ(reg.on_close(0x100, 8, now()), CloseOutcome::kClosed);
+  ClosedRecord again;
+  EXPECT_EQ(reg.on_close(0x100, 9, now(), &again), CloseOutcome::kDoubleClose);
+  EXPECT_TRUE(again.double_close);
+  EXPECT_EQ(again.record.open_stack, 7u);
+  EXPECT_EQ(again.close_stack, 8u);
+  EXPECT_EQ(again.close_again_stack, 9u);
+  Snapshot s = reg.snapshot(far_deadline());
+  EXPECT_EQ(s.counters.double_closes, 1u);
+  ASSERT_EQ(s.flagged.size(), 1u);
+  EXPECT_EQ(s.counters.closed, 1u);
+}
+
+TEST(Registry, ReusedAddressIsNotADoubleClose) {
+  Registry reg;
+  reg.on_open(rec(0x100));
+  reg.on_close(0x100, 0, now());
+  reg.on_open(rec(0x100));  // malloc handed the same address to a new connection
+  EXPECT_EQ(reg.on_close(0x100, 0, now()), CloseOutcome::kClosed);
+  EXPECT_EQ(reg.counters().double_closes, 0u);
+}
+
+TEST(Registry, UnknownCloseIsCounted) {
+  Registry reg;
+  EXPECT_EQ(reg.on_close(0xdead, 0, now()), CloseOutcome::kUnknown);
+  EXPECT_EQ(reg.counters().unknown_closes, 1u);
+}
+
+TEST(Registry, ResetCountsOnlyKnownHandles) {
+  Registry reg;
+  reg.on_open(rec(0x100));
+  EXPECT_TRUE(reg.on_reset(0x100));
+  EXPECT_TRUE(reg.on_reset(0x100));
+  EXPECT_FALSE(reg.on_reset(0x999));
+  Snapshot s = reg.snapshot(far_deadline());
+  EXPECT_EQ(s.open.at(0).resets, 2u);
+  EXPECT_EQ(s.counters.resets, 2u);
+}
+
+TEST(Registry, ForkChildMarksInheritedAndZeroesCounters) {
+  Registry reg;
+  reg.on_open(rec(0x100));
+  reg.after_fork_child();
+  Snapshot s = reg.snapshot(far_deadline());
+  ASSERT_EQ(s.open.size(), 1u);
+  EXPECT_TRUE(s.open[0].inherited);
+  EXPECT_EQ(s.counters.opened, 0u);
+}
+
+// A shard held by a stuck thread must not hang the snapshot (the exit path).
+TEST(Registry, SnapshotGivesUpOnAStuckLockAtTheDeadline) {
+  Registry reg;
+  reg.on_open(rec(0x100));
+  std::vector<std::mutex*> mutexes;
+  reg.collect_mutexes(mutexes);
+  for (std::mutex* m : mutexes) m->lock();
+  Snapshot s = reg.snapshot(mono_now_ns() + 20'000'000);
+  EXPECT_FALSE(s.complete);
+  for (std::mutex* m : mutexes) m->unlock();
+  EXPECT_TRUE(reg.snapshot(far_deadline()).complete);
+}
+
+TEST(Registry, ManyThreadsOpenAndCloseExactly) {
+  Registry reg;
+  constexpr int kThreads = 16, kRounds = 2000;
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kRounds; ++i) {
+        std::uintptr_t h = (static_cast<std::uintptr_t>(t) << 32) | (static_cast<std::uintptr_t>(i) << 4);
+        reg.on_open(rec(h));
+        if (i % 100 != 0) {
+          EXPECT_EQ(reg.on_close(h, 0, now()), CloseOutcome::kClosed);
+        }
+      }
+    });
+  }
+  // A reader taking snapshots concurrently (the watchdog / a dump).
+  std::thread reader([&] {
+    while (!go.load()) std::this_thread::yield();
+    for (int i = 0; i < 50; ++i) (void)reg.snapshot(far_deadline());
+  });
+  go = true;
+  for (auto& th : threads) th.join();
+  reader.join();
+  Snapshot s = reg.snapshot(far_deadline());
+  EXPECT_EQ(s.counters.opened, static_cast<std::uint64_t>(kThreads * kRounds));
+  EXPECT_EQ(s.open.size(), static_cast<std::size_t>(kThreads * kRounds / 100));
+  EXPECT_EQ(reg.open_count(), s.open.size());
+  EXPECT_EQ(s.counters.closed + s.open.size(), s.counters.opened);
+}
+
+}  // namespace
+}  // namespace connleak

@@ -1,0 +1,204 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "collector/report_builder.h"
+#include "collector/report_json.h"
+#include "collector/report_text.h"
+
+namespace connleak {
+namespace {
+
+Frame native(std::uint64_t addr, const char* fn, const char* file, int line, const char* module) {
+  Frame f;
+  f.address = addr;
+  f.function = fn;
+  if (file) f.file = file;
+  if (file) f.line = line;
+  f.module = module;
+  return f;
+}
+
+Connection leaked(std::uint64_t id, const char* handle, std::vector<Frame> stack) {
+  Connection c;
+  c.id = id;
+  c.library = "libpq";
+  c.handle = handle;
+  c.target = "host=127.0.0.1 port=5432 dbname=app user=app";
+  c.status = "leaked";
+  c.state = "connected";
+  c.age_seconds = 12.5;
+  c.opened_at = "2026-11-21T10:00:00.000Z";
+  c.thread = 4242;
+  c.client_module = "/usr/lib/x86_64-linux-gnu/libpq.so.5.15";
+  c.acquired.native = std::move(stack);
+  return c;
+}
+
+Report sample() {
+  Report r;
+  r.version = "0.1.0";
+  r.pid = 1234;
+  r.ppid = 1;
+  r.argv = {"./service", "--port", "8080"};
+  r.trigger = "exit";
+  r.generated_at = "2026-11-21T10:00:12.500Z";
+  std::vector<Frame> site_a = {native(0x401136, "open_report_conn", "/src/app.c", 42, "/src/service"),
+                               native(0x4011a0, "main", "/src/app.c", 90, "/src/service")};
+  std::vector<Frame> site_b = {native(0x401200, "cache_warmup", nullptr, 0, "/src/service")};
+  r.connections.push_back(leaked(3, "0x55d0c0ffee00", site_b));
+  r.connections.push_back(leaked(7, "0x55d0c0ffef00", site_a));
+  r.connections.push_back(leaked(9, "0x55d0c0fff000", site_a));
+  r.connections[2].state = "failed";
+  Connection dc = leaked(11, "0x55d0c0fff100", site_b);
+  dc.status = "closed";
+  dc.state = "closed";
+  dc.closed_at = "2026-11-21T10:00:05.000Z";
+  dc.alerts.push_back({"double_close", 3.0});
+  dc.closed_from = Stacks{{native(0x401300, "first_close", "/src/app.c", 60, "/src/service")}, std::nullopt};
+  dc.closed_again_from = Stacks{{native(0x401400, "second_close", "/src/app.c", 70, "/src/service")}, std::nullopt};
+  dc.closed_again_at = "2026-11-21T10:00:06.000Z";
+  r.connections.push_back(dc);
+  r.summary = {.opened = 10, .closed = 7, .open = 3, .leaked = 3, .flagged = 1, .double_closes = 1};
+  return r;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Golden file: CONNLEAK_UPDATE_GOLDEN=1 rewrites it after an intended change.
+TEST(ReportText, MatchesGoldenFile) {
+  std::string path = std::string(CONNLEAK_SOURCE_DIR) + "/tests/unit/golden/leak_report.txt";
+  std::string text = render_text(sample());
+  if (std::getenv("CONNLEAK_UPDATE_GOLDEN")) std::ofstream(path) << text;
+  EXPECT_EQ(text, read(path));
+}
+
+TEST(ReportText, LargestSiteFirstAndOneSummaryLine) {
+  std::string text = render_text(sample());
+  std::size_t two = text.find("connleak: 2 connection(s) never closed, opened from:");
+  std::size_t one = text.find("connleak: 1 connection(s) never closed, opened from:");
+  ASSERT_NE(two, std::string::npos);
+  ASSERT_NE(one, std::string::npos);
+  EXPECT_LT(two, one);
+  EXPECT_EQ(text.find("SUMMARY:"), text.rfind("SUMMARY:"));
+  EXPECT_NE(text.find("SUMMARY: connleak: 3 leaked connection(s) from 2 site(s)"), std::string::npos);
+}
+
+TEST(ReportText, CleanReportIsOneLineOrNothing) {
+  Report r = sample();
+  r.connections.clear();
+  r.summary = {.opened = 4, .closed = 4};
+  EXPECT_EQ(render_text(r), "connleak: no leaks: 4 connection(s) opened, 4 closed (./service --port 8080)\n");
+  EXPECT_EQ(render_text(r, {.clean_line = false}), "");
+}
+
+TEST(ReportText, PythonFramesLead) {
+  Report r = sample();
+  Frame py;
+  py.function = "get_conn";
+  py.file = "app/db.py";
+  py.line = 17;
+  r.connections[0].acquired.python = std::vector<Frame>{py};
+  std::string text = render_text(r);
+  EXPECT_NE(text.find("Python stack:\n      #0 in get_conn app/db.py:17"), std::string::npos) << text;
+}
+
+TEST(ReportText, ManyHandlesAreCapped) {
+  Report r = sample();
+  for (int i = 0; i < 20; ++i) r.connections.push_back(r.connections[1]);
+  std::string text = render_text(r);
+  EXPECT_NE(text.find("... and 17 more"), std::string::npos) << text;
+}
+
+TEST(ReportJson, RoundTripsExactly) {
+  nlohmann::json once = to_json(sample());
+  nlohmann::json twice = to_json(report_from_json(once));
+  EXPECT_EQ(once, twice);
+}
+
+TEST(ReportJson, HasContractFields) {
+  nlohmann::json j = to_json(sample());
+  for (const char* k : {"tool", "version", "pid", "ppid", "argv", "trigger", "generated_at", "summary", "connections"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  for (const char* k : {"opened", "closed", "open", "leaked", "flagged"}) EXPECT_TRUE(j["summary"].contains(k)) << k;
+  const auto& c = j["connections"][0];
+  for (const char* k : {"id", "library", "handle", "target", "status", "age_seconds", "opened_at", "closed_at",
+                        "thread", "alerts", "acquired"})
+    EXPECT_TRUE(c.contains(k)) << k;
+  EXPECT_TRUE(c["closed_at"].is_null());
+  const auto& f = c["acquired"]["native"][0];
+  EXPECT_EQ(f["address"], "0x401200");
+  EXPECT_TRUE(f["file"].is_null());
+  EXPECT_TRUE(f["line"].is_null());
+  EXPECT_FALSE(c["acquired"].contains("python"));  // not a Python host
+}
+
+TEST(ReportJson, RejectsForeignDocuments) {
+  EXPECT_THROW(report_from_json(nlohmann::json::parse(R"({"tool":"other"})")), std::exception);
+  EXPECT_THROW(report_from_json(nlohmann::json::parse(R"([1,2])")), std::exception);
+}
+
+__attribute__((noinline)) void symbolize_me_please() { asm volatile(""); }
+
+TEST(Symbolizer, NamesFunctionFileAndLine) {
+  Symbolizer s;
+  // A return address one byte past the function start resolves inside it.
+  auto addr = reinterpret_cast<std::uintptr_t>(&symbolize_me_please) + 1;
+  Frame f = s.resolve(addr);
+  ASSERT_TRUE(f.function);
+  EXPECT_NE(f.function->find("symbolize_me_please"), std::string::npos) << *f.function;
+  ASSERT_TRUE(f.module);
+  EXPECT_NE(f.module->find("unit_tests"), std::string::npos) << *f.module;
+  ASSERT_TRUE(f.file);
+  EXPECT_NE(f.file->find("report_test.cpp"), std::string::npos) << *f.file;
+  EXPECT_TRUE(f.line);
+}
+
+TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
+  Snapshot snap;
+  ConnRecord mine;
+  mine.id = 1;
+  mine.handle = 0x10;
+  mine.opened = now();
+  ConnRecord inherited = mine;
+  inherited.id = 2;
+  inherited.handle = 0x20;
+  inherited.inherited = true;
+  snap.open = {mine, inherited};
+  snap.counters.opened = 1;
+  Symbolizer sym;
+  ProcessInfo proc{42, 1, {"prog"}};
+  Report at_exit = build_report(snap, "exit", proc, sym, nullptr);
+  ASSERT_EQ(at_exit.connections.size(), 1u);
+  EXPECT_EQ(at_exit.connections[0].status, "leaked");
+  EXPECT_EQ(at_exit.connections[0].handle, "0x10");
+  EXPECT_EQ(at_exit.summary.leaked, 1u);
+  EXPECT_EQ(at_exit.summary.inherited, 1u);
+  Report dump = build_report(snap, "signal", proc, sym, [](const ConnRecord&) { return std::string("connected"); });
+  ASSERT_EQ(dump.connections.size(), 2u);
+  EXPECT_EQ(dump.connections[0].status, "open");
+  EXPECT_EQ(dump.connections[0].state, "connected");
+  EXPECT_EQ(dump.summary.leaked, 0u);
+}
+
+TEST(ReportBuilder, CommandLinePasswordsAreRedacted) {
+  const std::string secret = "hunter2-xyz";
+  auto out = redact_argv({"/usr/bin/mysql", "-p" + secret, "--password=" + secret, "-h", "db"});
+  auto pq = redact_argv({"psql", "host=db password=" + secret + " user=u",
+                         "postgresql://u:" + secret + "@db/app"});
+  for (const auto& argv : {out, pq})
+    for (const std::string& a : argv) EXPECT_EQ(a.find(secret), std::string::npos) << a;
+  EXPECT_EQ(out[3], "-h");
+  EXPECT_EQ(out[4], "db");
+  EXPECT_EQ(current_process().pid, getpid());
+}
+
+}  // namespace
+}  // namespace connleak
