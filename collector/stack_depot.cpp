@@ -33,6 +33,19 @@ StackDepot::StackDepot() : buckets_(new std::atomic<Node*>[kBuckets]) {
   for (auto& c : chunks_) c.store(nullptr, std::memory_order_relaxed);
 }
 
+StackDepot::~StackDepot() {
+  for (std::size_t i = 0; i < kBuckets; ++i) {
+    for (Node* n = buckets_[i].load(std::memory_order_relaxed); n;) {
+      Node* next = n->next.load(std::memory_order_relaxed);
+      n->~Node();
+      std::free(n);
+      n = next;
+    }
+  }
+  for (auto& c : chunks_) std::free(c.load(std::memory_order_relaxed));
+  delete[] buckets_;
+}
+
 const StackDepot::Node* StackDepot::find(std::uint64_t hash, const std::uintptr_t* frames,
                                          std::size_t count) const {
   for (const Node* n = buckets_[hash & (kBuckets - 1)].load(std::memory_order_acquire); n;

@@ -31,6 +31,10 @@ class StackDepot {
   void collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&insert_mutex_); }
 
   StackDepot();
+  // Only test instances are destroyed; the process-wide one lives forever.
+  ~StackDepot();
+  StackDepot(const StackDepot&) = delete;
+  StackDepot& operator=(const StackDepot&) = delete;
 
  private:
   struct Node {

@@ -312,3 +312,21 @@ TEST(Options, HelpListsOptions) {
 
 }  // namespace
 }  // namespace e2e
+
+namespace e2e {
+namespace {
+
+// The README's demo program: three requests leak on the same early return.
+TEST(Demo, LeakyServiceReportsOneSiteWithThreeLeaks) {
+  Result r = run({bin("leaky_service")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_TRUE(r.report) << describe(r);
+  EXPECT_EQ(r.report->at("summary").at("leaked"), 3);
+  EXPECT_EQ(r.report->at("summary").at("opened"), 9);
+  for (const json& c : with_status(*r.report, "leaked"))
+    EXPECT_TRUE(names_function(c.at("acquired").at("native"), "handle_request"));
+  EXPECT_NE(r.err.find("connleak: 3 connection(s) never closed, opened from:"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace e2e

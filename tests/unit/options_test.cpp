@@ -375,3 +375,20 @@ TEST(Options, MarkdownTableHasOneRowPerOption) {
 
 }  // namespace
 }  // namespace connleak
+
+// The README's options table is generated; this keeps it from drifting.
+#include <fstream>
+#include <sstream>
+TEST(OptionsReadme, TableMatchesTheGeneratedOne) {
+  std::ifstream in(std::string(CONNLEAK_SOURCE_DIR) + "/README.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string readme = ss.str();
+  auto begin = readme.find("<!-- options:begin");
+  auto end = readme.find("<!-- options:end -->");
+  ASSERT_NE(begin, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  begin = readme.find('\n', begin) + 1;
+  EXPECT_EQ(readme.substr(begin, end - begin), connleak::options_markdown_table())
+      << "regenerate the README table from collector/options.inc";
+}

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <thread>
 #include <vector>
 
@@ -90,12 +91,34 @@ TEST(Registry, ForkChildMarksInheritedAndZeroesCounters) {
 TEST(Registry, SnapshotGivesUpOnAStuckLockAtTheDeadline) {
   Registry reg;
   reg.on_open(rec(0x100));
-  std::vector<std::mutex*> mutexes;
-  reg.collect_mutexes(mutexes);
-  for (std::mutex* m : mutexes) m->lock();
+  std::vector<std::mutex*> all;
+  reg.collect_mutexes(all);
+  // Another thread holds some locks (try_lock on a mutex this thread holds is
+  // UB; TSan tracks at most 64 held locks per thread, so not all 65).
+  std::vector<std::mutex*> mutexes(all.begin(), all.begin() + 8);
+  std::mutex gate;
+  std::condition_variable cv;
+  bool held = false, release = false;
+  std::thread holder([&] {
+    for (std::mutex* m : mutexes) m->lock();
+    std::unique_lock<std::mutex> lk(gate);
+    held = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return release; });
+    for (std::mutex* m : mutexes) m->unlock();
+  });
+  {
+    std::unique_lock<std::mutex> lk(gate);
+    cv.wait(lk, [&] { return held; });
+  }
   Snapshot s = reg.snapshot(mono_now_ns() + 20'000'000);
   EXPECT_FALSE(s.complete);
-  for (std::mutex* m : mutexes) m->unlock();
+  {
+    std::lock_guard<std::mutex> lk(gate);
+    release = true;
+  }
+  cv.notify_all();
+  holder.join();
   EXPECT_TRUE(reg.snapshot(far_deadline()).complete);
 }
 
