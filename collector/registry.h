@@ -31,6 +31,7 @@ struct ConnRecord {
   StackId open_stack = 0;
   const char* target = "";         // interned, already redacted
   const char* client_module = "";  // interned path of the client library that served it
+  std::int64_t server_id = -1;     // backend pid / connection id; -1 = not known yet
 };
 
 // A closed connection that the report must still show (it carried an alert).

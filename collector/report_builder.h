@@ -9,10 +9,14 @@
 
 namespace connleak {
 
-// Asks the client library about a live handle (connected / failed / connecting).
-// Supplied by the shim, which knows how to reach the right library copy; the
-// collector itself never calls into libpq or the MySQL client.
-using StateProbe = std::function<std::string(const ConnRecord&)>;
+// What the client library says about a live handle. Supplied by the shim, which
+// knows how to reach the right library copy; the collector itself never calls
+// into libpq or the MySQL client.
+struct HandleState {
+  std::string state = "unknown";  // "connected" | "failed" | "connecting" | "initialized" | "unknown"
+  std::int64_t server_id = -1;    // -1: unknown
+};
+using StateProbe = std::function<HandleState(const ConnRecord&)>;
 
 struct ProcessInfo {
   std::int64_t pid = 0;

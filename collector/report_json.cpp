@@ -116,6 +116,15 @@ json to_json(const Report& r) {
       cj["closed_again_from"] = stacks_json(*c.closed_again_from);
       cj["closed_again_at"] = opt(c.closed_again_at);
     }
+    cj["server_id"] = opt(c.server_id);
+    if (c.protocol) cj["protocol"] = *c.protocol;
+    if (c.closed_by) cj["closed_by"] = *c.closed_by;
+    if (c.transaction) {
+      json t = {{"state", c.transaction->state}, {"seconds", c.transaction->seconds}};
+      if (c.transaction->began) t["began"] = stacks_json(*c.transaction->began);
+      cj["transaction"] = std::move(t);
+    }
+    if (c.pid) cj["pid"] = *c.pid;
     conns.push_back(std::move(cj));
   }
   j["connections"] = std::move(conns);
@@ -165,6 +174,17 @@ Report report_from_json(const json& j) {
     if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
     if (auto it = cj.find("closed_again_from"); it != cj.end()) c.closed_again_from = stacks_from(*it);
     c.closed_again_at = get_opt<std::string>(cj, "closed_again_at");
+    c.server_id = get_opt<std::int64_t>(cj, "server_id");
+    c.protocol = get_opt<std::string>(cj, "protocol");
+    c.closed_by = get_opt<std::string>(cj, "closed_by");
+    c.pid = get_opt<std::int64_t>(cj, "pid");
+    if (auto it = cj.find("transaction"); it != cj.end() && it->is_object()) {
+      TransactionInfo t;
+      t.state = it->value("state", "unknown");
+      t.seconds = it->value("seconds", 0.0);
+      if (auto b = it->find("began"); b != it->end()) t.began = stacks_from(*b);
+      c.transaction = std::move(t);
+    }
     r.connections.push_back(std::move(c));
   }
   return r;

@@ -103,7 +103,10 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   for (const ConnRecord* rec : open) {
     Connection c = base(*rec);
     c.status = at_exit ? "leaked" : "open";
-    c.state = probe ? probe(*rec) : "unknown";
+    HandleState hs = probe ? probe(*rec) : HandleState{};
+    c.state = hs.state;
+    std::int64_t server_id = hs.server_id >= 0 ? hs.server_id : rec->server_id;
+    if (server_id >= 0) c.server_id = server_id;
     c.age_seconds = seconds_between(rec->opened.mono_ns, t.mono_ns);
     r.connections.push_back(std::move(c));
   }
@@ -114,6 +117,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
     c.closed_at = iso8601_utc(closed.closed.real_ns);
     c.age_seconds = seconds_between(closed.record.opened.mono_ns, closed.closed.mono_ns);
     c.closed_from = stacks_of(closed.close_stack);
+    if (closed.record.server_id >= 0) c.server_id = closed.record.server_id;
     if (closed.double_close) {
       c.alerts.push_back({"double_close", seconds_between(closed.record.opened.mono_ns,
                                                           closed.closed_again.mono_ns)});

@@ -23,6 +23,14 @@ struct Stacks {
   bool empty() const { return native.empty() && (!python || python->empty()); }
 };
 
+// Transaction state of a connection when the report was taken (libpq: from
+// PQtransactionStatus; MySQL: SERVER_STATUS_IN_TRANS; sockets: ReadyForQuery).
+struct TransactionInfo {
+  std::string state;  // "idle" | "active" | "in_transaction" | "in_error" | "unknown"
+  double seconds = 0;  // how long the current transaction has been open
+  std::optional<Stacks> began;  // where the transaction's first command was sent
+};
+
 struct AlertInfo {
   std::string kind;  // "lifetime", "idle_in_transaction", "double_close", ...
   double after_seconds = 0;
@@ -46,6 +54,11 @@ struct Connection {
   std::optional<Stacks> closed_from;        // where it was (first) closed
   std::optional<Stacks> closed_again_from;  // double close: where it was closed again
   std::optional<std::string> closed_again_at;
+  std::optional<std::int64_t> server_id;  // PQbackendPID / mysql_thread_id
+  std::optional<std::string> protocol;    // socket-level: "postgresql" | "mysql"
+  std::optional<std::string> closed_by;   // e.g. "interpreter_exit": closed, but not by the program
+  std::optional<TransactionInfo> transaction;
+  std::optional<std::int64_t> pid;        // set in merged reports (connleak report)
 };
 
 struct Summary {

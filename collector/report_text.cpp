@@ -60,6 +60,7 @@ std::string describe(const Connection& c) {
   d << " (id " << c.id << ", thread " << c.thread << ", open " << seconds(c.age_seconds);
   if (c.state == "failed") d << ", connect failed and never finished";
   else if (c.state != "unknown" && !c.state.empty()) d << ", " << c.state;
+  if (c.server_id) d << ", server id " << *c.server_id;
   if (c.resets) d << ", " << c.resets << " reset(s)";
   d << ')';
   return d.str();

@@ -67,6 +67,11 @@ void track_open(PGconn* conn, const void* caller, const Resolution& r, FallbackT
   if (target.empty()) target = fallback();
   rec.target = intern_string(target);
   rec.client_module = r.module;
+  // The backend pid matches pg_stat_activity.pid; known once connected (a
+  // non-blocking connect gets it at report time instead).
+  auto status = CONNLEAK_REAL(PQstatus, resolve(kSym_PQstatus, caller));
+  auto backend_pid = CONNLEAK_REAL(PQbackendPID, resolve(kSym_PQbackendPID, caller));
+  if (status && backend_pid && status(conn) == CONNECTION_OK) rec.server_id = backend_pid(conn);
   std::uint64_t id = Registry::instance().on_open(rec);
   if (options().verbosity >= 2)
     log().info("connleak: libpq connection {} opened: handle {} {} (libpq {})", id,
@@ -109,20 +114,25 @@ void track_reset(PGconn* conn) {
 
 }  // namespace
 
-std::string libpq_state(const ConnRecord& record) {
-  if (!record.client_module || !record.client_module[0]) return "unknown";
+HandleState libpq_state(const ConnRecord& record) {
+  HandleState out;
+  if (!record.client_module || !record.client_module[0]) return out;
   void* lib = dlopen(record.client_module, RTLD_LAZY | RTLD_NOLOAD);
-  if (!lib) return "unknown";  // that libpq copy was unloaded: the handle is gone with it
-  std::string state = "unknown";
+  if (!lib) return out;  // that libpq copy was unloaded: the handle is gone with it
+  auto* conn = reinterpret_cast<PGconn*>(record.handle);
   if (auto status = reinterpret_cast<decltype(&::PQstatus)>(dlsym(lib, "PQstatus"))) {
-    switch (status(reinterpret_cast<PGconn*>(record.handle))) {
-      case CONNECTION_OK: state = "connected"; break;
-      case CONNECTION_BAD: state = "failed"; break;
-      default: state = "connecting"; break;
+    switch (status(conn)) {
+      case CONNECTION_OK: out.state = "connected"; break;
+      case CONNECTION_BAD: out.state = "failed"; break;
+      default: out.state = "connecting"; break;
     }
   }
+  if (out.state == "connected") {
+    if (auto pid = reinterpret_cast<decltype(&::PQbackendPID)>(dlsym(lib, "PQbackendPID")))
+      out.server_id = pid(conn);
+  }
   close_dl_handle(lib);
-  return state;
+  return out;
 }
 
 }  // namespace connleak::shim

@@ -2,9 +2,10 @@
 #include <string>
 
 #include "collector/registry.h"
+#include "collector/report_builder.h"
 
 namespace connleak::shim {
-// "connected" | "failed" | "connecting" | "unknown", asked from the libpq copy
-// that created the handle (only while that copy is still loaded).
-std::string libpq_state(const ConnRecord& record);
+// "connected" | "failed" | "connecting" | "unknown" and the backend pid, asked
+// from the libpq copy that created the handle (only while it is still loaded).
+HandleState libpq_state(const ConnRecord& record);
 }  // namespace connleak::shim

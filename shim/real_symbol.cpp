@@ -15,6 +15,7 @@ const char* const kSymbolNames[kSymbolCount] = {
 #define CONNLEAK_HOOK(name) #name,
 #define CONNLEAK_CALL(name) #name,
 #include "shim/libpq_symbols.inc"
+#include "shim/mysql_symbols.inc"
 #undef CONNLEAK_HOOK
 #undef CONNLEAK_CALL
 };

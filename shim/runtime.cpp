@@ -17,6 +17,7 @@
 #include "shim/export.h"
 #include "shim/guard.h"
 #include "shim/libpq_probe.h"
+#include "shim/mysql_probe.h"
 
 namespace connleak::shim {
 
@@ -154,10 +155,11 @@ bool write_dump(const char* trigger) {
   return emit_report(options(), trigger, name, &probe_state);
 }
 
-std::string probe_state(const ConnRecord& record) {
+HandleState probe_state(const ConnRecord& record) {
   switch (record.library) {
     case Library::kLibpq: return libpq_state(record);
-    default: return "unknown";
+    case Library::kMysql: return mysql_state(record);
+    default: return {};
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include "collector/options.h"
 #include "collector/registry.h"
+#include "collector/report_builder.h"
 
 namespace connleak::shim {
 
@@ -23,6 +24,6 @@ void report_at_exit();
 bool write_dump(const char* trigger);
 
 // State of a live handle, asked from the client library that owns it.
-std::string probe_state(const ConnRecord& record);
+HandleState probe_state(const ConnRecord& record);
 
 }  // namespace connleak::shim

@@ -6,6 +6,7 @@ enum SymbolId : int {
 #define CONNLEAK_HOOK(name) kSym_##name,
 #define CONNLEAK_CALL(name) kSym_##name,
 #include "shim/libpq_symbols.inc"
+#include "shim/mysql_symbols.inc"
 #undef CONNLEAK_HOOK
 #undef CONNLEAK_CALL
   kSymbolCount

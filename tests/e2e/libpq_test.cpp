@@ -35,6 +35,7 @@ TEST(Libpq, LeakIsReportedWithTheOpeningFunction) {
   const json& c = leaked[0];
   EXPECT_EQ(c.at("library"), "libpq");
   EXPECT_EQ(c.at("state"), "connected");
+  EXPECT_GT(c.at("server_id").get<std::int64_t>(), 0);  // PQbackendPID, matches pg_stat_activity.pid
   EXPECT_NE(c.at("target").get<std::string>().find("host=127.0.0.1"), std::string::npos);
   const json& native = c.at("acquired").at("native");
   EXPECT_TRUE(names_function(native, "open_report_conn")) << native.dump(2);

@@ -181,10 +181,11 @@ TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
   EXPECT_EQ(at_exit.connections[0].handle, "0x10");
   EXPECT_EQ(at_exit.summary.leaked, 1u);
   EXPECT_EQ(at_exit.summary.inherited, 1u);
-  Report dump = build_report(snap, "signal", proc, sym, [](const ConnRecord&) { return std::string("connected"); });
+  Report dump = build_report(snap, "signal", proc, sym, [](const ConnRecord&) { return HandleState{"connected", 77}; });
   ASSERT_EQ(dump.connections.size(), 2u);
   EXPECT_EQ(dump.connections[0].status, "open");
   EXPECT_EQ(dump.connections[0].state, "connected");
+  EXPECT_EQ(dump.connections[0].server_id, 77);
   EXPECT_EQ(dump.summary.leaked, 0u);
 }
 
