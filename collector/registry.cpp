@@ -18,17 +18,30 @@ Registry& Registry::instance() {
   return registry;
 }
 
+Registry::~Registry() {
+  for (Shard& shard : shards_)
+    for (auto& entry : shard.open) live_free(entry.second.live);
+}
+
 std::uint64_t Registry::on_open(ConnRecord record) {
   record.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  record.live = live_alloc(record.handle);
+  if (record.live) record.live->record_id.store(record.id, std::memory_order_relaxed);
   Shard& shard = shard_for(record.handle);
   bool replaced = false;
+  LiveConn* stale = nullptr;
   {
     std::lock_guard<std::mutex> lock(shard.mutex);
     // The address is live again, so a later close of it is not a double close.
     shard.recently_closed.erase(record.handle);
-    auto [it, inserted] = shard.open.insert_or_assign(record.handle, record);
+    auto [it, inserted] = shard.open.try_emplace(record.handle, record);
+    if (!inserted) {
+      stale = it->second.live;
+      it->second = record;
+    }
     replaced = !inserted;
   }
+  live_free(stale);
   if (!replaced) open_count_.fetch_add(1, std::memory_order_relaxed);
   opened_.fetch_add(1, std::memory_order_relaxed);
   return record.id;
@@ -44,17 +57,49 @@ void Registry::remember_closed(Shard& shard, ClosedEntry entry) {
   }
 }
 
-CloseOutcome Registry::on_close(std::uintptr_t handle, StackId close_stack, Timestamp when,
-                                ClosedRecord* double_close_out) {
+namespace {
+ClosedRecord closed_record(const ConnRecord& record, const CloseEvent& close) {
+  ClosedRecord c;
+  c.record = record;
+  c.closed = close.when;
+  c.close_stack = close.stack;
+  c.py_close_stack = close.py_stack;
+  c.by_interpreter = close.by_interpreter;
+  return c;
+}
+}  // namespace
+
+CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, ClosedRecord* info_out) {
   Shard& shard = shard_for(handle);
-  ClosedRecord flagged;
+  ClosedRecord again;
   {
-    std::lock_guard<std::mutex> lock(shard.mutex);
+    std::unique_lock<std::mutex> lock(shard.mutex);
     if (auto it = shard.open.find(handle); it != shard.open.end()) {
-      remember_closed(shard, ClosedEntry{it->second, when, close_stack});
+      ConnRecord record = it->second;
+      LiveConn* live = record.live;
+      record.live = nullptr;  // freed below; the copies must not point at it
+      remember_closed(shard, ClosedEntry{record, event});
       shard.open.erase(it);
+      lock.unlock();
       open_count_.fetch_sub(1, std::memory_order_relaxed);
+      live_free(live);
+      if (event.by_interpreter && !record.ignored && !record.inherited) {
+        // Not closed by the program: reported as a leak, with where CPython closed it.
+        ClosedRecord leaked = closed_record(record, event);
+        if (info_out) *info_out = leaked;
+        std::lock_guard<std::mutex> finalized_lock(flagged_mutex_);
+        finalized_.push_back(std::move(leaked));
+        return CloseOutcome::kClosed;
+      }
       closed_.fetch_add(1, std::memory_order_relaxed);
+      if (record.alerts) {
+        // A flagged connection stays in the report after it is closed (the
+        // contract), so CI sees alerts even when the program cleaned up.
+        ClosedRecord closed = closed_record(record, event);
+        if (info_out) *info_out = closed;
+        std::lock_guard<std::mutex> flagged_lock(flagged_mutex_);
+        flagged_.push_back(std::move(closed));
+      }
       return CloseOutcome::kClosed;
     }
     auto it = shard.recently_closed.find(handle);
@@ -62,17 +107,16 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, StackId close_stack, Time
       unknown_closes_.fetch_add(1, std::memory_order_relaxed);
       return CloseOutcome::kUnknown;
     }
-    flagged.record = it->second.record;
-    flagged.closed = it->second.closed;
-    flagged.close_stack = it->second.close_stack;
-    flagged.double_close = true;
-    flagged.closed_again = when;
-    flagged.close_again_stack = close_stack;
+    again = closed_record(it->second.record, it->second.close);
+    again.double_close = true;
+    again.closed_again = event.when;
+    again.close_again_stack = event.stack;
+    again.py_close_again_stack = event.py_stack;
   }
   double_closes_.fetch_add(1, std::memory_order_relaxed);
-  if (double_close_out) *double_close_out = flagged;
+  if (info_out) *info_out = again;
   std::lock_guard<std::mutex> lock(flagged_mutex_);
-  flagged_.push_back(std::move(flagged));
+  flagged_.push_back(std::move(again));
   return CloseOutcome::kDoubleClose;
 }
 
@@ -86,24 +130,37 @@ bool Registry::on_reset(std::uintptr_t handle) {
   return true;
 }
 
+LiveConn* Registry::live_of(std::uintptr_t handle) {
+  Shard& shard = shard_for(handle);
+  std::lock_guard<std::mutex> lock(shard.mutex);
+  auto it = shard.open.find(handle);
+  return it == shard.open.end() ? nullptr : it->second.live;
+}
+
+bool Registry::set_ignored(std::uintptr_t handle) {
+  Shard& shard = shard_for(handle);
+  std::lock_guard<std::mutex> lock(shard.mutex);
+  auto it = shard.open.find(handle);
+  if (it == shard.open.end()) return false;
+  it->second.ignored = true;
+  return true;
+}
+
 bool Registry::is_open(std::uintptr_t handle) {
   Shard& shard = shard_for(handle);
   std::lock_guard<std::mutex> lock(shard.mutex);
   return shard.open.count(handle) != 0;
 }
 
-namespace {
 // Bounded wait for a lock on the exit path: a thread stuck in (or killed inside)
 // a hook must not hang the process's exit.
-template <typename Mutex>
-bool lock_until(Mutex& mutex, std::int64_t deadline_mono_ns) {
+bool Registry::lock_until(std::mutex& mutex, std::int64_t deadline_mono_ns) {
   while (!mutex.try_lock()) {
     if (mono_now_ns() >= deadline_mono_ns) return false;
     std::this_thread::yield();
   }
   return true;
 }
-}  // namespace
 
 Snapshot Registry::snapshot(std::int64_t deadline_mono_ns) {
   Snapshot snap;
@@ -113,11 +170,18 @@ Snapshot Registry::snapshot(std::int64_t deadline_mono_ns) {
       snap.complete = false;
       continue;
     }
-    for (const auto& [handle, record] : shard.open) snap.open.push_back(record);
+    for (const auto& [handle, record] : shard.open) {
+      if (record.ignored) {
+        ++snap.ignored;
+        continue;
+      }
+      snap.open.push_back(record);
+    }
     shard.mutex.unlock();
   }
   if (lock_until(flagged_mutex_, deadline_mono_ns)) {
     snap.flagged = flagged_;
+    snap.finalized = finalized_;
     flagged_mutex_.unlock();
   } else {
     snap.complete = false;
@@ -139,6 +203,7 @@ Counters Registry::counters() const {
 void Registry::collect_mutexes(std::vector<std::mutex*>& out) {
   for (Shard& shard : shards_) out.push_back(&shard.mutex);
   out.push_back(&flagged_mutex_);
+  live_pool_collect_mutexes(out);
 }
 
 void Registry::after_fork_child() {
@@ -146,6 +211,7 @@ void Registry::after_fork_child() {
     for (auto& [handle, record] : shard.open) record.inherited = true;
   }
   flagged_.clear();  // the parent reports its own alerts
+  finalized_.clear();
   opened_ = closed_ = resets_ = double_closes_ = unknown_closes_ = 0;
 }
 

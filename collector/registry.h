@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collector/live_state.h"
 #include "collector/stack_depot.h"
 #include "collector/timeutil.h"
 
@@ -29,20 +30,44 @@ struct ConnRecord {
   int thread = 0;
   Timestamp opened;
   StackId open_stack = 0;
+  StackId py_open_stack = 0;       // in python_depot(); 0 = none
   const char* target = "";         // interned, already redacted
   const char* client_module = "";  // interned path of the client library that served it
   std::int64_t server_id = -1;     // backend pid / connection id; -1 = not known yet
+  LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
+  bool ignored = false;            // connleak_ignore(): no alerts, not a leak
+  // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
+  std::uint8_t alerts = 0;
+  double lifetime_alert_after = 0;
+  double txn_alert_after = 0;
+  StackId txn_alert_stack = 0;  // where the flagged transaction began
+  StackId txn_alert_py_stack = 0;
 };
+
+enum AlertBits : std::uint8_t { kAlertLifetime = 1, kAlertIdleInTransaction = 2 };
 
 // A closed connection that the report must still show (it carried an alert).
 struct ClosedRecord {
   ConnRecord record;
   Timestamp closed;
   StackId close_stack = 0;
+  StackId py_close_stack = 0;
+  // Closed by CPython tearing down module globals at exit, not by the
+  // program: still a leak of the program's.
+  bool by_interpreter = false;
   // Set for a double close: where the already-closed handle was closed again.
   bool double_close = false;
   Timestamp closed_again;
   StackId close_again_stack = 0;
+  StackId py_close_again_stack = 0;
+};
+
+// Where and how a close happened (the stacks of the closing call).
+struct CloseEvent {
+  Timestamp when;
+  StackId stack = 0;
+  StackId py_stack = 0;
+  bool by_interpreter = false;
 };
 
 struct Counters {
@@ -56,7 +81,9 @@ struct Counters {
 struct Snapshot {
   std::vector<ConnRecord> open;      // includes inherited records (flagged as such)
   std::vector<ClosedRecord> flagged;  // closed but carrying an alert
+  std::vector<ClosedRecord> finalized;  // closed by the interpreter at exit: leaks
   Counters counters;
+  std::uint64_t ignored = 0;  // open handles the program asked us to ignore
   bool complete = true;  // false when a shard stayed locked past the deadline
 };
 
@@ -65,14 +92,36 @@ enum class CloseOutcome { kClosed, kDoubleClose, kUnknown };
 class Registry {
  public:
   static Registry& instance();
+  Registry() = default;
+  ~Registry();  // test instances only: the process-wide one is never destroyed
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
 
-  // Records a newly acquired handle. A handle still marked open (its close went
-  // unseen) is replaced. Returns the record id.
+  // Records a newly acquired handle (and gives it a LiveConn). A handle still
+  // marked open (its close went unseen) is replaced. Returns the record id.
   std::uint64_t on_open(ConnRecord record);
   // Call BEFORE the real close: once the real close frees the handle, another
-  // thread may be handed the same address by a new connect.
+  // thread may be handed the same address by a new connect. `info_out`
+  // receives the closed record for a double close (with both stacks) and for a
+  // close of a flagged connection (record.alerts != 0), which is also kept for
+  // the report.
+  CloseOutcome on_close(std::uintptr_t handle, const CloseEvent& event, ClosedRecord* info_out = nullptr);
   CloseOutcome on_close(std::uintptr_t handle, StackId close_stack, Timestamp when,
-                        ClosedRecord* double_close_out = nullptr);
+                        ClosedRecord* info_out = nullptr) {
+    CloseEvent event;
+    event.when = when;
+    event.stack = close_stack;
+    return on_close(handle, event, info_out);
+  }
+  // The record's lock-free state, for a hook's thread-local cache; null if unknown.
+  LiveConn* live_of(std::uintptr_t handle);
+  // connleak_ignore(): false if the handle is not open.
+  bool set_ignored(std::uintptr_t handle);
+  // Visits every open record under its shard lock (try-locked until the
+  // deadline; returns false if a shard was skipped). `visit` may modify the
+  // record and must not call back into the registry.
+  template <typename Visit>
+  bool scan(std::int64_t deadline_mono_ns, Visit&& visit);
   // Counts a reset of a tracked handle; false if the handle is unknown.
   bool on_reset(std::uintptr_t handle);
   bool is_open(std::uintptr_t handle);
@@ -92,8 +141,7 @@ class Registry {
  private:
   struct ClosedEntry {
     ConnRecord record;
-    Timestamp closed;
-    StackId close_stack = 0;
+    CloseEvent close;
   };
   struct Shard {
     std::mutex mutex;
@@ -105,15 +153,31 @@ class Registry {
   static constexpr std::size_t kRecentlyClosedPerShard = 1024;
 
   Shard& shard_for(std::uintptr_t handle) { return shards_[(handle >> 4) % kShards]; }
+  static bool lock_until(std::mutex& mutex, std::int64_t deadline_mono_ns);
   void remember_closed(Shard& shard, ClosedEntry entry);
 
   std::array<Shard, kShards> shards_;
   std::mutex flagged_mutex_;
   std::vector<ClosedRecord> flagged_;
+  std::vector<ClosedRecord> finalized_;  // guarded by flagged_mutex_
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::size_t> open_count_{0};
   std::atomic<std::uint64_t> opened_{0}, closed_{0}, resets_{0}, double_closes_{0},
       unknown_closes_{0};
 };
+
+template <typename Visit>
+bool Registry::scan(std::int64_t deadline_mono_ns, Visit&& visit) {
+  bool complete = true;
+  for (Shard& shard : shards_) {
+    if (!lock_until(shard.mutex, deadline_mono_ns)) {
+      complete = false;
+      continue;
+    }
+    for (auto& entry : shard.open) visit(entry.second);
+    shard.mutex.unlock();
+  }
+  return complete;
+}
 
 }  // namespace connleak

@@ -15,6 +15,9 @@ namespace connleak {
 struct HandleState {
   std::string state = "unknown";  // "connected" | "failed" | "connecting" | "initialized" | "unknown"
   std::int64_t server_id = -1;    // -1: unknown
+  // Non-empty: replaces the record's target (MySQL records are made at
+  // mysql_init, before a connect names host, user and database).
+  std::string target;
 };
 using StateProbe = std::function<HandleState(const ConnRecord&)>;
 
@@ -28,6 +31,10 @@ ProcessInfo current_process();
 // Command lines carry passwords too (`psql "password=..."`, `mysql -pSECRET`,
 // `--password=...`): every argument after argv[0] is scrubbed.
 std::vector<std::string> redact_argv(std::vector<std::string> argv);
+
+// The report's view of one open connection (status "leaked" at exit, "open" otherwise).
+Connection open_connection_view(const ConnRecord& record, bool at_exit, std::int64_t now_mono,
+                                Symbolizer& symbolizer, const StateProbe& probe);
 
 Report build_report(const Snapshot& snapshot, const std::string& trigger, const ProcessInfo& process,
                     Symbolizer& symbolizer, const StateProbe& probe);

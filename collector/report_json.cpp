@@ -91,7 +91,8 @@ json to_json(const Report& r) {
                   {"open", s.open},             {"leaked", s.leaked},
                   {"flagged", s.flagged},       {"double_closes", s.double_closes},
                   {"unknown_closes", s.unknown_closes}, {"resets", s.resets},
-                  {"inherited", s.inherited},   {"complete", s.complete}};
+                  {"inherited", s.inherited},   {"ignored", s.ignored},
+                  {"complete", s.complete}};
   json conns = json::array();
   for (const Connection& c : r.connections) {
     json cj;
@@ -128,6 +129,12 @@ json to_json(const Report& r) {
     conns.push_back(std::move(cj));
   }
   j["connections"] = std::move(conns);
+  if (!r.suppressions_used.empty()) {
+    json used = json::array();
+    for (const SuppressionUse& u : r.suppressions_used)
+      used.push_back({{"suppression", "leak:" + u.pattern}, {"origin", u.origin}, {"hits", u.hits}});
+    j["suppressions"] = std::move(used);
+  }
   return j;
 }
 
@@ -153,6 +160,7 @@ Report report_from_json(const json& j) {
   r.summary.unknown_closes = s.value("unknown_closes", 0ULL);
   r.summary.resets = s.value("resets", 0ULL);
   r.summary.inherited = s.value("inherited", 0ULL);
+  r.summary.ignored = s.value("ignored", 0ULL);
   r.summary.complete = s.value("complete", true);
   for (const json& cj : j.at("connections")) {
     Connection c;
@@ -186,6 +194,11 @@ Report report_from_json(const json& j) {
       c.transaction = std::move(t);
     }
     r.connections.push_back(std::move(c));
+  }
+  for (const json& u : j.value("suppressions", json::array())) {
+    std::string text = u.value("suppression", "");
+    if (text.rfind("leak:", 0) == 0) text = text.substr(5);
+    r.suppressions_used.push_back({text, u.value("origin", ""), u.value("hits", 0ULL)});
   }
   return r;
 }

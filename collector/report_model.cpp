@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "collector/python_frames.h"
 #include "collector/redact.h"
 #include "collector/report_builder.h"
 
@@ -60,6 +61,63 @@ std::vector<std::string> redact_argv(std::vector<std::string> argv) {
   return argv;
 }
 
+namespace {
+
+// In a CPython host every stack carries a Python part (possibly empty).
+Stacks stacks_of(Symbolizer& symbolizer, StackId id, StackId py_id) {
+  Stacks s;
+  s.native = symbolizer.resolve_all(StackDepot::instance().get(id));
+  if (python_host()) s.python = python_frames(py_id);
+  return s;
+}
+
+void add_alerts(const ConnRecord& rec, Connection& c) {
+  if (rec.alerts & kAlertLifetime) c.alerts.push_back({"lifetime", rec.lifetime_alert_after});
+  if (rec.alerts & kAlertIdleInTransaction) c.alerts.push_back({"idle_in_transaction", rec.txn_alert_after});
+}
+
+Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
+  Connection c;
+  c.id = rec.id;
+  c.library = library_name(rec.library);
+  c.handle = hex(rec.handle);
+  c.target = rec.target ? rec.target : "";
+  c.opened_at = iso8601_utc(rec.opened.real_ns);
+  c.thread = rec.thread;
+  c.resets = rec.resets;
+  c.client_module = rec.client_module ? rec.client_module : "";
+  c.acquired = stacks_of(symbolizer, rec.open_stack, rec.py_open_stack);
+  if (rec.server_id >= 0) c.server_id = rec.server_id;
+  add_alerts(rec, c);
+  return c;
+}
+
+}  // namespace
+
+Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_t now_mono,
+                                Symbolizer& symbolizer, const StateProbe& probe) {
+  Connection c = base_view(rec, symbolizer);
+  c.status = at_exit ? "leaked" : "open";
+  HandleState hs = probe ? probe(rec) : HandleState{};
+  c.state = hs.state;
+  if (hs.server_id >= 0) c.server_id = hs.server_id;
+  if (!hs.target.empty()) c.target = hs.target;
+  c.age_seconds = seconds_between(rec.opened.mono_ns, now_mono);
+  // Transaction state is tracked for libpq only so far; elsewhere "idle" would be a guess.
+  if (const LiveConn* live = rec.library == Library::kLibpq ? rec.live : nullptr) {
+    TransactionInfo txn;
+    auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
+    txn.state = txn_state_name(state);
+    if (state == TxnState::kInTransaction || state == TxnState::kInError) {
+      txn.seconds = seconds_between(live->txn_since_mono.load(std::memory_order_relaxed), now_mono);
+      txn.began = stacks_of(symbolizer, live->txn_stack.load(std::memory_order_relaxed),
+                            live->txn_py_stack.load(std::memory_order_relaxed));
+    }
+    c.transaction = std::move(txn);
+  }
+  return c;
+}
+
 Report build_report(const Snapshot& snap, const std::string& trigger, const ProcessInfo& process,
                     Symbolizer& symbolizer, const StateProbe& probe) {
   Report r;
@@ -72,25 +130,6 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   r.generated_at = iso8601_utc(t.real_ns);
   const bool at_exit = trigger == "exit";
 
-  auto stacks_of = [&](StackId id) {
-    Stacks s;
-    s.native = symbolizer.resolve_all(StackDepot::instance().get(id));
-    return s;
-  };
-  auto base = [&](const ConnRecord& rec) {
-    Connection c;
-    c.id = rec.id;
-    c.library = library_name(rec.library);
-    c.handle = hex(rec.handle);
-    c.target = rec.target ? rec.target : "";
-    c.opened_at = iso8601_utc(rec.opened.real_ns);
-    c.thread = rec.thread;
-    c.resets = rec.resets;
-    c.client_module = rec.client_module ? rec.client_module : "";
-    c.acquired = stacks_of(rec.open_stack);
-    return c;
-  };
-
   std::vector<const ConnRecord*> open;
   for (const ConnRecord& rec : snap.open) {
     if (rec.inherited) {
@@ -100,28 +139,36 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
     open.push_back(&rec);
   }
   std::sort(open.begin(), open.end(), [](auto* a, auto* b) { return a->id < b->id; });
-  for (const ConnRecord* rec : open) {
-    Connection c = base(*rec);
-    c.status = at_exit ? "leaked" : "open";
-    HandleState hs = probe ? probe(*rec) : HandleState{};
-    c.state = hs.state;
-    std::int64_t server_id = hs.server_id >= 0 ? hs.server_id : rec->server_id;
-    if (server_id >= 0) c.server_id = server_id;
-    c.age_seconds = seconds_between(rec->opened.mono_ns, t.mono_ns);
-    r.connections.push_back(std::move(c));
-  }
-  for (const ClosedRecord& closed : snap.flagged) {
-    Connection c = base(closed.record);
+  for (const ConnRecord* rec : open)
+    r.connections.push_back(open_connection_view(*rec, at_exit, t.mono_ns, symbolizer, probe));
+  auto closed_view = [&](const ClosedRecord& closed) {
+    Connection c = base_view(closed.record, symbolizer);
     c.status = "closed";
     c.state = "closed";
     c.closed_at = iso8601_utc(closed.closed.real_ns);
     c.age_seconds = seconds_between(closed.record.opened.mono_ns, closed.closed.mono_ns);
-    c.closed_from = stacks_of(closed.close_stack);
-    if (closed.record.server_id >= 0) c.server_id = closed.record.server_id;
+    c.closed_from = stacks_of(symbolizer, closed.close_stack, closed.py_close_stack);
+    if (closed.record.txn_alert_stack) {
+      TransactionInfo txn;
+      txn.state = "closed";
+      txn.began = stacks_of(symbolizer, closed.record.txn_alert_stack, closed.record.txn_alert_py_stack);
+      c.transaction = std::move(txn);
+    }
+    return c;
+  };
+  // Closed by the interpreter at exit: the program never closed them.
+  for (const ClosedRecord& closed : snap.finalized) {
+    Connection c = closed_view(closed);
+    c.status = at_exit ? "leaked" : "closed";
+    c.closed_by = "interpreter_exit";
+    r.connections.push_back(std::move(c));
+  }
+  for (const ClosedRecord& closed : snap.flagged) {
+    Connection c = closed_view(closed);
     if (closed.double_close) {
       c.alerts.push_back({"double_close", seconds_between(closed.record.opened.mono_ns,
                                                           closed.closed_again.mono_ns)});
-      c.closed_again_from = stacks_of(closed.close_again_stack);
+      c.closed_again_from = stacks_of(symbolizer, closed.close_again_stack, closed.py_close_again_stack);
       c.closed_again_at = iso8601_utc(closed.closed_again.real_ns);
     }
     r.connections.push_back(std::move(c));
@@ -134,6 +181,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   s.double_closes = snap.counters.double_closes;
   s.unknown_closes = snap.counters.unknown_closes;
   s.open = snap.open.size();
+  s.ignored = snap.ignored;
   s.complete = snap.complete;
   for (const Connection& c : r.connections) {
     if (c.status == "leaked") ++s.leaked;

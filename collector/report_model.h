@@ -71,7 +71,15 @@ struct Summary {
   std::uint64_t unknown_closes = 0;  // closes of handles the shim never saw opened
   std::uint64_t resets = 0;
   std::uint64_t inherited = 0;  // open handles inherited from the parent across fork()
+  std::uint64_t ignored = 0;    // open handles passed to connleak_ignore()
   bool complete = true;         // false: some registry shard could not be read in time
+};
+
+// A suppression that removed connections from this report (LSan's table).
+struct SuppressionUse {
+  std::string pattern;  // without "leak:"
+  std::string origin;   // "file:line"
+  std::uint64_t hits = 0;
 };
 
 struct Report {
@@ -84,6 +92,7 @@ struct Report {
   std::string generated_at;
   Summary summary;
   std::vector<Connection> connections;
+  std::vector<SuppressionUse> suppressions_used;  // applied by the process that wrote it
 };
 
 }  // namespace connleak

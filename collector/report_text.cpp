@@ -58,10 +58,15 @@ std::string describe(const Connection& c) {
   d << c.library << ' ' << c.handle;
   if (!c.target.empty()) d << ' ' << c.target;
   d << " (id " << c.id << ", thread " << c.thread << ", open " << seconds(c.age_seconds);
-  if (c.state == "failed") d << ", connect failed and never finished";
+  if (c.state == "failed") d << ", connect failed and the handle was never closed";
   else if (c.state != "unknown" && !c.state.empty()) d << ", " << c.state;
   if (c.server_id) d << ", server id " << *c.server_id;
+  if (c.transaction && (c.transaction->state == "in_transaction" || c.transaction->state == "in_error"))
+    d << ", " << c.transaction->state << " for " << seconds(c.transaction->seconds);
+  for (const AlertInfo& a : c.alerts)
+    if (a.kind != "double_close") d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
+  if (c.closed_by == "interpreter_exit") d << ", never closed by the program: closed by the Python interpreter at exit";
   d << ')';
   return d.str();
 }
@@ -93,6 +98,27 @@ std::string site_key(const Stacks& stacks) {
   if (stacks.python) add(*stacks.python);
   add(stacks.native);
   return key;
+}
+
+std::string render_alert(const std::string& kind, double threshold_seconds,
+                         const std::vector<Connection>& conns, std::size_t total) {
+  if (conns.empty()) return "";
+  std::ostringstream out;
+  const Connection& first = conns.front();
+  if (kind == "idle_in_transaction") {
+    out << "connleak: WARNING: " << total << " connection(s) inside one transaction for more than "
+        << seconds(threshold_seconds) << " (txn_threshold); the transaction began at:\n";
+    if (first.transaction && first.transaction->began) render_stacks(out, *first.transaction->began, "    ");
+    else out << "    <no stack captured>\n";
+    out << "  the connection was opened at:\n";
+  } else {
+    out << "connleak: WARNING: " << total << " connection(s) open for more than "
+        << seconds(threshold_seconds) << " (threshold), opened at:\n";
+  }
+  render_stacks(out, first.acquired, "    ");
+  for (const Connection& c : conns) out << "  " << describe(c) << '\n';
+  if (total > conns.size()) out << "  ... " << total - conns.size() << " more connection(s) from this site\n";
+  return out.str();
 }
 
 std::string render_text(const Report& r, const TextOptions& options) {
@@ -128,15 +154,16 @@ std::string render_text(const Report& r, const TextOptions& options) {
       out << "connleak: no leaks: " << s.opened << " connection(s) opened, " << s.closed
           << " closed (" << program(r) << ")\n";
     }
+    out << options.before_summary;
     return out.str();
   }
 
   out << "=================================================================\n";
+  if (r.pid) out << "==" << r.pid << "==";  // a merge of several processes has no single pid
   if (dump) {
-    out << "==" << r.pid << "==connleak: dump (" << r.trigger << "): " << listed
-        << " open connection(s) in " << program(r) << "\n";
+    out << "connleak: dump (" << r.trigger << "): " << listed << " open connection(s) in " << program(r) << "\n";
   } else {
-    out << "==" << r.pid << "==connleak: detected connection leaks in " << program(r) << "\n";
+    out << "connleak: detected connection leaks in " << program(r) << "\n";
   }
   for (const auto& g : groups) {
     out << '\n'
@@ -154,9 +181,7 @@ std::string render_text(const Report& r, const TextOptions& options) {
     if (double_close) {
       out << "connleak: double close of " << describe(*c) << "\n  opened from:\n";
     } else {
-      out << "connleak: flagged connection " << describe(*c) << " was closed";
-      for (const AlertInfo& a : c->alerts) out << "; " << a.kind << " after " << seconds(a.after_seconds);
-      out << "\n  opened from:\n";
+      out << "connleak: flagged connection " << describe(*c) << " was closed\n  opened from:\n";
     }
     render_stacks(out, c->acquired, "    ");
     if (c->closed_from) {
@@ -168,7 +193,7 @@ std::string render_text(const Report& r, const TextOptions& options) {
       render_stacks(out, *c->closed_again_from, "    ");
     }
   }
-  out << '\n' << "SUMMARY: connleak: ";
+  out << '\n' << options.before_summary << "SUMMARY: connleak: ";
   if (dump) out << listed << " open connection(s)";
   else out << s.leaked << " leaked connection(s)";
   out << " from " << groups.size() << " site(s); " << s.opened << " opened, " << s.closed << " closed";

@@ -11,10 +11,18 @@ namespace connleak {
 struct TextOptions {
   bool clean_line = true;       // print a one-line summary when nothing leaked
   std::size_t max_handles = 5;  // handles listed per site before "... and N more"
+  std::string before_summary;   // printed just before the SUMMARY line (the CLI's suppressions table)
 };
 
 // Returns "" when there is nothing to say (clean report with clean_line off).
 std::string render_text(const Report& report, const TextOptions& options = {});
+
+// One grouped warning for connections that crossed a threshold in the same
+// watchdog round: `kind` is "lifetime" or "idle_in_transaction". `shown` are
+// the first connections of a group of `total`; the stacks are the first one's
+// (the group shares them).
+std::string render_alert(const std::string& kind, double threshold_seconds,
+                         const std::vector<Connection>& shown, std::size_t total);
 
 // A stable key for "the same acquisition site": function/file/line of every
 // frame (module and address are ignored so sites match across processes and ASLR).

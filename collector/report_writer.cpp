@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <mutex>
 #include <cstring>
 
 #include "collector/logger.h"
@@ -76,24 +78,48 @@ bool write_file_atomically(const std::string& dir, const std::string& name, std:
   return true;
 }
 
-bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
-                 const StateProbe& probe) {
-  Registry& registry = Registry::instance();
-  Snapshot snap = registry.snapshot(mono_now_ns() + 500'000'000);
+const Suppressions* configured_suppressions(const Options& options) {
+  static std::once_flag once;
+  static const Suppressions* loaded = nullptr;
+  std::call_once(once, [&] {
+    if (options.suppressions.empty()) return;
+    std::string error;
+    std::optional<Suppressions> s = Suppressions::load(options.suppressions, &error);
+    if (!s) {
+      log().warn("connleak: ignoring option 'suppressions={}': {}", options.suppressions, error);
+      return;
+    }
+    loaded = new Suppressions(std::move(*s));  // never destroyed: used by the exit report
+  });
+  return loaded;
+}
+
+std::optional<CollectedReport> collect_report(const Options& options, const std::string& trigger,
+                                              const StateProbe& probe, bool skip_untouched) {
+  Snapshot snap = Registry::instance().snapshot(mono_now_ns() + 500'000'000);
   const Counters& c = snap.counters;
-  bool touched = c.opened || c.unknown_closes || c.double_closes || !snap.open.empty();
+  bool own_open = std::any_of(snap.open.begin(), snap.open.end(),
+                              [](const ConnRecord& r) { return !r.inherited; });
+  bool touched = c.opened || c.unknown_closes || c.double_closes || own_open || !snap.flagged.empty() ||
+                 !snap.finalized.empty();
   // A process that never saw a connection (a shell, git, a compiler under
   // `connleak run`) stays silent and writes no file, like LeakSanitizer.
-  if (!touched && trigger == "exit") return false;
-
+  if (!touched && skip_untouched) return std::nullopt;
   Symbolizer symbolizer;
-  Report report = build_report(snap, trigger, current_process(), symbolizer, probe);
+  CollectedReport out{build_report(snap, trigger, current_process(), symbolizer, probe), ""};
+  if (const Suppressions* configured = configured_suppressions(options)) {
+    Suppressions counted = *configured;  // hit counts for this report only
+    if (apply_suppressions(out.report, counted) > 0) {
+      out.suppressions_table = suppressions_used_table(counted);
+      for (const Suppression& s : counted.entries())
+        if (s.hits) out.report.suppressions_used.push_back({s.pattern, s.origin, s.hits});
+    }
+  }
+  return out;
+}
 
-  TextOptions text;
-  text.clean_line = !options.quiet && options.verbosity >= 1;
-  std::string rendered = render_text(report, text);
-  if (!rendered.empty()) log_block(rendered);
-
+void output_report(const Options& options, const CollectedReport& collected, const std::string& file_name) {
+  const Report& report = collected.report;
   if (!options.report_dir.empty()) {
     std::string error;
     if (!ensure_directory(options.report_dir, &error) ||
@@ -101,6 +127,19 @@ bool emit_report(const Options& options, const std::string& trigger, const std::
       log().warn("connleak: could not write the JSON report: {}", error);
     }
   }
+  if (!options.print_report && report.trigger == "exit") return;
+  TextOptions text;
+  text.clean_line = !options.quiet && options.verbosity >= 1;
+  text.before_summary = collected.suppressions_table;
+  std::string rendered = render_text(report, text);
+  if (!rendered.empty()) log_block(rendered);
+}
+
+bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
+                 const StateProbe& probe) {
+  std::optional<CollectedReport> report = collect_report(options, trigger, probe, trigger == "exit");
+  if (!report) return false;
+  output_report(options, *report, file_name);
   return true;
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 // Writes reports: the human text through the logger and the JSON file into
 // report_dir, atomically (temp name + rename) so a reader never sees half a file.
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "collector/options.h"
 #include "collector/report_builder.h"
+#include "collector/suppressions.h"
 
 namespace connleak {
 
@@ -15,9 +17,27 @@ bool ensure_directory(const std::string& dir, std::string* error);
 bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view content,
                            std::string* error);
 
-// Snapshot -> report -> stderr text + JSON file. `file_name` is e.g.
-// "connleak.<pid>.json". Returns false when there was nothing to report (the
-// process never saw a connection), in which case nothing is printed or written.
+// The suppressions named by the `suppressions` option, read once (a bad file
+// is one warning, then no suppressions); null when none are configured.
+const Suppressions* configured_suppressions(const Options& options);
+
+struct CollectedReport {
+  Report report;
+  std::string suppressions_table;  // LSan's "Suppressions used:" table, or ""
+};
+
+// Snapshot -> report, with the configured suppressions applied. With
+// `skip_untouched`, returns nothing for a process that never saw a connection
+// (nothing to say at exit).
+std::optional<CollectedReport> collect_report(const Options& options, const std::string& trigger,
+                                              const StateProbe& probe, bool skip_untouched);
+// JSON file (when report_dir is set) first, then the text on stderr: once the
+// text is visible, the file is complete.
+void output_report(const Options& options, const CollectedReport& collected, const std::string& file_name);
+
+// collect_report + output_report. `file_name` is e.g. "connleak.<pid>.json".
+// Returns false when there was nothing to report (exit of a process that never
+// saw a connection), in which case nothing is printed or written.
 bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
                  const StateProbe& probe);
 

@@ -56,7 +56,8 @@ Frame Symbolizer::resolve(std::uintptr_t return_address) {
   if (dladdr(reinterpret_cast<void*>(lookup), &info) != 0) {
     static const void* main_base = main_program_base();
     if (info.dli_fbase == main_base || !info.dli_fname || info.dli_fname[0] != '/') {
-      static const std::string exe = main_program_path();
+      // Leaked on purpose: exit reports are symbolized after static destructors ran.
+      static const std::string& exe = *new std::string(main_program_path());
       frame.module = info.dli_fbase == main_base ? exe : std::string(info.dli_fname ? info.dli_fname : "");
     } else {
       frame.module = info.dli_fname;

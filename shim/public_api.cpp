@@ -10,5 +10,12 @@ CONNLEAK_EXPORT int connleak_dump(void) {
 }
 
 CONNLEAK_EXPORT long connleak_check(void) {
-  return static_cast<long>(connleak::Registry::instance().open_count());
+  long open = 0;
+  connleak::Registry::instance().scan(connleak::mono_now_ns() + 500'000'000,
+                                      [&](const connleak::ConnRecord& r) { open += !r.ignored && !r.inherited; });
+  return open;
+}
+
+CONNLEAK_EXPORT int connleak_ignore(const void* handle) {
+  return connleak::Registry::instance().set_ignored(reinterpret_cast<std::uintptr_t>(handle)) ? 0 : -1;
 }

@@ -14,6 +14,7 @@
 #include "collector/logger.h"
 #include "collector/report_writer.h"
 #include "collector/string_table.h"
+#include "shim/collector_thread.h"
 #include "shim/export.h"
 #include "shim/guard.h"
 #include "shim/libpq_probe.h"
@@ -77,6 +78,7 @@ void fork_child() {
   g_exit_reported.store(false, std::memory_order_relaxed);
   g_dump_count.store(0, std::memory_order_relaxed);
   Registry::instance().after_fork_child();
+  collector_after_fork_child();
 }
 
 void at_exit_handler() { report_at_exit(); }

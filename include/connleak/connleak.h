@@ -20,9 +20,13 @@ extern "C" {
  * Returns 0 on success, -1 when tracking is disabled. */
 int connleak_dump(void) __attribute__((weak));
 
-/* Number of connections currently open in this process (like
- * __lsan_do_recoverable_leak_check: a test can assert it is back to zero). */
+/* Number of connections currently open in this process, ignored ones excluded
+ * (like __lsan_do_recoverable_leak_check: a test can assert it is back to zero). */
 long connleak_check(void) __attribute__((weak));
+
+/* An intentionally long-lived connection (a PGconn* or MYSQL*): no threshold
+ * alerts, and not a leak at exit. Returns 0, or -1 if the handle is not open. */
+int connleak_ignore(const void* handle) __attribute__((weak));
 
 #ifdef __cplusplus
 }
@@ -30,5 +34,6 @@ long connleak_check(void) __attribute__((weak));
 
 #define CONNLEAK_DUMP() (connleak_dump ? connleak_dump() : -1)
 #define CONNLEAK_CHECK() (connleak_check ? connleak_check() : -1L)
+#define CONNLEAK_IGNORE(handle) (connleak_ignore ? connleak_ignore(handle) : -1)
 
 #endif /* CONNLEAK_CONNLEAK_H */

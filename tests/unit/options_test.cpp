@@ -339,7 +339,7 @@ TEST(Options, HelpListsEveryOptionOnItsOwnLineWithCurrentValue) {
   const std::string help = options_help(current);
   const std::vector<std::string> lines = lines_of(help);
   const std::vector<std::string> names = all_option_names();
-  ASSERT_EQ(names.size(), 6u);
+  ASSERT_GE(names.size(), 10u);  // every option of options.inc, counted by its own expansion
   ASSERT_EQ(lines.size(), names.size() + 1);  // a heading, then one line per option
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::string& line = lines[i + 1];
@@ -377,6 +377,7 @@ TEST(Options, MarkdownTableHasOneRowPerOption) {
 }  // namespace connleak
 
 // The README's options table is generated; this keeps it from drifting.
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 TEST(OptionsReadme, TableMatchesTheGeneratedOne) {
@@ -389,6 +390,11 @@ TEST(OptionsReadme, TableMatchesTheGeneratedOne) {
   ASSERT_NE(begin, std::string::npos);
   ASSERT_NE(end, std::string::npos);
   begin = readme.find('\n', begin) + 1;
+  if (std::getenv("CONNLEAK_UPDATE_GOLDEN")) {
+    readme.replace(begin, end - begin, connleak::options_markdown_table());
+    std::ofstream(std::string(CONNLEAK_SOURCE_DIR) + "/README.md") << readme;
+    return;
+  }
   EXPECT_EQ(readme.substr(begin, end - begin), connleak::options_markdown_table())
       << "regenerate the README table from collector/options.inc";
 }
