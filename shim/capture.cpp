@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "shim/python_stack.h"
 #include "shim/real_symbol.h"
 
 namespace connleak::shim {
@@ -59,6 +60,10 @@ StackId capture_stack(int depth) {
     frames[kept++] = a;
   }
   return StackDepot::instance().intern(frames, static_cast<std::size_t>(kept));
+}
+
+CapturedStacks capture_stacks(int depth) {
+  return {capture_stack(depth), capture_python_stack(depth)};
 }
 
 }  // namespace connleak::shim

@@ -12,11 +12,13 @@
 namespace connleak::shim {
 
 const char* const kSymbolNames[kSymbolCount] = {
-#define CONNLEAK_HOOK(name) #name,
+#define CONNLEAK_HOOK(name, ...) #name,
+#define CONNLEAK_COMMAND(name, ...) #name,
 #define CONNLEAK_CALL(name) #name,
 #include "shim/libpq_symbols.inc"
 #include "shim/mysql_symbols.inc"
 #undef CONNLEAK_HOOK
+#undef CONNLEAK_COMMAND
 #undef CONNLEAK_CALL
 };
 
@@ -156,6 +158,8 @@ void invalidate_symbol_cache() {
   for (int i = 0; i < used; ++i) g_entries[i].hi.store(0, std::memory_order_release);
 }
 
+void reset_module_cache();
+
 void retire_unloaded_objects() {
   std::lock_guard<std::mutex> lock(g_insert_mutex);
   int used = g_used.load(std::memory_order_relaxed);
@@ -167,8 +171,64 @@ void retire_unloaded_objects() {
     ObjectRange now = object_range_of(reinterpret_cast<const void*>(lo));
     if (now.lo != lo || now.hi != hi) e.hi.store(0, std::memory_order_release);
   }
+  reset_module_cache();
 }
 
 void close_dl_handle(void* handle) { close_handle(handle); }
+
+namespace {
+// Per library copy, looked up once per symbol; append-only like the caller cache.
+struct ModuleEntry {
+  std::atomic<const char*> module{nullptr};
+  std::atomic<bool> resolved[kSymbolCount] = {};
+  std::atomic<void*> fn[kSymbolCount] = {};
+};
+constexpr int kModules = 16;
+ModuleEntry g_modules[kModules];
+std::atomic<int> g_modules_used{0};
+std::mutex g_modules_mutex;
+
+void* lookup_in(const char* module, SymbolId id) {
+  void* handle = dlopen(module, RTLD_LAZY | RTLD_NOLOAD);
+  if (!handle) return nullptr;
+  void* sym = dlsym(handle, kSymbolNames[id]);
+  close_handle(handle);
+  return sym && !is_ours(sym) ? sym : nullptr;
+}
+}  // namespace
+
+// A library copy unloaded and loaded again under the same path moves: look again.
+void reset_module_cache() {
+  int modules = g_modules_used.load(std::memory_order_relaxed);
+  for (int i = 0; i < modules; ++i)
+    for (auto& flag : g_modules[i].resolved) flag.store(false, std::memory_order_release);
+}
+
+void* resolve_in(const char* module, SymbolId id) {
+  if (!module || !module[0]) return nullptr;
+  int used = g_modules_used.load(std::memory_order_acquire);
+  ModuleEntry* e = nullptr;
+  for (int i = 0; i < used && !e; ++i)
+    if (g_modules[i].module.load(std::memory_order_relaxed) == module) e = &g_modules[i];
+  if (e && e->resolved[id].load(std::memory_order_acquire)) return e->fn[id].load(std::memory_order_relaxed);
+  Reentry guard;
+  if (!e) {
+    std::lock_guard<std::mutex> lock(g_modules_mutex);
+    used = g_modules_used.load(std::memory_order_relaxed);
+    for (int i = 0; i < used && !e; ++i)
+      if (g_modules[i].module.load(std::memory_order_relaxed) == module) e = &g_modules[i];
+    if (!e && used < kModules) {
+      e = &g_modules[used];
+      e->module.store(module, std::memory_order_relaxed);
+      g_modules_used.store(used + 1, std::memory_order_release);
+    }
+  }
+  void* fn = lookup_in(module, id);
+  if (e) {
+    e->fn[id].store(fn, std::memory_order_relaxed);
+    e->resolved[id].store(true, std::memory_order_release);
+  }
+  return fn;
+}
 
 }  // namespace connleak::shim

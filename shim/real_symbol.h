@@ -21,6 +21,12 @@ struct Resolution {
 
 Resolution resolve(SymbolId id, const void* caller);
 
+// The definition of `id` inside one client-library copy (an interned module
+// path from a Resolution): what a hook calls besides the real function
+// (PQstatus, PQtransactionStatus, ...) must come from the same copy, whoever
+// the caller is (through ctypes the caller is libffi, which links no libpq).
+void* resolve_in(const char* module, SymbolId id);
+
 // After dlclose an object's address range may be reused by another object.
 void invalidate_symbol_cache();
 

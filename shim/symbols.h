@@ -3,11 +3,13 @@
 namespace connleak::shim {
 
 enum SymbolId : int {
-#define CONNLEAK_HOOK(name) kSym_##name,
+#define CONNLEAK_HOOK(name, ...) kSym_##name,
+#define CONNLEAK_COMMAND(name, ...) kSym_##name,
 #define CONNLEAK_CALL(name) kSym_##name,
 #include "shim/libpq_symbols.inc"
 #include "shim/mysql_symbols.inc"
 #undef CONNLEAK_HOOK
+#undef CONNLEAK_COMMAND
 #undef CONNLEAK_CALL
   kSymbolCount
 };

@@ -92,7 +92,7 @@ TEST(Libpq, FailedConnectNotFinishedIsALeak) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_EQ(leaked[0].at("state"), "failed");
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "connect_to_dead_port"));
-  EXPECT_NE(r.err.find("connect failed and never finished"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("connect failed and the handle was never closed"), std::string::npos) << r.err;
 }
 
 TEST(Libpq, FailedConnectFinishedIsClean) {

@@ -1,0 +1,127 @@
+// Python programs under the shim (Debian's /usr/bin/python3 and its drivers):
+// reports must point at the Python line that opened the connection.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "tests/e2e/harness.h"
+
+namespace e2e {
+namespace {
+
+std::string script(const std::string& name) { return std::string(CONNLEAK_E2E_PYTHON_DIR) + "/" + name; }
+
+// The 1-based line of the first line of `file` containing `marker`.
+int line_of(const std::string& file, const std::string& marker) {
+  std::ifstream in(file);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n)
+    if (line.find(marker) != std::string::npos) return n;
+  return -1;
+}
+
+bool python_names(const json& frames, const std::string& function, const std::string& file, int line) {
+  for (const json& f : frames) {
+    if (f.at("function") == function && f.at("file") == file && f.at("line") == line) return true;
+  }
+  return false;
+}
+
+Result python(const std::string& name, const RunOptions& options = {}) {
+  return run({"/usr/bin/python3", script(name)}, options);
+}
+
+void expect_python_leak_at_get_conn(const Result& r, const std::string& file) {
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_TRUE(r.report) << describe(r);
+  auto leaked = with_status(*r.report, "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  const json& c = leaked[0];
+  // The interpreter closed it while tearing down module globals: still a leak.
+  EXPECT_EQ(c.at("closed_by"), "interpreter_exit") << c.dump(2);
+  const json& py = c.at("acquired").at("python");
+  ASSERT_FALSE(py.empty()) << c.dump(2);
+  EXPECT_TRUE(python_names(py, "get_conn", file, line_of(file, "LEAK-LINE"))) << py.dump(2);
+  EXPECT_TRUE(python_names(py, "<module>", file, line_of(file, "CONN = get_conn()"))) << py.dump(2);
+  // The human report leads with the Python frames.
+  EXPECT_NE(r.err.find("opened from:\n    Python stack:\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in get_conn " + file + ":" + std::to_string(line_of(file, "LEAK-LINE"))),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(Python, Psycopg2LeakNamesTheLineAndIsALeakAtInterpreterExit) {
+  Result r = python("psycopg2_leak.py");
+  expect_python_leak_at_get_conn(r, script("psycopg2_leak.py"));
+  EXPECT_EQ(r.report->at("summary").at("opened"), 2);
+  EXPECT_EQ(r.report->at("summary").at("closed"), 1);
+}
+
+TEST(Python, Psycopg3PurePythonThroughCtypesIsTracked) {
+  Result r = python("psycopg3_leak.py");
+  ASSERT_NE(r.out.find("impl python"), std::string::npos) << r.out;  // really the ctypes build
+  expect_python_leak_at_get_conn(r, script("psycopg3_leak.py"));
+  EXPECT_EQ(r.report->at("summary").at("opened"), 2);
+}
+
+TEST(Python, MysqlclientLeakNamesTheLine) {
+  Result r = python("mysqldb_leak.py");
+  expect_python_leak_at_get_conn(r, script("mysqldb_leak.py"));
+}
+
+TEST(Python, SqlalchemyPoolOnlyTheHeldTransactionIsFlagged) {
+  std::string file = script("sqlalchemy_pool.py");
+  Result r = python("sqlalchemy_pool.py", {.options = "txn_threshold=1s"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  // Exactly one alert: the idle pooled connections sat for over 3x the threshold.
+  EXPECT_EQ(count(r.err, "(txn_threshold)"), 1) << r.err;
+  EXPECT_NE(r.err.find(" in update_service_files " + file + ":" + std::to_string(line_of(file, "TXN-LINE"))),
+            std::string::npos)
+      << r.err;
+  ASSERT_TRUE(r.report);
+  EXPECT_EQ(r.report->at("summary").at("leaked"), 0);  // engine.dispose() closed them all
+  EXPECT_EQ(r.report->at("summary").at("flagged"), 1);
+  auto closed = with_status(*r.report, "closed");
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].at("alerts").at(0).at("kind"), "idle_in_transaction");
+  EXPECT_TRUE(python_names(closed[0].at("transaction").at("began").at("python"), "update_service_files", file,
+                           line_of(file, "TXN-LINE")))
+      << closed[0].dump(2);
+}
+
+TEST(Python, ThreadsEachCarryTheirOwnPythonStack) {
+  Result r = python("threads.py");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  std::map<std::string, std::int64_t> tid_of;
+  std::regex re("(worker_\\d) (\\d+)");
+  for (std::sregex_iterator it(r.out.begin(), r.out.end(), re), end; it != end; ++it)
+    tid_of[(*it)[1]] = std::stoll((*it)[2]);
+  ASSERT_EQ(tid_of.size(), 8u) << r.out;
+  auto leaked = with_status(*r.report, "leaked");
+  ASSERT_EQ(leaked.size(), 8u) << describe(r);
+  std::set<std::string> seen;
+  for (const json& c : leaked) {
+    const json& py = c.at("acquired").at("python");
+    ASSERT_FALSE(py.empty());
+    std::string fn;
+    for (const json& f : py)
+      if (f.at("function").get<std::string>().rfind("worker_", 0) == 0) fn = f.at("function");
+    ASSERT_TRUE(tid_of.count(fn)) << py.dump(2);
+    EXPECT_EQ(c.at("thread").get<std::int64_t>(), tid_of[fn]) << c.dump(2);
+    seen.insert(fn);
+  }
+  EXPECT_EQ(seen.size(), 8u);
+  EXPECT_EQ(r.report->at("summary").at("closed"), 8);
+}
+
+TEST(Python, NativeHostHasNoPythonField) {
+  Result r = run({bin("pq_scenarios"), "leak"});
+  ASSERT_TRUE(r.report);
+  EXPECT_FALSE(with_status(*r.report, "leaked").at(0).at("acquired").contains("python"));
+}
+
+}  // namespace
+}  // namespace e2e
