@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -25,9 +26,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::map<std::string, std::string> parse_env_file(const std::string& path) {
+std::map<std::string, std::string> parse_env_file(const std::string& path, const std::string& fixture) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("no server env file at " + path + " (is the pg fixture running?)");
+  if (!in) throw std::runtime_error("no server env file at " + path + " (is the " + fixture + " fixture running?)");
   std::map<std::string, std::string> vars;
   std::string line;
   while (std::getline(in, line)) {
@@ -43,11 +44,36 @@ std::map<std::string, std::string> parse_env_file(const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> list_reports(const std::string& dir) {
+  std::vector<std::string> files;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != ".." && n != "stdout" && n != "stderr") files.push_back(n);
+    }
+    closedir(d);
+  }
+  return files;
+}
+
 const std::map<std::string, std::string>& pg_env() {
   // CONNLEAK_PG_ENV_FILE lets a developer point the suite at a server started by hand.
   static const auto vars = parse_env_file(getenv("CONNLEAK_PG_ENV_FILE") ? getenv("CONNLEAK_PG_ENV_FILE")
-                                                                          : CONNLEAK_PG_ENV_FILE);
+                                                                          : CONNLEAK_PG_ENV_FILE, "pg");
   return vars;
+}
+
+const std::map<std::string, std::string>& mysql_env() {
+  // CONNLEAK_MYSQL_ENV_FILE: same override, for a MariaDB started by hand.
+  static const auto vars = parse_env_file(
+      getenv("CONNLEAK_MYSQL_ENV_FILE") ? getenv("CONNLEAK_MYSQL_ENV_FILE") : CONNLEAK_MYSQL_ENV_FILE, "mariadb");
+  return vars;
+}
+
+std::string mysql(const std::string& key) {
+  auto it = mysql_env().find("CONNLEAK_TEST_MYSQL_" + key);
+  if (it == mysql_env().end()) throw std::runtime_error("mariadb env lacks " + key);
+  return it->second;
 }
 
 std::string pg(const std::string& key) {
@@ -67,7 +93,13 @@ Result run(const std::vector<std::string>& argv, const RunOptions& options) {
 
   // Everything that can throw happens before fork: an exception in the child
   // would unwind into a second copy of the test runner.
-  const auto& server = pg_env();
+  auto server = pg_env();
+  // MariaDB's variables when its fixture runs; tests that need them ask mysql(),
+  // which fails loudly when it does not.
+  try {
+    server.insert(mysql_env().begin(), mysql_env().end());
+  } catch (const std::runtime_error&) {
+  }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -109,13 +141,7 @@ Result run(const std::vector<std::string>& argv, const RunOptions& options) {
 
   r.out = read_file(out_path);
   r.err = read_file(err_path);
-  if (DIR* d = opendir(r.report_dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != ".." && n != "stdout" && n != "stderr") r.files.push_back(n);
-    }
-    closedir(d);
-  }
+  r.files = list_reports(r.report_dir);
   std::string report_path = r.report_dir + "/connleak." + std::to_string(pid) + ".json";
   if (access(report_path.c_str(), F_OK) == 0) {
     r.report_text = read_file(report_path);
@@ -147,6 +173,145 @@ std::string describe(const Result& r) {
     << r.err << "\n--- stdout ---\n" << r.out << "\n--- report ---\n"
     << (r.report ? r.report->dump(2) : std::string("<none>"));
   return s.str();
+}
+
+}  // namespace e2e
+
+namespace e2e {
+
+int count(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (std::size_t pos = haystack.find(needle); pos != std::string::npos;
+       pos = haystack.find(needle, pos + needle.size()))
+    ++n;
+  return n;
+}
+
+std::optional<json> read_report(const std::string& path) {
+  if (access(path.c_str(), F_OK) != 0) return std::nullopt;
+  return json::parse(read_file(path));
+}
+
+Session::Session(const std::vector<std::string>& argv, const RunOptions& options) {
+  char dir_template[] = "/tmp/connleak-e2e-XXXXXX";
+  if (!mkdtemp(dir_template)) throw std::runtime_error("mkdtemp failed");
+  report_dir_ = dir_template;
+  auto server = pg_env();
+  // MariaDB's variables when its fixture runs; tests that need them ask mysql(),
+  // which fails loudly when it does not.
+  try {
+    server.insert(mysql_env().begin(), mysql_env().end());
+  } catch (const std::runtime_error&) {
+  }
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::string opts = "report_dir=" + report_dir_;
+  if (!options.options.empty()) opts += ":" + options.options;
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+    throw std::runtime_error("pipe failed");
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    for (const auto& [k, v] : server) setenv(k.c_str(), v.c_str(), 1);
+    if (options.preload) {
+      setenv("LD_PRELOAD", CONNLEAK_SHIM_PATH, 1);
+      setenv("CONNLEAK_OPTIONS", opts.c_str(), 1);
+    }
+    for (const auto& [k, v] : options.env) setenv(k.c_str(), v.c_str(), 1);
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  in_ = in[1];
+  out_fd_ = out[0];
+  err_fd_ = err[0];
+}
+
+Session::~Session() {
+  if (!finished_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  for (int fd : {in_, out_fd_, err_fd_})
+    if (fd >= 0) close(fd);
+}
+
+void Session::send(const std::string& line) {
+  std::string data = line + "\n";
+  ssize_t n = write(in_, data.data(), data.size());
+  (void)n;
+}
+
+void Session::pump(int timeout_ms) {
+  pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+  if (poll(fds, 2, timeout_ms) <= 0) return;
+  char buf[4096];
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+    ssize_t n = read(fds[i].fd, buf, sizeof buf);
+    if (n > 0) (i == 0 ? out_ : err_).append(buf, static_cast<std::size_t>(n));
+    if (n == 0) {  // EOF: stop polling this pipe
+      close(fds[i].fd);
+      (i == 0 ? out_fd_ : err_fd_) = -1;
+    }
+  }
+}
+
+bool Session::wait_for(const std::string* stream, const std::string& needle, int times, int timeout_seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while (count(*stream, needle) < times) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (out_fd_ < 0 && err_fd_ < 0) return false;
+    pump(100);
+  }
+  return true;
+}
+
+bool Session::wait_out(const std::string& needle, int times, int timeout_seconds) {
+  return wait_for(&out_, needle, times, timeout_seconds);
+}
+
+bool Session::wait_err(const std::string& needle, int times, int timeout_seconds) {
+  return wait_for(&err_, needle, times, timeout_seconds);
+}
+
+bool Session::command(const std::string& command, int timeout_seconds) {
+  std::string ok = "ok " + command + (command.find(' ') == std::string::npos ? " 0" : "");
+  int before = count(out_, ok + "\n");
+  send(command);
+  return wait_out(ok + "\n", before + 1, timeout_seconds);
+}
+
+Result Session::finish(int timeout_seconds) {
+  close(in_);
+  in_ = -1;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while ((out_fd_ >= 0 || err_fd_ >= 0) && std::chrono::steady_clock::now() < deadline) pump(100);
+  if (out_fd_ >= 0 || err_fd_ >= 0) kill(pid_, SIGKILL);
+  Result r;
+  r.pid = pid_;
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  finished_ = true;
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  r.out = out_;
+  r.err = err_;
+  r.report_dir = report_dir_;
+  r.files = list_reports(report_dir_);
+  std::string path = report_dir_ + "/connleak." + std::to_string(pid_) + ".json";
+  if (auto rep = read_report(path)) {
+    r.report_text = read_file(path);
+    r.report = rep;
+  }
+  return r;
 }
 
 }  // namespace e2e

@@ -14,6 +14,9 @@ using nlohmann::json;
 // Variables of the throwaway PostgreSQL (scripts/pg-server.sh writes them).
 const std::map<std::string, std::string>& pg_env();
 std::string pg(const std::string& key);  // pg("CONNINFO") -> CONNLEAK_TEST_PG_CONNINFO
+// Same for the throwaway MariaDB (scripts/mariadb-server.sh).
+const std::map<std::string, std::string>& mysql_env();
+std::string mysql(const std::string& key);  // mysql("PORT") -> CONNLEAK_TEST_MYSQL_PORT
 
 struct RunOptions {
   std::string options;  // appended to CONNLEAK_OPTIONS after report_dir=...
@@ -37,10 +40,50 @@ struct Result {
 Result run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
 std::string bin(const std::string& name);  // a test program from the build tree
+std::vector<std::string> list_reports(const std::string& dir);  // file names, stdout/stderr excluded
 std::vector<json> with_status(const json& report, const std::string& status);
 // True when any frame of the stack names `function` (exact match on the name).
 bool names_function(const json& frames, const std::string& function);
 // Human-readable dump for assertion messages.
 std::string describe(const Result& r);
+
+}  // namespace e2e
+
+namespace e2e {
+
+// A program under the shim that the test talks to over pipes: send a line,
+// then wait for what the program or connleak prints. Waiting on output (with a
+// deadline) is the synchronisation; nothing sleeps.
+class Session {
+ public:
+  Session(const std::vector<std::string>& argv, const RunOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void send(const std::string& line);
+  // Waits until `needle` has appeared at least `times` times on stdout / stderr.
+  bool wait_out(const std::string& needle, int times = 1, int timeout_seconds = 30);
+  bool wait_err(const std::string& needle, int times = 1, int timeout_seconds = 30);
+  // Sends `command`, waits for its "ok" line.
+  bool command(const std::string& command, int timeout_seconds = 30);
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+  int pid() const { return pid_; }
+  const std::string& report_dir() const { return report_dir_; }
+  // Closes stdin, waits for exit, returns everything like run().
+  Result finish(int timeout_seconds = 60);
+
+ private:
+  bool wait_for(const std::string* stream, const std::string& needle, int times, int timeout_seconds);
+  void pump(int timeout_ms);
+  int pid_ = 0;
+  int in_ = -1, out_fd_ = -1, err_fd_ = -1;
+  std::string out_, err_, report_dir_;
+  bool finished_ = false;
+};
+
+int count(const std::string& haystack, const std::string& needle);
+std::optional<json> read_report(const std::string& path);
 
 }  // namespace e2e

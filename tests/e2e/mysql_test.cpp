@@ -1,0 +1,349 @@
+// MySQL C API programs (MariaDB Connector/C) under the shim against the real
+// MariaDB of this test run.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "tests/e2e/harness.h"
+
+namespace e2e {
+namespace {
+
+const json& report_of(const Result& r) {
+  if (!r.report) throw std::runtime_error("no JSON report:\n" + describe(r));
+  return *r.report;
+}
+
+std::uint64_t summary(const Result& r, const char* key) {
+  return report_of(r).at("summary").at(key).get<std::uint64_t>();
+}
+
+Result scenario(const std::string& name, const RunOptions& options = {}) {
+  mysql("PORT");  // fails with a clear message when the mariadb fixture is not running
+  return run({bin("mysql_scenarios"), name}, options);
+}
+
+// The value of a "key=123" line the program printed.
+std::int64_t printed(const Result& r, const std::string& key) {
+  std::size_t at = r.out.find(key + "=");
+  if (at == std::string::npos) throw std::runtime_error("program did not print " + key + ":\n" + describe(r));
+  return std::stoll(r.out.substr(at + key.size() + 1));
+}
+
+std::string target_of(const json& c) { return c.at("target").get<std::string>(); }
+
+TEST(Mysql, LeakIsReportedWithTheOpeningFunctionAndServerThreadId) {
+  Result r = scenario("leak");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const json& rep = report_of(r);
+  EXPECT_EQ(summary(r, "opened"), 2u);  // mysql_init + mysql_real_connect = one record
+  EXPECT_EQ(summary(r, "closed"), 1u);
+  EXPECT_EQ(summary(r, "leaked"), 1u);
+  EXPECT_EQ(summary(r, "unknown_closes"), 0u);
+  auto leaked = with_status(rep, "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  const json& c = leaked[0];
+  EXPECT_EQ(c.at("library"), "mysql");
+  EXPECT_EQ(c.at("state"), "connected");
+  // mysql_thread_id: the Id column of SHOW PROCESSLIST.
+  EXPECT_GT(c.at("server_id").get<std::int64_t>(), 0);
+  EXPECT_EQ(c.at("server_id").get<std::int64_t>(), printed(r, "leaked_thread_id"));
+  EXPECT_NE(c.at("client_module").get<std::string>().find("libmariadb.so"), std::string::npos) << c.dump(2);
+  const json& native = c.at("acquired").at("native");
+  EXPECT_EQ(native.at(0).at("function"), "open_report_conn") << native.dump(2);  // mysql_init's caller
+  EXPECT_NE(native.at(0).at("file").get<std::string>().find("mysql_scenarios.c"), std::string::npos);
+  EXPECT_TRUE(names_function(native, "main")) << native.dump(2);
+  for (const json& f : native)
+    EXPECT_EQ(f.at("module").get<std::string>().find("libconnleak"), std::string::npos) << f.dump();
+  EXPECT_NE(r.err.find("connleak: 1 connection(s) never closed, opened from:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("open_report_conn"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("server id " + std::to_string(printed(r, "leaked_thread_id"))), std::string::npos)
+      << r.err;
+}
+
+// HandleState must carry the target for MySQL: the record is made at
+// mysql_init, before the connect names host, user and database.
+TEST(Mysql, TargetIsReadBackFromTheConnectedHandle) {
+  Result r = scenario("leak");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(target_of(leaked[0]), "host=127.0.0.1 port=" + mysql("PORT") + " dbname=" + mysql("DB") +
+                                       " user=" + mysql("USER"))
+      << leaked[0].dump(2);
+
+  // mysql_change_user switches user and database on the same connection.
+  Result changed = scenario("change_user");
+  ASSERT_EQ(changed.exit_code, 0) << describe(changed);
+  auto after = with_status(report_of(changed), "leaked");
+  ASSERT_EQ(after.size(), 1u) << describe(changed);
+  EXPECT_NE(target_of(after[0]).find("user=root"), std::string::npos) << after[0].dump(2);
+  EXPECT_NE(target_of(after[0]).find("dbname=mysql"), std::string::npos) << after[0].dump(2);
+}
+
+TEST(Mysql, CleanProgramReportsZero) {
+  Result r = scenario("clean");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 3u);
+  EXPECT_EQ(summary(r, "closed"), 3u);
+  EXPECT_EQ(summary(r, "leaked"), 0u);
+  EXPECT_EQ(summary(r, "unknown_closes"), 0u);  // mysql_close(NULL) is not a close
+  EXPECT_TRUE(report_of(r).at("connections").empty());
+  EXPECT_NE(r.err.find("connleak: no leaks: 3 connection(s) opened, 3 closed"), std::string::npos) << r.err;
+}
+
+TEST(Mysql, FailedConnectNeverClosedIsALeak) {
+  Result r = scenario("failed_leak");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 1u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("state"), "failed");
+  EXPECT_FALSE(leaked[0].contains("server_id") && leaked[0].at("server_id").is_number()) << leaked[0].dump(2);
+  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "connect_to_dead_port"));
+  EXPECT_NE(r.err.find("connect failed and the handle was never closed"), std::string::npos) << r.err;
+}
+
+TEST(Mysql, FailedConnectClosedIsClean) {
+  Result r = scenario("failed_closed");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 1u);
+  EXPECT_EQ(summary(r, "closed"), 1u);
+  EXPECT_EQ(summary(r, "leaked"), 0u);
+}
+
+TEST(Mysql, InitializedNeverConnectedIsReportedAsInitialized) {
+  Result r = scenario("init_only");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 2u);
+  EXPECT_EQ(summary(r, "closed"), 1u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("state"), "initialized");
+  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "init_without_connect"));
+  EXPECT_NE(r.err.find("initialized"), std::string::npos) << r.err;
+}
+
+TEST(Mysql, StackHandleWhoseFrameIsGoneDoesNotCrashTheReport) {
+  Result r = scenario("stack_handle");
+  EXPECT_EQ(r.signal, 0) << describe(r);
+  ASSERT_EQ(r.exit_code, 9) << describe(r);  // the program's own status, unchanged
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("state"), "connected");
+  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "stack_thread_id"));
+  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "leak_stack_handle"));
+}
+
+TEST(Mysql, NonBlockingConnectIsRecordedOnceWithTheStartersStack) {
+  Result r = scenario("async");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  // The connects run mysql_real_connect on a coroutine inside libmariadb and
+  // the closes end in its own mysql_close: none of those may count.
+  EXPECT_EQ(summary(r, "opened"), 2u);
+  EXPECT_EQ(summary(r, "closed"), 1u);
+  EXPECT_EQ(summary(r, "unknown_closes"), 0u);
+  EXPECT_EQ(summary(r, "double_closes"), 0u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("state"), "connected");
+  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "async_thread_id"));
+  const json& native = leaked[0].at("acquired").at("native");
+  EXPECT_TRUE(names_function(native, "start_async_connect")) << native.dump(2);
+  EXPECT_TRUE(names_function(native, "async_connect")) << native.dump(2);
+}
+
+TEST(Mysql, ReconnectAfterServerSideKillIsNotALeak) {
+  Result r = scenario("reconnect");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  // keep + done + two admin connections; libmariadb's temporary handles and
+  // its close of the originals are its own business.
+  EXPECT_EQ(summary(r, "opened"), 4u);
+  EXPECT_EQ(summary(r, "closed"), 3u);
+  EXPECT_EQ(summary(r, "unknown_closes"), 0u);
+  EXPECT_EQ(summary(r, "double_closes"), 0u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("state"), "connected");
+  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "open_reconnecting"));
+  // The session that exists now, not the killed one.
+  EXPECT_NE(printed(r, "new_thread_id"), printed(r, "old_thread_id"));
+  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "new_thread_id")) << describe(r);
+}
+
+TEST(Mysql, SixteenThreadStormAccountsForEveryHandle) {
+  Result r = scenario("storm");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 16u * 51u);
+  EXPECT_EQ(summary(r, "closed"), 16u * 50u);
+  EXPECT_EQ(summary(r, "leaked"), 16u);
+  EXPECT_EQ(summary(r, "double_closes"), 0u);
+  EXPECT_EQ(summary(r, "unknown_closes"), 0u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 16u);
+  std::set<std::int64_t> threads, server_ids;
+  for (const json& c : leaked) {
+    EXPECT_TRUE(names_function(c.at("acquired").at("native"), "storm_leak_one"));
+    EXPECT_EQ(c.at("state"), "connected");
+    threads.insert(c.at("thread").get<std::int64_t>());
+    server_ids.insert(c.at("server_id").get<std::int64_t>());
+  }
+  EXPECT_EQ(threads.size(), 16u);
+  EXPECT_EQ(server_ids.size(), 16u);
+}
+
+TEST(Mysql, MixedLibpqAndMysqlProgramReportsBoth) {
+  mysql("PORT");
+  Result r = run({bin("mysql_mixed")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 4u);
+  EXPECT_EQ(summary(r, "closed"), 2u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 2u) << describe(r);
+  int pg = 0, my = 0;
+  for (const json& c : leaked) {
+    EXPECT_EQ(c.at("state"), "connected");
+    if (c.at("library") == "libpq" && names_function(c.at("acquired").at("native"), "leak_pg")) ++pg;
+    if (c.at("library") == "mysql" && names_function(c.at("acquired").at("native"), "leak_mysql")) ++my;
+  }
+  EXPECT_EQ(pg, 1) << describe(r);
+  EXPECT_EQ(my, 1) << describe(r);
+}
+
+TEST(Mysql, NoPasswordInAnyOutput) {
+  const std::string secret = mysql("PASSWORD");
+  Result r = run({bin("mysql_scenarios"), "passwords", "--password=" + secret, "-p" + secret});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 4u) << describe(r);
+  int connected = 0, failed = 0;
+  for (const json& c : leaked) {
+    connected += c.at("state") == "connected";  // password authentication really happened
+    failed += c.at("state") == "failed";
+  }
+  EXPECT_EQ(connected, 3);
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(r.report_text.find(secret), std::string::npos) << r.report_text;
+  EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
+}
+
+TEST(Mysql, DoubleCloseIsReportedAndNotForwarded) {
+  Result r = scenario("double_close");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "double_closes"), 1u);
+  EXPECT_EQ(summary(r, "leaked"), 0u);
+  auto closed = with_status(report_of(r), "closed");
+  ASSERT_EQ(closed.size(), 1u) << describe(r);
+  const json& c = closed[0];
+  EXPECT_EQ(c.at("library"), "mysql");
+  EXPECT_TRUE(names_function(c.at("acquired").at("native"), "open_for_double_close"));
+  EXPECT_TRUE(names_function(c.at("closed_from").at("native"), "first_close"));
+  EXPECT_TRUE(names_function(c.at("closed_again_from").at("native"), "second_close"));
+  EXPECT_NE(r.err.find("double mysql_close"), std::string::npos) << r.err;
+}
+
+TEST(Mysql, HandleNotSeenInitializedStartsAtTheConnect) {
+  Result r = scenario("unseen_init");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 1u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("state"), "connected");
+  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "unseen_thread_id"));
+  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "connect_unseen_handle"));
+  EXPECT_EQ(target_of(leaked[0]), "host=127.0.0.1 port=" + mysql("PORT") + " dbname=" + mysql("DB") +
+                                      " user=" + mysql("USER"));
+}
+
+TEST(Mysql, ChangeUserAndResetConnectionKeepTheRecord) {
+  Result r = scenario("change_user");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 2u);
+  EXPECT_EQ(summary(r, "closed"), 1u);
+  EXPECT_EQ(summary(r, "resets"), 0u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("state"), "connected");
+  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "changed_thread_id"));
+  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "open_then_change_user"));
+}
+
+// MySQL 8's mysql_real_connect_nonblocking, through a stand-in client library.
+TEST(Mysql, Mysql8NonBlockingConnectIsTracked) {
+  Result r = run({bin("mysql_fake8_host")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 3u);  // one record per handle, not one per call
+  EXPECT_EQ(summary(r, "closed"), 1u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 2u) << describe(r);
+  int connected = 0, failed = 0;
+  for (const json& c : leaked) {
+    const json& native = c.at("acquired").at("native");
+    if (c.at("state") == "connected") {
+      ++connected;
+      EXPECT_EQ(c.at("server_id").get<std::int64_t>(), printed(r, "fake_thread_id"));
+      EXPECT_TRUE(names_function(native, "nonblocking_leak")) << native.dump(2);
+    } else if (c.at("state") == "failed") {
+      ++failed;
+      EXPECT_TRUE(names_function(native, "nonblocking_failed_leak")) << native.dump(2);
+    }
+  }
+  EXPECT_EQ(connected, 1) << describe(r);
+  EXPECT_EQ(failed, 1) << describe(r);
+  EXPECT_EQ(r.report_text.find("Fake8-secret"), std::string::npos);
+}
+
+// Python's mysqlclient (MySQLdb): its extension module is loaded RTLD_LOCAL
+// and calls mysql_init on a MYSQL embedded in the Python object. Only the
+// native side is checked here (Python stacks are a separate feature).
+const char* kPythonConnect = R"(
+import os, MySQLdb
+e = os.environ
+kw = dict(host=e["CONNLEAK_TEST_MYSQL_HOST"], port=int(e["CONNLEAK_TEST_MYSQL_PORT"]),
+          user=e["CONNLEAK_TEST_MYSQL_USER"], passwd=e["CONNLEAK_TEST_MYSQL_PASSWORD"],
+          db=e["CONNLEAK_TEST_MYSQL_DB"])
+leaked = MySQLdb.connect(**kw)  # a module global, never closed
+done = MySQLdb.connect(**kw)
+done.close()
+print("python_thread_id=%d" % leaked.thread_id(), flush=True)
+)";
+
+// os._exit skips interpreter finalization, so the module global is never
+// deallocated: a plain leak.
+TEST(Mysql, PythonMysqlclientLeakIsReported) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  mysql("PORT");
+  Result r = run({"/usr/bin/python3", "-c", std::string(kPythonConnect) + "os._exit(0)\n"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 2u);
+  EXPECT_EQ(summary(r, "closed"), 1u);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("library"), "mysql");
+  EXPECT_EQ(leaked[0].at("state"), "connected");
+  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "python_thread_id"));
+  const json& native = leaked[0].at("acquired").at("native");
+  ASSERT_FALSE(native.empty());
+  EXPECT_NE(native.at(0).at("module").get<std::string>().find("_mysql"), std::string::npos) << native.dump(2);
+  EXPECT_EQ(r.report_text.find(mysql("PASSWORD")), std::string::npos);
+}
+
+// A normal exit: finalization deallocates the module global and mysqlclient's
+// dealloc calls mysql_close (GIL held, interpreter finalizing). That close must
+// go through cleanly and be accounted for exactly once, either as a close or
+// (with the Python integration) as a leak the interpreter closed.
+TEST(Mysql, PythonMysqlclientFinalizationCloseIsAccountedOnce) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  mysql("PORT");
+  Result r = run({"/usr/bin/python3", "-c", kPythonConnect});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 2u);
+  EXPECT_EQ(summary(r, "closed") + summary(r, "leaked"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "unknown_closes"), 0u);
+  EXPECT_EQ(summary(r, "double_closes"), 0u);
+}
+
+}  // namespace
+}  // namespace e2e
