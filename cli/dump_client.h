@@ -1,0 +1,21 @@
+#pragma once
+// Client side of the shim's control socket: the abstract unix socket
+// "\0connleak.<pid>"; the client writes "dump\n" and reads the reply, the full
+// JSON report of a dump (trigger "request"), until EOF.
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+
+namespace connleak::cli {
+
+// "connleak.<pid>", the abstract name without its leading NUL.
+std::string control_socket_name(pid_t pid);
+
+// Checks that `pid` exists and has libconnleak.so mapped, then asks it for a
+// dump. Returns the raw reply. Throws Failure (exit 2) with one clear line:
+// no such process, not running under connleak, not ours to ask, did not
+// answer, or no answer within `timeout`.
+std::string request_dump(pid_t pid, std::chrono::milliseconds timeout);
+
+}  // namespace connleak::cli

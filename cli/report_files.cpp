@@ -1,0 +1,156 @@
+#include "cli/report_files.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/common.h"
+#include "collector/report_json.h"
+
+namespace connleak::cli {
+
+namespace {
+
+std::optional<long long> parse_number(const std::string& s) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(s);
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::vector<std::string> names_in(const std::string& dir, std::string* error) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (!d) {
+    *error = "cannot read directory " + dir + ": " + std::strerror(errno);
+    return names;
+  }
+  while (dirent* e = readdir(d)) names.emplace_back(e->d_name);
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::optional<ReportName> parse_report_name(const std::string& name) {
+  const std::string prefix = "connleak.", suffix = ".json";
+  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return std::nullopt;
+  std::string middle = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  std::size_t dot = middle.find('.');
+  ReportName out;
+  auto pid = parse_number(middle.substr(0, dot));
+  if (!pid) return std::nullopt;
+  out.pid = *pid;
+  if (dot != std::string::npos) {
+    out.dump = parse_number(middle.substr(dot + 1));
+    if (!out.dump) return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<Report> read_report(const std::string& path, std::string* error) {
+  std::string text;
+  if (!read_file(path, &text, error)) {
+    *error += "; skipping it";
+    return std::nullopt;
+  }
+  try {
+    return report_from_json(nlohmann::json::parse(text));
+  } catch (const std::exception& e) {
+    // nlohmann's messages are one line and say where the JSON broke.
+    *error = path + " is not a valid connleak report, skipping it: " + e.what();
+  } catch (...) {
+    *error = path + " is not a valid connleak report, skipping it";
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> report_files_in(const std::string& dir, std::string* error) {
+  std::map<long long, std::string> exits;
+  std::map<long long, std::pair<long long, std::string>> latest_dump;
+  for (const std::string& name : names_in(dir, error)) {
+    auto parsed = parse_report_name(name);
+    if (!parsed) continue;
+    if (!parsed->dump) {
+      exits[parsed->pid] = name;
+    } else {
+      auto& best = latest_dump[parsed->pid];
+      if (best.second.empty() || *parsed->dump > best.first) best = {*parsed->dump, name};
+    }
+  }
+  std::vector<std::string> files;
+  for (const auto& [pid, name] : exits) files.push_back(dir + "/" + name);
+  for (const auto& [pid, dump] : latest_dump)
+    if (!exits.count(pid)) files.push_back(dir + "/" + dump.second);
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<Report> load_reports(const std::vector<std::string>& inputs) {
+  std::vector<Report> reports;
+  std::set<std::string> seen;
+  auto load_one = [&](const std::string& path) {
+    std::error_code ec;
+    std::string canonical = std::filesystem::weakly_canonical(path, ec).string();
+    if (!seen.insert(ec ? path : canonical).second) return;
+    std::string error;
+    if (auto r = read_report(path, &error))
+      reports.push_back(std::move(*r));
+    else
+      print_warning(error);
+  };
+  for (const std::string& input : inputs) {
+    if (!is_directory(input)) {
+      load_one(input);
+      continue;
+    }
+    std::string error;
+    std::vector<std::string> files = report_files_in(input, &error);
+    if (!error.empty())
+      print_warning(error + "; skipping it");
+    else if (files.empty())
+      print_warning("no connleak.<pid>.json reports in " + input);
+    for (const std::string& f : files) load_one(f);
+  }
+  return reports;
+}
+
+std::map<std::string, FileStamp> exit_reports_in(const std::string& dir) {
+  std::map<std::string, FileStamp> stamps;
+  std::string ignored;
+  for (const std::string& name : names_in(dir, &ignored)) {
+    auto parsed = parse_report_name(name);
+    if (!parsed || parsed->dump) continue;
+    struct stat st {};
+    if (stat((dir + "/" + name).c_str(), &st) == 0) stamps[name] = {st.st_ino, st.st_mtim};
+  }
+  return stamps;
+}
+
+std::vector<std::string> written_since(const std::string& dir,
+                                       const std::map<std::string, FileStamp>& before) {
+  std::vector<std::string> files;
+  for (const auto& [name, stamp] : exit_reports_in(dir)) {
+    auto it = before.find(name);
+    bool same = it != before.end() && it->second.inode == stamp.inode &&
+                it->second.mtime.tv_sec == stamp.mtime.tv_sec &&
+                it->second.mtime.tv_nsec == stamp.mtime.tv_nsec;
+    if (!same) files.push_back(dir + "/" + name);
+  }
+  return files;
+}
+
+}  // namespace connleak::cli

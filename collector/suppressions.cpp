@@ -1,0 +1,201 @@
+#include "collector/suppressions.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace connleak {
+
+namespace {
+
+// Glob match of the whole text against a pattern whose only metacharacter is
+// '*'. Iterative with one backtrack point (the last '*'), so it is linear in
+// practice and never recurses: LSan's own matcher takes the first occurrence of
+// each literal run and wrongly rejects "a*b$" against "ab_b".
+bool glob_match(std::string_view p, std::string_view t) noexcept {
+  std::size_t pi = 0, ti = 0, star = std::string_view::npos, resume = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      resume = ti;
+    } else if (pi < p.size() && p[pi] == t[ti]) {
+      ++pi;
+      ++ti;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      ti = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+std::string_view trim(std::string_view s) {
+  const char* ws = " \t\r\n";
+  std::size_t b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+bool frame_matches(std::string_view pattern, const Frame& f) noexcept {
+  return (f.function && template_match(pattern, *f.function)) ||
+         (f.file && template_match(pattern, *f.file)) ||
+         (f.module && template_match(pattern, *f.module));
+}
+
+bool frames_match(std::string_view pattern, const std::vector<Frame>& frames) noexcept {
+  return std::any_of(frames.begin(), frames.end(),
+                     [&](const Frame& f) { return frame_matches(pattern, f); });
+}
+
+void decrement(std::uint64_t& counter) {
+  if (counter > 0) --counter;
+}
+
+}  // namespace
+
+bool template_match(std::string_view pattern, std::string_view text) noexcept {
+  if (text.empty()) return false;  // an unknown name is never suppressed (LSan does the same)
+  bool anchored_start = !pattern.empty() && pattern.front() == '^';
+  if (anchored_start) pattern.remove_prefix(1);
+  bool anchored_end = !pattern.empty() && pattern.back() == '$';
+  if (anchored_end) pattern.remove_suffix(1);
+  // "^x$" is a whole-text glob; each missing anchor is an implicit '*'.
+  std::string glob;
+  try {
+    glob.reserve(pattern.size() + 2);
+    if (!anchored_start) glob += '*';
+    glob += pattern;
+    if (!anchored_end) glob += '*';
+  } catch (...) {
+    return false;
+  }
+  return glob_match(glob, text);
+}
+
+std::optional<Suppressions> Suppressions::parse(std::string_view text, const std::string& origin,
+                                                std::string* error) noexcept {
+  try {
+    Suppressions result;
+    std::size_t line_no = 0;
+    while (!text.empty()) {
+      std::size_t nl = text.find('\n');
+      std::string_view raw = text.substr(0, nl);
+      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+      ++line_no;
+      std::string_view line = trim(raw);
+      if (line.empty() || line.front() == '#') continue;
+      std::string where = origin + ":" + std::to_string(line_no);
+      std::size_t colon = line.find(':');
+      if (colon == std::string_view::npos) {
+        *error = where + ": expected 'leak:<pattern>', got '" + std::string(line) + "'";
+        return std::nullopt;
+      }
+      std::string_view type = trim(line.substr(0, colon));
+      std::string_view pattern = trim(line.substr(colon + 1));
+      if (type != "leak") {
+        *error = where + ": unknown suppression type '" + std::string(type) +
+                 "' (only 'leak:' is supported)";
+        return std::nullopt;
+      }
+      // An empty pattern (or only anchors/wildcards) would silently suppress everything.
+      if (pattern.find_first_not_of("*^$") == std::string_view::npos) {
+        *error = where + ": empty pattern in '" + std::string(line) + "'";
+        return std::nullopt;
+      }
+      result.entries_.push_back({std::string(pattern), where, 0});
+    }
+    return result;
+  } catch (...) {
+    *error = origin + ": out of memory while reading suppressions";
+    return std::nullopt;
+  }
+}
+
+std::optional<Suppressions> Suppressions::load(const std::string& path,
+                                               std::string* error) noexcept {
+  try {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      *error = "cannot read suppressions file " + path;
+      return std::nullopt;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+      *error = "cannot read suppressions file " + path;
+      return std::nullopt;
+    }
+    return parse(text.str(), path, error);
+  } catch (...) {
+    *error = "cannot read suppressions file " + path;
+    return std::nullopt;
+  }
+}
+
+std::optional<std::size_t> Suppressions::match(const Stacks& stacks) const noexcept {
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    const std::string& p = entries_[i].pattern;
+    if (frames_match(p, stacks.native) || (stacks.python && frames_match(p, *stacks.python)))
+      return i;
+  }
+  return std::nullopt;
+}
+
+std::size_t apply_suppressions(Report& report, Suppressions& suppressions) {
+  if (suppressions.empty()) return 0;
+  std::size_t removed = 0;
+  Summary& s = report.summary;
+  std::vector<Connection> kept;
+  kept.reserve(report.connections.size());
+  for (Connection& c : report.connections) {
+    std::optional<std::size_t> hit = suppressions.match(c.acquired);
+    if (!hit) {
+      kept.push_back(std::move(c));
+      continue;
+    }
+    ++suppressions.entries()[*hit].hits;
+    ++removed;
+    if (c.status == "leaked") {
+      decrement(s.leaked);
+      decrement(s.open);
+    } else if (c.status == "open") {
+      decrement(s.open);
+    }
+    if (!c.alerts.empty()) decrement(s.flagged);
+    if (std::any_of(c.alerts.begin(), c.alerts.end(),
+                    [](const AlertInfo& a) { return a.kind == "double_close"; }))
+      decrement(s.double_closes);
+  }
+  report.connections = std::move(kept);
+  return removed;
+}
+
+std::string suppressions_used_table(const Suppressions& suppressions) {
+  std::string rows;
+  for (const Suppression& sup : suppressions.entries()) {
+    if (sup.hits == 0) continue;
+    char count[32];
+    std::snprintf(count, sizeof count, "%7llu ", static_cast<unsigned long long>(sup.hits));
+    rows += count;
+    rows += "leak:" + sup.pattern + '\n';
+  }
+  if (rows.empty()) return "";
+  const std::string rule(53, '-');
+  return rule + "\nSuppressions used:\n  count template\n" + rows + rule + '\n';
+}
+
+void absorb_suppression_uses(Suppressions& suppressions, const Report& report) {
+  for (const SuppressionUse& use : report.suppressions_used) {
+    auto& entries = suppressions.entries();
+    auto same = std::find_if(entries.begin(), entries.end(),
+                             [&](const Suppression& s) { return s.pattern == use.pattern; });
+    if (same != entries.end()) same->hits += use.hits;
+    else entries.push_back(Suppression{use.pattern, use.origin, use.hits});
+  }
+}
+
+}  // namespace connleak
