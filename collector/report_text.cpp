@@ -163,7 +163,8 @@ std::string render_text(const Report& r, const TextOptions& options) {
   if (dump) {
     out << "connleak: dump (" << r.trigger << "): " << listed << " open connection(s) in " << program(r) << "\n";
   } else {
-    out << "connleak: detected connection leaks in " << program(r) << "\n";
+    out << "connleak: " << (groups.empty() ? "flagged connections" : "detected connection leaks") << " in "
+        << program(r) << "\n";
   }
   for (const auto& g : groups) {
     out << '\n'
