@@ -51,6 +51,7 @@ LiveConn* live_alloc(std::uintptr_t handle) {
   live->txn_stack.store(0, std::memory_order_relaxed);
   live->txn_py_stack.store(0, std::memory_order_relaxed);
   live->txn_alerted.store(0, std::memory_order_relaxed);
+  live->txn_known.store(false, std::memory_order_relaxed);
   live->handle.store(handle, std::memory_order_release);
   return live;
 }

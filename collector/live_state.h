@@ -26,6 +26,7 @@ struct LiveConn {
   std::atomic<StackId> txn_py_stack{0};  // python_depot(); set by the hook when a transaction begins
   std::atomic<std::uint32_t> txn_generation{0};  // +1 for each transaction begun
   std::atomic<std::uint32_t> txn_alerted{0};     // generation the watchdog alerted on
+  std::atomic<bool> txn_known{false};            // a state was read at least once
   LiveConn* next_free = nullptr;                  // guarded by the pool mutex
 };
 
@@ -46,6 +47,7 @@ struct TxnChange {
 template <typename Capture>
 TxnChange note_txn_state(LiveConn& live, TxnState now, Capture&& capture) {
   TxnChange change;
+  if (!live.txn_known.load(std::memory_order_relaxed)) live.txn_known.store(true, std::memory_order_relaxed);
   auto old = static_cast<TxnState>(live.txn.load(std::memory_order_relaxed));
   if (old == now) return change;  // the hot path: nothing changed, no clock read
   const std::int64_t now_mono = mono_now_ns();

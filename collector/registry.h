@@ -117,6 +117,17 @@ class Registry {
   LiveConn* live_of(std::uintptr_t handle);
   // connleak_ignore(): false if the handle is not open.
   bool set_ignored(std::uintptr_t handle);
+  // Applies `fn(ConnRecord&)` to an open record under its shard lock (what a
+  // MySQL connect learns after mysql_init made the record). False if not open.
+  template <typename Fn>
+  bool update(std::uintptr_t handle, Fn&& fn) {
+    Shard& shard = shard_for(handle);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    auto it = shard.open.find(handle);
+    if (it == shard.open.end()) return false;
+    fn(it->second);
+    return true;
+  }
   // Visits every open record under its shard lock (try-locked until the
   // deadline; returns false if a shard was skipped). `visit` may modify the
   // record and must not call back into the registry.

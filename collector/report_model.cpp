@@ -103,8 +103,10 @@ Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_
   if (hs.server_id >= 0) c.server_id = hs.server_id;
   if (!hs.target.empty()) c.target = hs.target;
   c.age_seconds = seconds_between(rec.opened.mono_ns, now_mono);
-  // Transaction state is tracked for libpq only so far; elsewhere "idle" would be a guess.
-  if (const LiveConn* live = rec.library == Library::kLibpq ? rec.live : nullptr) {
+  // libpq's state is always known; a MySQL connection's only once a command
+  // has reported it (never with MySQL 8's client): otherwise "idle" would be a guess.
+  const LiveConn* live = rec.live;
+  if (live && (rec.library == Library::kLibpq || live->txn_known.load(std::memory_order_relaxed))) {
     TransactionInfo txn;
     auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
     txn.state = txn_state_name(state);

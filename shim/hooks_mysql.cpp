@@ -308,7 +308,14 @@ void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArg
     }
     if (interned) i.target = interned;
   });
-  if (!known) {
+  if (known) {
+    // The record too, so a closed-then-reported entry (double close, alert)
+    // still names its target and server session.
+    Registry::instance().update(key(m), [&](ConnRecord& rec) {
+      if (interned) rec.target = interned;
+      if (thread_id >= 0) rec.server_id = thread_id;
+    });
+  } else {
     // Connected without a mysql_init we saw (e.g. initialized through a
     // dlsym'd pointer): its life starts here.
     HandleInfo info;

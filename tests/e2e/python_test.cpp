@@ -125,3 +125,31 @@ TEST(Python, NativeHostHasNoPythonField) {
 
 }  // namespace
 }  // namespace e2e
+
+namespace e2e {
+namespace {
+
+TEST(Python, MysqlclientTransactionHeldIsFlaggedAutocommitIdleIsNot) {
+  std::string file = script("mysqldb_txn.py");
+  Session s({"/usr/bin/python3", file}, {.options = "txn_threshold=300ms"});
+  ASSERT_TRUE(s.wait_out("holding")) << s.err();
+  ASSERT_TRUE(s.wait_err("flagged idle_in_transaction after")) << s.err();
+  EXPECT_NE(s.err().find(" in update_orders " + file + ":" + std::to_string(line_of(file, "TXN-LINE"))),
+            std::string::npos)
+      << s.err();
+  s.send("go");
+  ASSERT_TRUE(s.wait_err("the transaction flagged on connection id")) << s.err();
+  Result r = s.finish();
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count(r.err, "(txn_threshold)"), 1) << r.err;
+  EXPECT_EQ(r.report->at("summary").at("flagged"), 1);
+  EXPECT_EQ(r.report->at("summary").at("leaked"), 0);
+  auto closed = with_status(*r.report, "closed");
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].at("library"), "mysql");
+  EXPECT_NE(closed[0].at("target").get<std::string>().find("user=" + mysql("USER")), std::string::npos);
+  EXPECT_GT(closed[0].at("server_id").get<std::int64_t>(), 0);
+}
+
+}  // namespace
+}  // namespace e2e
