@@ -36,6 +36,10 @@ std::vector<std::string> redact_argv(std::vector<std::string> argv);
 Connection open_connection_view(const ConnRecord& record, bool at_exit, std::int64_t now_mono,
                                 Symbolizer& symbolizer, const StateProbe& probe);
 
+// Removes handles that were initialized but never connected (MySQL's
+// mysql_init without a connect) and takes them out of the summary.
+void drop_initialized_only(Report& report);
+
 Report build_report(const Snapshot& snapshot, const std::string& trigger, const ProcessInfo& process,
                     Symbolizer& symbolizer, const StateProbe& probe);
 

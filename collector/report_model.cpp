@@ -120,6 +120,17 @@ Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_
   return c;
 }
 
+void drop_initialized_only(Report& report) {
+  auto& conns = report.connections;
+  auto keep = std::remove_if(conns.begin(), conns.end(), [&](const Connection& c) {
+    if (c.state != "initialized") return false;
+    if (c.status == "leaked" && report.summary.leaked) --report.summary.leaked;
+    if (report.summary.open) --report.summary.open;
+    return true;
+  });
+  conns.erase(keep, conns.end());
+}
+
 Report build_report(const Snapshot& snap, const std::string& trigger, const ProcessInfo& process,
                     Symbolizer& symbolizer, const StateProbe& probe) {
   Report r;

@@ -59,6 +59,7 @@ std::string describe(const Connection& c) {
   if (!c.target.empty()) d << ' ' << c.target;
   d << " (id " << c.id << ", thread " << c.thread << ", open " << seconds(c.age_seconds);
   if (c.state == "failed") d << ", connect failed and the handle was never closed";
+  else if (c.state == "initialized") d << ", initialized, never connected";
   else if (c.state != "unknown" && !c.state.empty()) d << ", " << c.state;
   if (c.server_id) d << ", server id " << *c.server_id;
   if (c.transaction && (c.transaction->state == "in_transaction" || c.transaction->state == "in_error"))
@@ -167,9 +168,12 @@ std::string render_text(const Report& r, const TextOptions& options) {
         << program(r) << "\n";
   }
   for (const auto& g : groups) {
-    out << '\n'
-        << "connleak: " << g.size() << " connection(s) " << (dump ? "open" : "never closed")
-        << ", opened from:\n";
+    // Initialized but never connected: owns client memory, holds no server
+    // session; reported at a lower severity.
+    bool only_initialized = std::all_of(g.begin(), g.end(), [](const Connection* c) { return c->state == "initialized"; });
+    out << '\n' << "connleak: " << g.size();
+    if (only_initialized) out << " handle(s) initialized but never connected (low severity), initialized from:\n";
+    else out << " connection(s) " << (dump ? "open" : "never closed") << ", opened from:\n";
     render_stacks(out, g.front()->acquired, "    ");
     std::size_t shown = std::min(g.size(), options.max_handles);
     for (std::size_t i = 0; i < shown; ++i) out << "  " << describe(*g[i]) << '\n';

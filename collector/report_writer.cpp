@@ -107,6 +107,7 @@ std::optional<CollectedReport> collect_report(const Options& options, const std:
   if (!touched && skip_untouched) return std::nullopt;
   Symbolizer symbolizer;
   CollectedReport out{build_report(snap, trigger, current_process(), symbolizer, probe), ""};
+  if (!options.report_initialized) drop_initialized_only(out.report);
   if (const Suppressions* configured = configured_suppressions(options)) {
     Suppressions counted = *configured;  // hit counts for this report only
     if (apply_suppressions(out.report, counted) > 0) {

@@ -122,7 +122,15 @@ TEST(Mysql, InitializedNeverConnectedIsReportedAsInitialized) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_EQ(leaked[0].at("state"), "initialized");
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "init_without_connect"));
-  EXPECT_NE(r.err.find("initialized"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 handle(s) initialized but never connected (low severity)"), std::string::npos) << r.err;
+}
+
+TEST(Mysql, InitializedNeverConnectedCanBeLeftOut) {
+  Result r = scenario("init_only", {.options = "report_initialized=0"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 0u);
+  EXPECT_TRUE(with_status(report_of(r), "leaked").empty());
+  EXPECT_EQ(r.err.find("initialized but never connected"), std::string::npos) << r.err;
 }
 
 TEST(Mysql, StackHandleWhoseFrameIsGoneDoesNotCrashTheReport) {
