@@ -37,12 +37,7 @@ int report_command(const ReportArgs& args) {
   if (reports.empty() && !args.allow_empty) throw Failure("no report could be read");
 
   Report merged = merge_reports(std::move(reports));
-  if (suppressions) apply_suppressions(merged, *suppressions);
-  // What the processes suppressed themselves (shim option suppressions=) counts too.
-  if (!merged.suppressions_used.empty()) {
-    if (!suppressions) suppressions.emplace();
-    absorb_suppression_uses(*suppressions, merged);
-  }
+  apply_all_suppressions(merged, suppressions);
 
   RenderOptions options;
   options.suppressions = suppressions ? &*suppressions : nullptr;

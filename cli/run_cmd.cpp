@@ -121,12 +121,7 @@ int run_command(const RunArgs& args) {
       redact_argv(args.command);  // the banner must not print a password from the command line
   const std::size_t report_count = reports.size();
   Report merged = merge_reports(std::move(reports), merge);
-  if (suppressions) apply_suppressions(merged, *suppressions);
-  // What the processes suppressed themselves (shim option suppressions=) counts too.
-  if (!merged.suppressions_used.empty()) {
-    if (!suppressions) suppressions.emplace();
-    absorb_suppression_uses(*suppressions, merged);
-  }
+  apply_all_suppressions(merged, suppressions);
 
   RenderOptions render_options;
   render_options.suppressions = suppressions ? &*suppressions : nullptr;

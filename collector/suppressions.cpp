@@ -198,4 +198,13 @@ void absorb_suppression_uses(Suppressions& suppressions, const Report& report) {
   }
 }
 
+void apply_all_suppressions(Report& merged, std::optional<Suppressions>& suppressions) {
+  if (suppressions) apply_suppressions(merged, *suppressions);
+  // What the processes suppressed themselves (shim option suppressions=) counts too.
+  if (!merged.suppressions_used.empty()) {
+    if (!suppressions) suppressions.emplace();
+    absorb_suppression_uses(*suppressions, merged);
+  }
+}
+
 }  // namespace connleak

@@ -63,6 +63,11 @@ std::size_t apply_suppressions(Report& report, Suppressions& suppressions);
 // for patterns it does not have, so one table shows every suppression used.
 void absorb_suppression_uses(Suppressions& suppressions, const Report& report);
 
+// apply_suppressions with `suppressions` (if any), then absorb_suppression_uses:
+// the one step `connleak run` and `connleak report` take on a merged report.
+// Creates `suppressions` when only the processes had some.
+void apply_all_suppressions(Report& merged, std::optional<Suppressions>& suppressions);
+
 // The LSan "Suppressions used:" table (only suppressions with hits), or "" when
 // nothing was suppressed. Ends with a newline.
 std::string suppressions_used_table(const Suppressions& suppressions);

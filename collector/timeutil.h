@@ -17,5 +17,7 @@ std::int64_t mono_now_ns();
 std::string iso8601_utc(std::int64_t real_ns);
 // Kernel thread id of the caller (what `top -H` and gdb show).
 int current_tid();
+// In a fork child, for the forking thread (now the child's only one).
+void reset_tid_cache();
 
 }  // namespace connleak

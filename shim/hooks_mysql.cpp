@@ -34,6 +34,7 @@
 #include "shim/python_stack.h"
 #include "shim/real_symbol.h"
 #include "shim/runtime.h"
+#include "shim/tracking.h"
 
 // MySQL 8's non-blocking connect (libmysqlclient 21+). MariaDB's headers do not
 // declare it; the layout follows MySQL's mysql.h.
@@ -61,11 +62,6 @@ namespace {
 
 void report_missing(const char* name) {
   log().error("connleak: cannot find the real {} for its caller; the call fails", name);
-}
-
-bool warn_budget() {
-  static std::atomic<int> left{20};
-  return left.fetch_sub(1, std::memory_order_relaxed) > 0;
 }
 
 const char* str_or_empty(const char* s) { return s ? s : ""; }
@@ -333,38 +329,9 @@ void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArg
 // Returns false when the real close must NOT run: closing a closed handle is a
 // double free inside the client library, so it is reported and suppressed.
 bool track_close(MYSQL* m, const char* fn) {
-  Reentry guard;
-  CloseEvent event;
-  event.when = now();
-  // mysqlclient's dealloc closes what a module global still holds while
-  // CPython shuts down: the program itself never closed that connection.
-  event.by_interpreter = python_finalizing();
-  CapturedStacks stacks = event.by_interpreter ? CapturedStacks{capture_stack(depth()), 0}
-                                               : capture_stacks(depth());
-  event.stack = stacks.native;
-  event.py_stack = stacks.python;
-  ClosedRecord again;
-  CloseOutcome outcome = Registry::instance().on_close(key(m), event, &again);
+  CloseOutcome outcome = record_close(Library::kMysql, m, fn);
   if (outcome != CloseOutcome::kDoubleClose) HandleTable::instance().erase(key(m));
-  switch (outcome) {
-    case CloseOutcome::kClosed:
-      if (options().verbosity >= 2)
-        log().info("connleak: mysql handle {} closed{}", static_cast<const void*>(m),
-                   event.by_interpreter ? " by the interpreter at exit" : "");
-      return true;
-    case CloseOutcome::kUnknown:
-      if (warn_budget())
-        log().warn("connleak: {} of a handle connleak never saw opened ({}); passed through", fn,
-                   static_cast<const void*>(m));
-      return true;
-    case CloseOutcome::kDoubleClose:
-      if (warn_budget())
-        log().warn("connleak: double {} of handle {} (connection id {}); the second call was not "
-                   "forwarded to the client library. Stacks are in the exit report.",
-                   fn, static_cast<const void*>(m), again.record.id);
-      return false;
-  }
-  return true;
+  return outcome != CloseOutcome::kDoubleClose;
 }
 
 // The library connected a MYSQL of its own (reconnect's temporary, or the

@@ -14,6 +14,7 @@
 #include "shim/live_cache.h"
 #include "shim/real_symbol.h"
 #include "shim/runtime.h"
+#include "shim/tracking.h"
 
 using namespace connleak;
 using namespace connleak::shim;
@@ -22,24 +23,11 @@ namespace {
 
 void after_command(MYSQL* m, const Resolution& r) {
   if (!m) return;
-  LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(m));
-  if (!live) return;  // a handle we never saw initialized
   auto get_info = reinterpret_cast<decltype(&::mariadb_get_infov)>(resolve_in(r.module, kSym_mariadb_get_infov));
   unsigned int status = 0;
   if (!get_info || get_info(m, MARIADB_CONNECTION_SERVER_STATUS, &status) != 0) return;
-  TxnState state = (status & SERVER_STATUS_IN_TRANS) ? TxnState::kInTransaction : TxnState::kIdle;
-  StackId py_stack = 0;
-  TxnChange change = note_txn_state(*live, state, [&] {
-    Reentry guard;
-    CapturedStacks stacks = capture_stacks(static_cast<int>(options().stack_depth));
-    py_stack = stacks.python;
-    return stacks.native;
-  });
-  if (change.began) live->txn_py_stack.store(py_stack, std::memory_order_relaxed);
-  if (change.ended_flagged)
-    log().warn("connleak: the transaction flagged on connection id {} (mysql {}) ended after {:.1f}s",
-               live->record_id.load(std::memory_order_relaxed), static_cast<const void*>(m),
-               change.lasted_seconds);
+  note_command_state(Library::kMysql, m,
+                     (status & SERVER_STATUS_IN_TRANS) ? TxnState::kInTransaction : TxnState::kIdle);
 }
 
 // The statement's connection. MYSQL_STMT is a public struct in MariaDB's

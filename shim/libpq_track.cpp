@@ -20,6 +20,7 @@
 #include "shim/live_cache.h"
 #include "shim/python_stack.h"
 #include "shim/runtime.h"
+#include "shim/tracking.h"
 
 namespace connleak::shim {
 
@@ -31,12 +32,6 @@ namespace {
 #define CONNLEAK_REAL(name) reinterpret_cast<decltype(&::name)>(r.real)
 
 bool tracking(const Resolution& r) { return !r.self_call && should_track(); }
-
-// Rate limit for per-event warnings: a loop of bad closes must not flood stderr.
-bool warn_budget() {
-  static std::atomic<int> left{20};
-  return left.fetch_sub(1, std::memory_order_relaxed) > 0;
-}
 
 const char* str_or_empty(const char* s) { return s ? s : ""; }
 
@@ -84,49 +79,6 @@ void track_open(PGconn* conn, const Resolution& r, FallbackTarget fallback) {
   ensure_collector_thread();
 }
 
-// Returns false when the real close must NOT run: a second PQfinish of a handle
-// already finished is a double free inside libpq. Valgrind-style, the invalid
-// call is reported and suppressed instead of corrupting the host's heap.
-bool track_close(PGconn* conn) {
-  Reentry guard;
-  CloseEvent event;
-  event.when = now();
-  // A close during CPython's shutdown is the interpreter tearing down module
-  // globals: the program itself never closed this connection.
-  event.by_interpreter = python_finalizing();
-  CapturedStacks stacks = event.by_interpreter ? CapturedStacks{capture_stack(depth()), 0}
-                                               : capture_stacks(depth());
-  event.stack = stacks.native;
-  event.py_stack = stacks.python;
-  ClosedRecord info;
-  switch (Registry::instance().on_close(reinterpret_cast<std::uintptr_t>(conn), event, &info)) {
-    case CloseOutcome::kClosed:
-      if (info.record.alerts && !event.by_interpreter) {
-        // HikariCP's "previously reported leaked connection was returned": lets
-        // users tune their thresholds.
-        log().warn("connleak: previously flagged connection id {} (libpq {}) was closed after {:.1f}s",
-                   info.record.id, static_cast<const void*>(conn),
-                   static_cast<double>(event.when.mono_ns - info.record.opened.mono_ns) / 1e9);
-      }
-      if (options().verbosity >= 2)
-        log().info("connleak: libpq handle {} closed{}", static_cast<const void*>(conn),
-                   event.by_interpreter ? " by the interpreter at exit" : "");
-      return true;
-    case CloseOutcome::kUnknown:
-      if (warn_budget())
-        log().warn("connleak: PQfinish of a handle connleak never saw opened ({}); passed through",
-                   static_cast<const void*>(conn));
-      return true;
-    case CloseOutcome::kDoubleClose:
-      if (warn_budget())
-        log().warn("connleak: double PQfinish of handle {} (connection id {}); the second call was "
-                   "not forwarded to libpq. Stacks are in the exit report.",
-                   static_cast<const void*>(conn), info.record.id);
-      return false;
-  }
-  return true;
-}
-
 void track_reset(PGconn* conn) {
   if (!conn) return;
   Reentry guard;
@@ -139,8 +91,6 @@ void track_reset(PGconn* conn) {
 // query: a thread-local cache hit, one call into libpq, two relaxed loads.
 void after_command(PGconn* conn, const Resolution& r) {
   if (!conn) return;
-  LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(conn));
-  if (!live) return;  // a handle we never saw opened
   auto txn_status = CONNLEAK_IN(PQtransactionStatus, r);
   if (!txn_status) return;
   TxnState state;
@@ -151,18 +101,7 @@ void after_command(PGconn* conn, const Resolution& r) {
     case PQTRANS_ACTIVE: return;  // a command in flight: the state is known when it completes
     default: state = TxnState::kUnknown; break;
   }
-  StackId py_stack = 0;
-  TxnChange change = note_txn_state(*live, state, [&] {
-    Reentry guard;
-    CapturedStacks stacks = capture_stacks(depth());
-    py_stack = stacks.python;
-    return stacks.native;
-  });
-  if (change.began) live->txn_py_stack.store(py_stack, std::memory_order_relaxed);
-  if (change.ended_flagged)
-    log().warn("connleak: the transaction flagged on connection id {} (libpq {}) ended after {:.1f}s",
-               live->record_id.load(std::memory_order_relaxed), static_cast<const void*>(conn),
-               change.lasted_seconds);
+  note_command_state(Library::kLibpq, conn, state);
 }
 
 }  // namespace
@@ -232,8 +171,10 @@ PGconn* impl_PQsetdbLogin(const Resolution& r, const char* pghost, const char* p
 }
 
 void impl_PQfinish(const Resolution& r, PGconn* conn) {
-  // PQfinish(NULL) is a documented no-op: pass it on untouched.
-  if (!conn || !tracking(r) || track_close(conn)) CONNLEAK_REAL(PQfinish)(conn);
+  // PQfinish(NULL) is a documented no-op: pass it on untouched. A double
+  // PQfinish is reported and not forwarded: it would be a double free in libpq.
+  if (!conn || !tracking(r) || record_close(Library::kLibpq, conn, "PQfinish") != CloseOutcome::kDoubleClose)
+    CONNLEAK_REAL(PQfinish)(conn);
 }
 
 void impl_PQreset(const Resolution& r, PGconn* conn) {

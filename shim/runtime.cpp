@@ -74,6 +74,7 @@ void fork_parent() {
 
 void fork_child() {
   for (std::mutex* m : fork_mutexes()) new (m) std::mutex();
+  reset_tid_cache();
   g_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_relaxed);
   g_exit_reported.store(false, std::memory_order_relaxed);
   g_dump_count.store(0, std::memory_order_relaxed);
@@ -136,7 +137,13 @@ bool in_vfork_child() {
 bool should_track() {
   if (in_shim()) return false;
   if (!options().enabled) return false;
-  initialize();  // cheap after the first call; covers hooks that run before our constructor
+  // Every hooked call comes here: std::call_once alone costs two TLS updates
+  // through __tls_get_addr, so a plain flag answers once initialized.
+  static std::atomic<bool> initialized{false};
+  if (!initialized.load(std::memory_order_acquire)) {
+    initialize();  // covers hooks that run before our constructor
+    initialized.store(true, std::memory_order_release);
+  }
   return true;
 }
 

@@ -1,0 +1,86 @@
+#include "shim/tracking.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "collector/logger.h"
+#include "shim/capture.h"
+#include "shim/guard.h"
+#include "shim/live_cache.h"
+#include "shim/python_stack.h"
+#include "shim/runtime.h"
+
+namespace connleak::shim {
+
+namespace {
+int depth() { return static_cast<int>(options().stack_depth); }
+// Where a connection was closed matters for double closes and follow-ups; a
+// few frames name the caller, and the unwind is the bulk of a close's cost.
+int close_depth() { return std::min(depth(), 8); }
+}  // namespace
+
+bool warn_budget() {
+  static std::atomic<int> left{20};
+  return left.fetch_sub(1, std::memory_order_relaxed) > 0;
+}
+
+CloseOutcome record_close(Library library, const void* handle, const char* fn, ClosedRecord* info_out) {
+  Reentry guard;
+  CloseEvent event;
+  event.when = now();
+  // A close during CPython's shutdown is the interpreter tearing down module
+  // globals (the driver's dealloc): the program itself never closed it.
+  event.by_interpreter = python_finalizing();
+  CapturedStacks stacks = event.by_interpreter ? CapturedStacks{capture_stack(close_depth()), 0}
+                                               : capture_stacks(close_depth());
+  event.stack = stacks.native;
+  event.py_stack = stacks.python;
+  ClosedRecord info;
+  const char* lib = library_name(library);
+  CloseOutcome outcome = Registry::instance().on_close(reinterpret_cast<std::uintptr_t>(handle), event, &info);
+  switch (outcome) {
+    case CloseOutcome::kClosed:
+      if (info.record.alerts && !event.by_interpreter) {
+        // HikariCP's "previously reported leaked connection was returned": lets
+        // users tune their thresholds.
+        log().warn("connleak: previously flagged connection id {} ({} {}) was closed after {:.1f}s",
+                   info.record.id, lib, handle,
+                   static_cast<double>(event.when.mono_ns - info.record.opened.mono_ns) / 1e9);
+      }
+      if (options().verbosity >= 2)
+        log().info("connleak: {} handle {} closed{}", lib, handle,
+                   event.by_interpreter ? " by the interpreter at exit" : "");
+      break;
+    case CloseOutcome::kUnknown:
+      if (warn_budget())
+        log().warn("connleak: {} of a handle connleak never saw opened ({}); passed through", fn, handle);
+      break;
+    case CloseOutcome::kDoubleClose:
+      if (warn_budget())
+        log().warn("connleak: double {} of handle {} (connection id {}); the second call was not "
+                   "forwarded to {}. Stacks are in the exit report.",
+                   fn, handle, info.record.id, library == Library::kLibpq ? "libpq" : "the client library");
+      break;
+  }
+  if (info_out) *info_out = info;
+  return outcome;
+}
+
+void note_command_state(Library library, const void* handle, TxnState state) {
+  LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(handle));
+  if (!live) return;  // a handle we never saw opened
+  StackId py_stack = 0;
+  TxnChange change = note_txn_state(*live, state, [&] {
+    Reentry guard;
+    CapturedStacks stacks = capture_stacks(depth());
+    py_stack = stacks.python;
+    return stacks.native;
+  });
+  if (change.began) live->txn_py_stack.store(py_stack, std::memory_order_relaxed);
+  if (change.ended_flagged)
+    log().warn("connleak: the transaction flagged on connection id {} ({} {}) ended after {:.1f}s",
+               live->record_id.load(std::memory_order_relaxed), library_name(library), handle,
+               change.lasted_seconds);
+}
+
+}  // namespace connleak::shim
