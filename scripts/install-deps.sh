@@ -18,6 +18,7 @@ PACKAGES=(
   mariadb-server mariadb-client
   python3 python3-psycopg2 python3-psycopg python3-mysqldb python3-sqlalchemy
   procps
+  libbenchmark-dev
 )
 
 # apt must never wait for an answer (debconf prompts, conffile questions),
