@@ -1,6 +1,8 @@
 #include "collector/report_json.h"
 
+#include <cstdio>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace connleak {
 
@@ -113,10 +115,8 @@ json to_json(const Report& r) {
     cj["alerts"] = alerts;
     cj["acquired"] = stacks_json(c.acquired);
     if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
-    if (c.closed_again_from) {
-      cj["closed_again_from"] = stacks_json(*c.closed_again_from);
-      cj["closed_again_at"] = opt(c.closed_again_at);
-    }
+    if (c.closed_again_from) cj["closed_again_from"] = stacks_json(*c.closed_again_from);
+    if (c.closed_again_from || c.closed_again_at) cj["closed_again_at"] = opt(c.closed_again_at);
     cj["server_id"] = opt(c.server_id);
     if (c.protocol) cj["protocol"] = *c.protocol;
     if (c.closed_by) cj["closed_by"] = *c.closed_by;
@@ -138,7 +138,88 @@ json to_json(const Report& r) {
   return j;
 }
 
-std::string to_json_text(const Report& report) { return to_json(report).dump(2) + "\n"; }
+namespace {
+
+// A key equal for equal stacks: addresses for native frames, the interned
+// strings' text for Python ones.
+std::string stacks_key(const Stacks& s) {
+  std::string key;
+  key.reserve(s.native.size() * 17 + 8);
+  char buf[24];
+  for (const Frame& f : s.native) {
+    std::snprintf(buf, sizeof buf, "%llx,", static_cast<unsigned long long>(f.address.value_or(0)));
+    key += buf;
+  }
+  if (s.python) {
+    key += '|';
+    for (const Frame& f : *s.python) {
+      key += f.function.value_or("");
+      key += '\x1f';
+      key += f.file.value_or("");
+      key += '\x1f';
+      key += std::to_string(f.line.value_or(0));
+      key += '\x1e';
+    }
+  }
+  return key;
+}
+
+}  // namespace
+
+// Streams the report: one line per connection, and each distinct stack
+// serialized once (10,000 leaks from 100 sites repeat 100 stacks). Parsing it
+// gives exactly to_json(report) (a unit test holds it to that).
+std::string to_json_text(const Report& report) {
+  std::unordered_map<std::string, std::string> stack_text;
+  auto stacks_text = [&](const Stacks& s) -> const std::string& {
+    auto [it, inserted] = stack_text.try_emplace(stacks_key(s));
+    if (inserted) it->second = stacks_json(s).dump();
+    return it->second;
+  };
+  Report head = report;
+  head.connections.clear();
+  json top = to_json(head);
+  top.erase("connections");
+  std::string out = top.dump(2);
+  out.pop_back();  // the closing brace: connections follow
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  out += ",\n  \"connections\": [";
+  bool first = true;
+  for (const Connection& c : report.connections) {
+    // Everything but the stacks through the DOM (small), then the stacks' text.
+    Connection bare = c;
+    bare.acquired = Stacks{};
+    bare.closed_from.reset();
+    bare.closed_again_from.reset();
+    if (bare.transaction) bare.transaction->began.reset();
+    Report one;
+    one.connections.push_back(std::move(bare));
+    json cj = to_json(one)["connections"][0];
+    cj.erase("acquired");
+    cj.erase("closed_from");
+    cj.erase("closed_again_from");
+    std::string text = cj.dump();
+    text.pop_back();  // '}'
+    text += ",\"acquired\":" + stacks_text(c.acquired);
+    if (c.closed_from) text += ",\"closed_from\":" + stacks_text(*c.closed_from);
+    if (c.closed_again_from) text += ",\"closed_again_from\":" + stacks_text(*c.closed_again_from);
+    if (c.transaction && c.transaction->began) {
+      // "transaction":{...} is already in `text`: reopen it for "began".
+      std::string marker = "\"transaction\":" + cj["transaction"].dump();
+      std::size_t at = text.find(marker);
+      if (at != std::string::npos) {
+        std::string with = marker.substr(0, marker.size() - 1) + ",\"began\":" + stacks_text(*c.transaction->began) + "}";
+        text.replace(at, marker.size(), with);
+      }
+    }
+    text += '}';
+    out += first ? "\n    " : ",\n    ";
+    out += text;
+    first = false;
+  }
+  out += first ? "]\n}\n" : "\n  ]\n}\n";
+  return out;
+}
 
 Report report_from_json(const json& j) {
   if (!j.is_object() || j.value("tool", "") != "connleak")

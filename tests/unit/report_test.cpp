@@ -117,6 +117,33 @@ TEST(ReportText, ManyHandlesAreCapped) {
   EXPECT_NE(text.find("... and 17 more"), std::string::npos) << text;
 }
 
+// The streamed file parses to exactly the DOM form, stacks shared or not.
+TEST(ReportJson, StreamedTextEqualsTheDom) {
+  Report r = sample();
+  Connection with_txn = r.connections[1];
+  with_txn.id = 12;
+  TransactionInfo txn;
+  txn.state = "in_transaction";
+  txn.seconds = 2.5;
+  Frame py;
+  py.function = "begin_here";
+  py.file = "app.py";
+  py.line = 3;
+  txn.began = Stacks{{native(0x401500, "exec", "/src/app.c", 12, "/src/service")}, std::vector<Frame>{py}};
+  with_txn.transaction = txn;
+  with_txn.server_id = 4242;
+  r.connections.push_back(with_txn);
+  Connection idle = r.connections[0];
+  idle.id = 13;
+  idle.transaction = TransactionInfo{"idle", 0, std::nullopt};
+  r.connections.push_back(idle);
+  r.suppressions_used.push_back({"cache_*", "connleak.supp:2", 4});
+  EXPECT_EQ(nlohmann::json::parse(to_json_text(r)), to_json(r));
+  Report empty = sample();
+  empty.connections.clear();
+  EXPECT_EQ(nlohmann::json::parse(to_json_text(empty)), to_json(empty));
+}
+
 TEST(ReportJson, RoundTripsExactly) {
   nlohmann::json once = to_json(sample());
   nlohmann::json twice = to_json(report_from_json(once));
