@@ -169,12 +169,19 @@ std::string format_stack(const Stacks& s, std::string_view indent) {
 std::string frame_title(const Frame* f) {
   if (!f) return "<unknown site>";
   std::string title = f->function.value_or("<unknown>");
+  // Appends rather than `" (" + s`: GCC 12 warns falsely (-Wrestrict) on that form.
   if (f->file) {
-    title += " (" + *f->file;
-    if (f->line) title += ":" + std::to_string(*f->line);
-    title += ")";
+    title += " (";
+    title += *f->file;
+    if (f->line) {
+      title += ':';
+      title += std::to_string(*f->line);
+    }
+    title += ')';
   } else if (f->module) {
-    title += " (" + *f->module + ")";
+    title += " (";
+    title += *f->module;
+    title += ')';
   }
   return title;
 }
