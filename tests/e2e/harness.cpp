@@ -84,47 +84,65 @@ std::string pg(const std::string& key) {
 
 std::string bin(const std::string& name) { return std::string(CONNLEAK_E2E_BIN_DIR) + "/" + name; }
 
-Result run(const std::vector<std::string>& argv, const RunOptions& options) {
-  Result r;
+// What a child under the shim needs, all built before fork: an exception in
+// the child would unwind into a second copy of the test runner.
+struct ChildPlan {
+  std::string report_dir;
+  std::map<std::string, std::string> env;
+  std::vector<std::string> argv;
+  std::vector<char*> args;
+  std::string options;
+};
+
+ChildPlan plan_child(const std::vector<std::string>& argv, const RunOptions& options) {
+  ChildPlan plan;
   char dir_template[] = "/tmp/connleak-e2e-XXXXXX";
   if (!mkdtemp(dir_template)) throw std::runtime_error("mkdtemp failed");
-  r.report_dir = dir_template;
-  std::string out_path = r.report_dir + "/stdout", err_path = r.report_dir + "/stderr";
-
-  // Everything that can throw happens before fork: an exception in the child
-  // would unwind into a second copy of the test runner.
-  auto server = pg_env();
+  plan.report_dir = dir_template;
+  plan.env = pg_env();
   // MariaDB's variables when its fixture runs; tests that need them ask mysql(),
   // which fails loudly when it does not.
   try {
-    server.insert(mysql_env().begin(), mysql_env().end());
+    plan.env.insert(mysql_env().begin(), mysql_env().end());
   } catch (const std::runtime_error&) {
   }
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::string opts = "report_dir=" + r.report_dir;
-  if (!options.options.empty()) opts += ":" + options.options;
+  plan.argv = argv;
+  for (std::string& a : plan.argv) plan.args.push_back(a.data());
+  plan.args.push_back(nullptr);
+  plan.options = "report_dir=" + plan.report_dir;
+  if (!options.options.empty()) plan.options += ":" + options.options;
+  return plan;
+}
 
+// In the child, after its fds are in place: environment, then exec.
+[[noreturn]] void exec_child(const ChildPlan& plan, const RunOptions& options) {
+  for (const auto& [k, v] : plan.env) setenv(k.c_str(), v.c_str(), 1);
+  if (options.preload) {
+    setenv("LD_PRELOAD", CONNLEAK_SHIM_PATH, 1);
+    setenv("CONNLEAK_OPTIONS", plan.options.c_str(), 1);
+  } else {
+    unsetenv("LD_PRELOAD");
+  }
+  for (const auto& [k, v] : options.env) setenv(k.c_str(), v.c_str(), 1);
+  execvp(plan.args[0], plan.args.data());
+  _exit(127);
+}
+
+Result run(const std::vector<std::string>& argv, const RunOptions& options) {
+  Result r;
+  ChildPlan plan = plan_child(argv, options);
+  r.report_dir = plan.report_dir;
+  std::string out_path = r.report_dir + "/stdout", err_path = r.report_dir + "/stderr";
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
-    for (const auto& [k, v] : server) setenv(k.c_str(), v.c_str(), 1);
-    if (options.preload) {
-      setenv("LD_PRELOAD", CONNLEAK_SHIM_PATH, 1);
-      setenv("CONNLEAK_OPTIONS", opts.c_str(), 1);
-    } else {
-      unsetenv("LD_PRELOAD");
-    }
-    for (const auto& [k, v] : options.env) setenv(k.c_str(), v.c_str(), 1);
     int in = open("/dev/null", O_RDONLY);
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    execvp(args[0], args.data());
-    _exit(127);
+    exec_child(plan, options);
   }
   r.pid = pid;
   // Wait for the child with a deadline: a hang is a test failure, not a stuck run.
@@ -148,6 +166,15 @@ Result run(const std::vector<std::string>& argv, const RunOptions& options) {
     r.report = json::parse(r.report_text);
   }
   return r;
+}
+
+const json& report_of(const Result& r) {
+  if (!r.report) throw std::runtime_error("no JSON report:\n" + describe(r));
+  return *r.report;
+}
+
+std::uint64_t summary(const Result& r, const char* key) {
+  return report_of(r).at("summary").at(key).get<std::uint64_t>();
 }
 
 std::vector<json> with_status(const json& report, const std::string& status) {
@@ -193,38 +220,18 @@ std::optional<json> read_report(const std::string& path) {
 }
 
 Session::Session(const std::vector<std::string>& argv, const RunOptions& options) {
-  char dir_template[] = "/tmp/connleak-e2e-XXXXXX";
-  if (!mkdtemp(dir_template)) throw std::runtime_error("mkdtemp failed");
-  report_dir_ = dir_template;
-  auto server = pg_env();
-  // MariaDB's variables when its fixture runs; tests that need them ask mysql(),
-  // which fails loudly when it does not.
-  try {
-    server.insert(mysql_env().begin(), mysql_env().end());
-  } catch (const std::runtime_error&) {
-  }
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::string opts = "report_dir=" + report_dir_;
-  if (!options.options.empty()) opts += ":" + options.options;
+  ChildPlan plan = plan_child(argv, options);
+  report_dir_ = plan.report_dir;
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
     throw std::runtime_error("pipe failed");
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
-    for (const auto& [k, v] : server) setenv(k.c_str(), v.c_str(), 1);
-    if (options.preload) {
-      setenv("LD_PRELOAD", CONNLEAK_SHIM_PATH, 1);
-      setenv("CONNLEAK_OPTIONS", opts.c_str(), 1);
-    }
-    for (const auto& [k, v] : options.env) setenv(k.c_str(), v.c_str(), 1);
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    execvp(args[0], args.data());
-    _exit(127);
+    exec_child(plan, options);
   }
   close(in[0]);
   close(out[1]);

@@ -40,6 +40,9 @@ struct Result {
 Result run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
 std::string bin(const std::string& name);  // a test program from the build tree
+// The run's JSON report; throws (failing the test with everything printed) if none.
+const json& report_of(const Result& r);
+std::uint64_t summary(const Result& r, const char* key);  // report_of(r).summary.key
 std::vector<std::string> list_reports(const std::string& dir);  // file names, stdout/stderr excluded
 std::vector<json> with_status(const json& report, const std::string& status);
 // True when any frame of the stack names `function` (exact match on the name).

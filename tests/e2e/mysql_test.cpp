@@ -10,15 +10,6 @@
 namespace e2e {
 namespace {
 
-const json& report_of(const Result& r) {
-  if (!r.report) throw std::runtime_error("no JSON report:\n" + describe(r));
-  return *r.report;
-}
-
-std::uint64_t summary(const Result& r, const char* key) {
-  return report_of(r).at("summary").at(key).get<std::uint64_t>();
-}
-
 Result scenario(const std::string& name, const RunOptions& options = {}) {
   mysql("PORT");  // fails with a clear message when the mariadb fixture is not running
   return run({bin("mysql_scenarios"), name}, options);

@@ -92,11 +92,17 @@ static int scenario_storm(void) {
   return 0;
 }
 
-/* exit() from a second thread while a third keeps connecting and closing. */
+/* exit() from a second thread while a third keeps connecting and closing.
+ * The churn skips libpq's GSSAPI and SSL probes: exit() runs the libraries'
+ * ELF destructors while the thread goes on, and libkrb5 aborts on its
+ * destroyed mutexes (a race of any program that exits with threads inside
+ * libraries, not what this test is about: hooks racing the exit report). */
 static volatile int g_spin = 1;
 static void* churn(void* arg) {
   (void)arg;
-  while (g_spin) open_and_close();
+  char info[1024];
+  snprintf(info, sizeof info, "%s gssencmode=disable sslmode=disable", conninfo());
+  while (g_spin) PQfinish(must_connect(info));
   return NULL;
 }
 static void* exiter(void* arg) {
