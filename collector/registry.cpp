@@ -146,12 +146,6 @@ bool Registry::set_ignored(std::uintptr_t handle) {
   return true;
 }
 
-bool Registry::is_open(std::uintptr_t handle) {
-  Shard& shard = shard_for(handle);
-  std::lock_guard<std::mutex> lock(shard.mutex);
-  return shard.open.count(handle) != 0;
-}
-
 // Bounded wait for a lock on the exit path: a thread stuck in (or killed inside)
 // a hook must not hang the process's exit.
 bool Registry::lock_until(std::mutex& mutex, std::int64_t deadline_mono_ns) {

@@ -135,7 +135,6 @@ class Registry {
   bool scan(std::int64_t deadline_mono_ns, Visit&& visit);
   // Counts a reset of a tracked handle; false if the handle is unknown.
   bool on_reset(std::uintptr_t handle);
-  bool is_open(std::uintptr_t handle);
 
   // Copies the registry. On the exit path other threads may still be in hooks:
   // shards are try-locked until `deadline_mono_ns`, never waited on forever.

@@ -6,20 +6,12 @@
 #include <cstring>
 #include <mutex>
 
-#include "collector/logger.h"
 #include "collector/string_table.h"
 #include "shim/export.h"
 #include "shim/libpq_impl.h"
+#include "shim/tracking.h"
 
 using namespace connleak::shim;
-
-namespace {
-
-void report_missing(const char* name) {
-  connleak::log().error("connleak: cannot find the real {} for its caller; the call fails", name);
-}
-
-}  // namespace
 
 // Exported hooks: the real function is found in the caller's scope.
 #define CONNLEAK_HOOK(name, ret, fail, params, args)                 \

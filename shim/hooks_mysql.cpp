@@ -60,10 +60,6 @@ namespace {
 #define CONNLEAK_IN(name, resolution) \
   reinterpret_cast<decltype(&::name)>(resolve_in((resolution).module, kSym_##name))
 
-void report_missing(const char* name) {
-  log().error("connleak: cannot find the real {} for its caller; the call fails", name);
-}
-
 const char* str_or_empty(const char* s) { return s ? s : ""; }
 std::uintptr_t key(const MYSQL* m) { return reinterpret_cast<std::uintptr_t>(m); }
 int depth() { return static_cast<int>(options().stack_depth); }

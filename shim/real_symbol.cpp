@@ -152,12 +152,6 @@ Resolution resolve(SymbolId id, const void* caller) {
   return r;
 }
 
-void invalidate_symbol_cache() {
-  std::lock_guard<std::mutex> lock(g_insert_mutex);
-  int used = g_used.load(std::memory_order_relaxed);
-  for (int i = 0; i < used; ++i) g_entries[i].hi.store(0, std::memory_order_release);
-}
-
 void reset_module_cache();
 
 void retire_unloaded_objects() {

@@ -27,9 +27,6 @@ Resolution resolve(SymbolId id, const void* caller);
 // the caller is (through ctypes the caller is libffi, which links no libpq).
 void* resolve_in(const char* module, SymbolId id);
 
-// After dlclose an object's address range may be reused by another object.
-void invalidate_symbol_cache();
-
 // Address range [lo, hi) of the object containing `address`, or {0,0}.
 struct ObjectRange {
   std::uintptr_t lo = 0;

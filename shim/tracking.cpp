@@ -19,6 +19,10 @@ int depth() { return static_cast<int>(options().stack_depth); }
 int close_depth() { return std::min(depth(), 8); }
 }  // namespace
 
+void report_missing(const char* name) {
+  log().error("connleak: cannot find the real {} for its caller; the call fails", name);
+}
+
 bool warn_budget() {
   static std::atomic<int> left{20};
   return left.fetch_sub(1, std::memory_order_relaxed) > 0;

@@ -19,6 +19,10 @@ CloseOutcome record_close(Library library, const void* handle, const char* fn, C
 // transaction begins (its stacks are captured then) or a flagged one ends.
 void note_command_state(Library library, const void* handle, TxnState state);
 
+// A hook whose real function cannot be found for its caller: one error line,
+// then the hook returns the function's failure value.
+void report_missing(const char* name);
+
 // Rate limit for per-event warnings: a loop of bad closes must not flood stderr.
 bool warn_budget();
 
