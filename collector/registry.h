@@ -34,6 +34,9 @@ struct ConnRecord {
   const char* target = "";         // interned, already redacted
   const char* client_module = "";  // interned path of the client library that served it
   std::int64_t server_id = -1;     // backend pid / connection id; -1 = not known yet
+  // Socket-level records (drivers speaking the wire protocol themselves):
+  const char* protocol = nullptr;  // static "postgresql" | "mysql"; null for client libraries
+  int fd = -1;                     // the descriptor it was connected on
   LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
   bool ignored = false;            // connleak_ignore(): no alerts, not a leak
   // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
@@ -55,6 +58,9 @@ struct ClosedRecord {
   // Closed by CPython tearing down module globals at exit, not by the
   // program: still a leak of the program's.
   bool by_interpreter = false;
+  // Closed from a finalizer (a __del__, SQLAlchemy's _finalize_fairy for a
+  // connection dropped while checked out): the program lost it; still a leak.
+  bool by_finalizer = false;
   // Set for a double close: where the already-closed handle was closed again.
   bool double_close = false;
   Timestamp closed_again;
@@ -68,6 +74,7 @@ struct CloseEvent {
   StackId stack = 0;
   StackId py_stack = 0;
   bool by_interpreter = false;
+  bool by_finalizer = false;  // see ClosedRecord
 };
 
 struct Counters {

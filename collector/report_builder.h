@@ -18,6 +18,8 @@ struct HandleState {
   // Non-empty: replaces the record's target (MySQL records are made at
   // mysql_init, before a connect names host, user and database).
   std::string target;
+  // Why the transaction state is "unknown" when it is ("encrypted", ...).
+  std::string txn_note;
 };
 using StateProbe = std::function<HandleState(const ConnRecord&)>;
 

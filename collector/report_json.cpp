@@ -122,6 +122,7 @@ json to_json(const Report& r) {
     if (c.closed_by) cj["closed_by"] = *c.closed_by;
     if (c.transaction) {
       json t = {{"state", c.transaction->state}, {"seconds", c.transaction->seconds}};
+      if (c.transaction->note) t["note"] = *c.transaction->note;
       if (c.transaction->began) t["began"] = stacks_json(*c.transaction->began);
       cj["transaction"] = std::move(t);
     }
@@ -271,6 +272,7 @@ Report report_from_json(const json& j) {
       TransactionInfo t;
       t.state = it->value("state", "unknown");
       t.seconds = it->value("seconds", 0.0);
+      t.note = get_opt<std::string>(*it, "note");
       if (auto b = it->find("began"); b != it->end()) t.began = stacks_from(*b);
       c.transaction = std::move(t);
     }

@@ -80,7 +80,8 @@ Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
   Connection c;
   c.id = rec.id;
   c.library = library_name(rec.library);
-  c.handle = hex(rec.handle);
+  c.handle = rec.library == Library::kSocket && rec.fd >= 0 ? "fd:" + std::to_string(rec.fd) : hex(rec.handle);
+  if (rec.protocol) c.protocol = rec.protocol;
   c.target = rec.target ? rec.target : "";
   c.opened_at = iso8601_utc(rec.opened.real_ns);
   c.thread = rec.thread;
@@ -106,7 +107,8 @@ Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_
   // libpq's state is always known; a MySQL connection's only once a command
   // has reported it (never with MySQL 8's client): otherwise "idle" would be a guess.
   const LiveConn* live = rec.live;
-  if (live && (rec.library == Library::kLibpq || live->txn_known.load(std::memory_order_relaxed))) {
+  if (live && (rec.library == Library::kLibpq || live->txn_known.load(std::memory_order_relaxed) ||
+               !hs.txn_note.empty())) {
     TransactionInfo txn;
     auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
     txn.state = txn_state_name(state);
@@ -114,6 +116,10 @@ Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_
       txn.seconds = seconds_between(live->txn_since_mono.load(std::memory_order_relaxed), now_mono);
       txn.began = stacks_of(symbolizer, live->txn_stack.load(std::memory_order_relaxed),
                             live->txn_py_stack.load(std::memory_order_relaxed));
+    }
+    if (!hs.txn_note.empty()) {
+      txn.state = "unknown";
+      txn.note = hs.txn_note;
     }
     c.transaction = std::move(txn);
   }
@@ -173,7 +179,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   for (const ClosedRecord& closed : snap.finalized) {
     Connection c = closed_view(closed);
     c.status = at_exit ? "leaked" : "closed";
-    c.closed_by = "interpreter_exit";
+    c.closed_by = closed.by_finalizer ? "garbage_collector" : "interpreter_exit";
     r.connections.push_back(std::move(c));
   }
   for (const ClosedRecord& closed : snap.flagged) {

@@ -29,6 +29,7 @@ struct TransactionInfo {
   std::string state;  // "idle" | "active" | "in_transaction" | "in_error" | "unknown"
   double seconds = 0;  // how long the current transaction has been open
   std::optional<Stacks> began;  // where the transaction's first command was sent
+  std::optional<std::string> note;  // why the state is unknown: "encrypted", "compressed", ...
 };
 
 struct AlertInfo {
@@ -39,7 +40,7 @@ struct AlertInfo {
 struct Connection {
   std::uint64_t id = 0;
   std::string library;  // "libpq" | "mysql" | "socket"
-  std::string handle;   // "0x55d0c0ffee00"
+  std::string handle;   // "0x55d0c0ffee00"; sockets: "fd:7"
   std::string target;   // redacted
   std::string status;   // "leaked" | "open" | "closed"
   std::string state;    // "connected" | "failed" | "connecting" | "unknown"

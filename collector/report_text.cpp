@@ -55,7 +55,9 @@ void render_stacks(std::ostringstream& out, const Stacks& s, const char* indent)
 
 std::string describe(const Connection& c) {
   std::ostringstream d;
-  d << c.library << ' ' << c.handle;
+  d << c.library;
+  if (c.protocol) d << '/' << *c.protocol;
+  d << ' ' << c.handle;
   if (!c.target.empty()) d << ' ' << c.target;
   d << " (id " << c.id << ", thread " << c.thread << ", open " << seconds(c.age_seconds);
   if (c.state == "failed") d << ", connect failed and the handle was never closed";
@@ -64,10 +66,14 @@ std::string describe(const Connection& c) {
   if (c.server_id) d << ", server id " << *c.server_id;
   if (c.transaction && (c.transaction->state == "in_transaction" || c.transaction->state == "in_error"))
     d << ", " << c.transaction->state << " for " << seconds(c.transaction->seconds);
+  if (c.transaction && c.transaction->note)
+    d << ", transaction state unknown (" << *c.transaction->note << ")";
   for (const AlertInfo& a : c.alerts)
     if (a.kind != "double_close") d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
   if (c.closed_by == "interpreter_exit") d << ", never closed by the program: closed by the Python interpreter at exit";
+  if (c.closed_by == "garbage_collector")
+    d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
   d << ')';
   return d.str();
 }
