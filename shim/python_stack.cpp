@@ -7,6 +7,7 @@
 
 #include "collector/python_frames.h"
 #include "shim/guard.h"
+#include "shim/python_async.h"
 
 namespace connleak::shim {
 
@@ -25,11 +26,17 @@ struct PyApi {
   void* (*frame_get_back)(void*);
   void* (*frame_get_code)(void*);
   int (*frame_get_line_number)(void*);
-  void* (*get_attr_string)(void*, const char*);
+  void* (*get_attr)(void*, void*);
+  void* (*intern_from_string)(const char*);
   const char* (*unicode_as_utf8)(void*);
   void (*dec_ref)(void*);
   void (*err_fetch)(void**, void**, void**);
   void (*err_restore)(void*, void*, void*);
+  // Optional (3.10+): the cyclic GC is off while we hold the GIL, so that the
+  // objects the C API allocates for us (frame objects, attribute values)
+  // cannot trigger a collection, and with it finalizers written in Python.
+  int (*gc_disable)();
+  int (*gc_enable)();
 };
 
 template <typename T>
@@ -60,21 +67,84 @@ const PyApi* api() {
             load(t.interpreter_main, "PyInterpreterState_Main") &&
             load(t.frame_get_back, "PyFrame_GetBack") && load(t.frame_get_code, "PyFrame_GetCode") &&
             load(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
-            load(t.get_attr_string, "PyObject_GetAttrString") &&
+            load(t.get_attr, "PyObject_GetAttr") &&
+            load(t.intern_from_string, "PyUnicode_InternFromString") &&
             load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.dec_ref, "Py_DecRef") &&
             load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore");
+  if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
+    t.gc_disable = nullptr;
   if (ok) table = t;
   set_python_host(ok);
   state.store(ok ? 2 : 1, std::memory_order_release);
   return ok ? &table : nullptr;
 }
 
+// obj.name, a new reference or null. Not PyObject_GetAttrString: CPython's
+// type attribute cache keys on the name object's address and keeps a reference
+// to it, so a fresh name string per lookup would fill the cache with copies
+// (evicting the program's entries); the interned name is the same object.
+void* get_attr(const PyApi& py, void* obj, const char* name) {
+  void* key = py.intern_from_string(name);
+  if (!key) return nullptr;
+  void* value = py.get_attr(obj, key);
+  py.dec_ref(key);
+  return value;
+}
+
 // A code object's attribute as an interned-able string; "" when unavailable.
 std::string_view code_string(const PyApi& py, void* code, const char* attr, void** holder) {
-  *holder = py.get_attr_string(code, attr);
+  *holder = get_attr(py, code, attr);
   if (!*holder) return {};
   const char* s = py.unicode_as_utf8(*holder);
   return s ? std::string_view(s) : std::string_view();
+}
+
+// A frame object (borrowed) as an interned frame; null when it has no code.
+const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
+  void* code = py.frame_get_code(frame);
+  if (!code) return nullptr;
+  void *file_obj = nullptr, *name_obj = nullptr;
+  std::string_view file = code_string(py, code, "co_filename", &file_obj);
+  std::string_view name = code_string(py, code, "co_name", &name_obj);
+  const PyFrameInfo* info = intern_py_frame(file, name, py.frame_get_line_number(frame));
+  if (file_obj) py.dec_ref(file_obj);
+  if (name_obj) py.dec_ref(name_obj);
+  py.dec_ref(code);
+  return info;
+}
+
+bool is_event_loop_run(const PyFrameInfo* f) {
+  std::string_view file(f->file), function(f->function);
+  return function == "_run" && file.ends_with("asyncio/events.py");
+}
+
+// In a thread running an asyncio Task, the walk stops at the task's coroutine
+// and continues into the event loop (Handle._run, _run_once, run_forever ...):
+// whoever awaits the task is suspended elsewhere, in another task, and for
+// asyncio.wait_for on Python <= 3.11 that is the program's own code (asyncpg
+// and aiomysql connect through wait_for). Splices those awaiter frames in
+// right under the task's coroutine frame (else above the loop's Handle._run,
+// else at the end), keeping at most `depth` frames, innermost first.
+int splice_awaiters(const PyApi& py, std::uintptr_t* frames, const void* const* objects, int n,
+                    int depth) {
+  AwaiterChain chain;
+  if (!collect_awaiter_chain(chain, depth)) return n;
+  int at = -1;
+  for (int i = 0; i < n && at < 0; ++i)
+    if (chain.anchor && objects[i] == chain.anchor) at = i + 1;
+  for (int i = 0; i < n && at < 0; ++i)
+    if (is_event_loop_run(reinterpret_cast<const PyFrameInfo*>(frames[i]))) at = i;
+  if (at < 0) at = n;
+  std::uintptr_t merged[kMaxFrames];
+  int m = 0;
+  for (int i = 0; i < at && m < depth; ++i) merged[m++] = frames[i];
+  for (int i = 0; i < chain.count && m < depth; ++i)
+    if (const PyFrameInfo* info = frame_info(py, chain.frames[i]))
+      merged[m++] = reinterpret_cast<std::uintptr_t>(info);
+  for (int i = at; i < n && m < depth; ++i) merged[m++] = frames[i];
+  release_awaiter_chain(chain);
+  for (int i = 0; i < m; ++i) frames[i] = merged[i];
+  return m;
 }
 
 }  // namespace
@@ -88,6 +158,7 @@ bool python_finalizing() {
 StackId capture_python_stack(int depth) {
   const PyApi* py = api();
   if (!py || depth <= 0) return 0;
+  if (depth > static_cast<int>(kMaxFrames)) depth = kMaxFrames;
   // Order matters: during finalization PyGILState_Ensure from a non-main
   // thread kills (<= 3.13) or hangs (3.14) that thread.
   if (!py->is_initialized() || py->is_finalizing()) return 0;
@@ -103,26 +174,25 @@ StackId capture_python_stack(int depth) {
   // Our attribute lookups must neither clobber nor leave an exception.
   void *type = nullptr, *value = nullptr, *trace = nullptr;
   py->err_fetch(&type, &value, &trace);
+  bool gc_was_enabled = py->gc_disable && py->gc_disable();
   std::uintptr_t frames[kMaxFrames];
+  // The frame objects, for identity only: each stays alive while its frame
+  // runs (the interpreter frame owns it), our reference is dropped at once.
+  const void* objects[kMaxFrames];
   int n = 0;
   void* frame = py->thread_state_get_frame(tstate);  // new reference (or null)
-  while (frame && n < depth && n < static_cast<int>(kMaxFrames)) {
-    void* code = py->frame_get_code(frame);
-    if (code) {
-      void *file_obj = nullptr, *name_obj = nullptr;
-      std::string_view file = code_string(*py, code, "co_filename", &file_obj);
-      std::string_view name = code_string(*py, code, "co_name", &name_obj);
-      frames[n++] = reinterpret_cast<std::uintptr_t>(
-          intern_py_frame(file, name, py->frame_get_line_number(frame)));
-      if (file_obj) py->dec_ref(file_obj);
-      if (name_obj) py->dec_ref(name_obj);
-      py->dec_ref(code);
+  while (frame && n < depth) {
+    if (const PyFrameInfo* info = frame_info(*py, frame)) {
+      objects[n] = frame;
+      frames[n++] = reinterpret_cast<std::uintptr_t>(info);
     }
     void* back = py->frame_get_back(frame);
     py->dec_ref(frame);
     frame = back;
   }
   if (frame) py->dec_ref(frame);
+  n = splice_awaiters(*py, frames, objects, n, depth);
+  if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);
   py->gil_release(gil);
   return python_depot().intern(frames, static_cast<std::size_t>(n));

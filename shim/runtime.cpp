@@ -19,6 +19,7 @@
 #include "shim/guard.h"
 #include "shim/libpq_probe.h"
 #include "shim/mysql_probe.h"
+#include "shim/socket_track.h"
 
 namespace connleak::shim {
 
@@ -168,6 +169,7 @@ HandleState probe_state(const ConnRecord& record) {
   switch (record.library) {
     case Library::kLibpq: return libpq_state(record);
     case Library::kMysql: return mysql_state(record);
+    case Library::kSocket: return sock::socket_state(record);
     default: return {};
   }
 }

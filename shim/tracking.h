@@ -7,6 +7,7 @@
 
 #include "collector/live_state.h"
 #include "collector/registry.h"
+#include "shim/capture.h"
 
 namespace connleak::shim {
 
@@ -14,10 +15,18 @@ namespace connleak::shim {
 // with its stacks, and prints what the outcome means. The caller must not run
 // the real close on kDoubleClose: that would be a double free in the library.
 CloseOutcome record_close(Library library, const void* handle, const char* fn, ClosedRecord* info = nullptr);
+// The same, when the close began earlier than the call that ends it (a
+// socket's Terminate / COM_QUIT): `initiated` are that moment's stacks and
+// `by_finalizer` says a finalizer sent it.
+CloseOutcome record_close_initiated(Library library, const void* handle, const char* fn,
+                                    const CapturedStacks& initiated, bool by_finalizer);
 
 // After a command: the state the library reports now. Lock-free unless a
-// transaction begins (its stacks are captured then) or a flagged one ends.
-void note_command_state(Library library, const void* handle, TxnState state);
+// transaction begins (its stacks are captured then, or `began` is used when
+// the caller took them earlier: a socket learns the state from the server's
+// reply, read on the event loop's stack, long after the program sent BEGIN)
+// or a flagged one ends.
+void note_command_state(Library library, const void* handle, TxnState state, const CapturedStacks* began = nullptr);
 
 // A hook whose real function cannot be found for its caller: one error line,
 // then the hook returns the function's failure value.
