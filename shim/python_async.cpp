@@ -374,6 +374,9 @@ bool collect_awaiter_chain(AwaiterChain& out, int max_frames) {
   out.count = 0;
   if (max_frames > static_cast<int>(kMaxFrames)) max_frames = kMaxFrames;
   if (max_frames <= 0 || !loaded()) return false;
+  // A stale exception would make the C calls below fail (a C function that
+  // returns with an exception set is turned into a SystemError).
+  g.err_clear();
   void* asyncio_module = imported_module("_asyncio");
   if (!asyncio_module) return false;
   Ref task = running_task(asyncio_module);

@@ -321,4 +321,21 @@ Result Session::finish(int timeout_seconds) {
   return r;
 }
 
+std::string script(const std::string& name) { return std::string(CONNLEAK_E2E_PYTHON_DIR) + "/" + name; }
+
+int line_of(const std::string& file, const std::string& marker) {
+  std::ifstream in(file);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n)
+    if (line.find(marker) != std::string::npos) return n;
+  return -1;
+}
+
+bool python_names(const json& frames, const std::string& function, const std::string& file, int line) {
+  for (const json& f : frames) {
+    if (f.at("function") == function && f.at("file") == file && f.at("line") == line) return true;
+  }
+  return false;
+}
+
 }  // namespace e2e

@@ -89,4 +89,11 @@ class Session {
 int count(const std::string& haystack, const std::string& needle);
 std::optional<json> read_report(const std::string& path);
 
+// Python programs (tests/e2e/python): the script's path, the 1-based line of
+// the first line containing `marker`, and whether Python `frames` hold
+// `function` at `file`:`line`.
+std::string script(const std::string& name);
+int line_of(const std::string& file, const std::string& marker);
+bool python_names(const json& frames, const std::string& function, const std::string& file, int line);
+
 }  // namespace e2e

@@ -12,24 +12,6 @@
 namespace e2e {
 namespace {
 
-std::string script(const std::string& name) { return std::string(CONNLEAK_E2E_PYTHON_DIR) + "/" + name; }
-
-// The 1-based line of the first line of `file` containing `marker`.
-int line_of(const std::string& file, const std::string& marker) {
-  std::ifstream in(file);
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n)
-    if (line.find(marker) != std::string::npos) return n;
-  return -1;
-}
-
-bool python_names(const json& frames, const std::string& function, const std::string& file, int line) {
-  for (const json& f : frames) {
-    if (f.at("function") == function && f.at("file") == file && f.at("line") == line) return true;
-  }
-  return false;
-}
-
 Result python(const std::string& name, const RunOptions& options = {}) {
   return run({"/usr/bin/python3", script(name)}, options);
 }
@@ -128,7 +110,6 @@ TEST(Python, NativeHostHasNoPythonField) {
 
 namespace e2e {
 namespace {
-
 TEST(Python, MysqlclientTransactionHeldIsFlaggedAutocommitIdleIsNot) {
   std::string file = script("mysqldb_txn.py");
   Session s({"/usr/bin/python3", file}, {.options = "txn_threshold=300ms"});

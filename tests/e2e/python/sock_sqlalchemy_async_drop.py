@@ -1,0 +1,38 @@
+"""SQLAlchemy's asyncio engine over asyncpg: a checked-out AsyncConnection is
+dropped without close(). When the garbage collector finalizes it, SQLAlchemy
+1.4 cannot roll back (no IO outside the greenlet: it logs "Exception during
+reset or similar", MissingGreenlet) and invalidates the connection, which
+terminates it (asyncpg sends Terminate and aborts the transport). The program
+never closed it: a leak. Another connection, used properly, stays in the pool
+until dispose()."""
+import asyncio
+import gc
+import os
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+URL = "postgresql+asyncpg://postgres@{}:{}/postgres".format(os.environ["CONNLEAK_TEST_PG_HOST"],
+                                                            os.environ["CONNLEAK_TEST_PG_PORT"])
+engine = create_async_engine(URL, pool_size=5)
+
+
+async def checkout_and_forget():
+    conn = await engine.connect()  # LEAK-LINE
+    await conn.execute(text("select 1"))
+    # returns without conn.close(): the AsyncConnection becomes garbage
+
+
+async def main():
+    async with engine.connect() as kept:  # held, so the forgotten checkout gets its own connection
+        await kept.execute(text("select 1"))
+        await checkout_and_forget()
+        print("gc", gc.collect() > 0, flush=True)
+        await asyncio.sleep(0.2)  # the loop runs the aborted transport's close
+        await kept.execute(text("select 2"))
+    print("pool", engine.pool.status(), flush=True)
+    await engine.dispose()
+
+
+asyncio.run(main())
+print("done")
