@@ -1,6 +1,5 @@
 #include "shim/python_async.h"
 
-#include <dlfcn.h>
 
 #include <atomic>
 #include <cstdint>
@@ -8,6 +7,7 @@
 #include <utility>
 
 #include "shim/guard.h"
+#include "shim/python_symbol.h"
 
 // How "who waits for task T" is found, with attribute reads only (checked on
 // CPython 3.11; the attributes are all C getters of _asyncio's C classes):
@@ -75,11 +75,7 @@ struct AsyncApi {
 
 AsyncApi g;  // valid once loaded() returned true
 
-template <typename T>
-bool load(T& slot, const char* name) {
-  slot = reinterpret_cast<T>(dlsym(RTLD_DEFAULT, name));
-  return slot != nullptr;
-}
+using py::load;
 
 // Looked up once, like python_stack.cpp's table. Any symbol missing (an old or
 // unusual interpreter): the feature is off, the plain stack is still taken.

@@ -1,12 +1,12 @@
 #include "shim/python_stack.h"
 
-#include <dlfcn.h>
 
 #include <atomic>
 #include <mutex>
 
 #include "collector/python_frames.h"
 #include "shim/guard.h"
+#include "shim/python_symbol.h"
 #include "shim/python_async.h"
 
 namespace connleak::shim {
@@ -39,11 +39,7 @@ struct PyApi {
   int (*gc_enable)();
 };
 
-template <typename T>
-bool load(T& slot, const char* name) {
-  slot = reinterpret_cast<T>(dlsym(RTLD_DEFAULT, name));
-  return slot != nullptr;
-}
+using py::load;
 
 // Looked up once, in the global scope: a python3 executable exports its C API.
 // (An interpreter embedded through a dlopen(RTLD_LOCAL)ed libpython is not

@@ -19,6 +19,7 @@
 #include "shim/guard.h"
 #include "shim/libpq_probe.h"
 #include "shim/mysql_probe.h"
+#include "shim/socket_table.h"
 #include "shim/socket_track.h"
 
 namespace connleak::shim {
@@ -58,6 +59,7 @@ void fork_prepare() {
   Registry::instance().collect_mutexes(list);
   StackDepot::instance().collect_mutexes(list);
   string_table_collect_mutexes(list);
+  sock::collect_mutexes(list);
   auto& taken = fork_taken();
   taken.assign(list.size(), false);
   std::int64_t deadline = mono_now_ns() + 100'000'000;
@@ -81,6 +83,7 @@ void fork_child() {
   g_dump_count.store(0, std::memory_order_relaxed);
   Registry::instance().after_fork_child();
   collector_after_fork_child();
+  sock::after_fork_child();
 }
 
 void at_exit_handler() { report_at_exit(); }

@@ -1,9 +1,5 @@
 #include "shim/socket_table.h"
 
-#include <pthread.h>
-#include <sched.h>
-
-#include <mutex>
 #include <new>
 
 namespace connleak::shim::sock {
@@ -25,7 +21,6 @@ std::atomic<int> g_high{-1};
 constinit std::mutex g_pool_mutex;
 SockConn* g_free = nullptr;         // guarded by g_pool_mutex
 std::uint32_t g_chunks_made = 0;    // guarded by g_pool_mutex
-bool g_fork_locked = false;
 
 bool grow_locked() {
   if (g_chunks_made == kChunks) return false;
@@ -40,24 +35,6 @@ bool grow_locked() {
   g_chunks[g_chunks_made].store(chunk, std::memory_order_release);
   ++g_chunks_made;
   return true;
-}
-
-void fork_prepare() {
-  // Bounded: a lock held by a thread stuck elsewhere is skipped, not waited on.
-  for (int i = 0; i < 100000 && !(g_fork_locked = g_pool_mutex.try_lock()); ++i) sched_yield();
-}
-void fork_parent() {
-  if (g_fork_locked) g_pool_mutex.unlock();
-}
-void fork_child() {
-  new (&g_pool_mutex) std::mutex();
-  // The parent's sockets are the parent's: forget them here. Their slots are
-  // not returned to the free list (another fd may still alias them).
-  int high = g_high.load(std::memory_order_relaxed);
-  for (int fd = 0; fd <= high; ++fd) {
-    g_watch[fd].store(0, std::memory_order_relaxed);
-    g_conn_of[fd].store(0, std::memory_order_relaxed);
-  }
 }
 
 }  // namespace
@@ -119,9 +96,16 @@ SockConn* unbind_fd(int fd) {
 
 int high_water() { return g_high.load(std::memory_order_relaxed); }
 
-void install_fork_handlers() {
-  static std::once_flag once;
-  std::call_once(once, [] { pthread_atfork(&fork_prepare, &fork_parent, &fork_child); });
+void collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&g_pool_mutex); }
+
+void after_fork_child() {
+  // The parent's sockets are the parent's: forget them here. Their slots are
+  // not returned to the free list (another fd may still alias them).
+  int high = g_high.load(std::memory_order_relaxed);
+  for (int fd = 0; fd <= high; ++fd) {
+    g_watch[fd].store(0, std::memory_order_relaxed);
+    g_conn_of[fd].store(0, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace connleak::shim::sock

@@ -7,6 +7,8 @@
 // type-stable pool slot that several fds share after dup().
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include "collector/stack_depot.h"
 #include "collector/timeutil.h"
@@ -86,8 +88,11 @@ SockConn* unbind_fd(int fd);
 // Highest fd ever bound (bounds close_range/closefrom loops).
 int high_water();
 
-// fork(): the child starts with no socket conversations (its inherited fds
-// belong to the parent's records, which the registry marks inherited).
-void install_fork_handlers();
+// fork(), through runtime.cpp's handlers like every other lock of the shim:
+// the pool's lock is taken before fork and re-created in the child, where
+// after_fork_child() forgets the parent's sockets (its inherited fds belong
+// to the parent's records, which the registry marks inherited).
+void collect_mutexes(std::vector<std::mutex*>& out);
+void after_fork_child();
 
 }  // namespace connleak::shim::sock

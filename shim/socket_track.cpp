@@ -244,7 +244,6 @@ void on_connect(int fd, const sockaddr* addr, socklen_t len, const void* caller)
   conn->py_stack = stacks.python;
   conn->fd = fd;
   conn->target = intern_string(describe_peer(addr, len));
-  install_fork_handlers();
   bind_fd(fd, conn, kWatchSent | kWatchReceived);
 }
 
@@ -314,8 +313,12 @@ void on_close_range(unsigned first, unsigned last) {
   int high = high_water();
   if (high < 0 || first > static_cast<unsigned>(high)) return;
   if (last > static_cast<unsigned>(high)) last = static_cast<unsigned>(high);
+  KeepErrno keep;
+  Reentry guard;
+  // One vfork check for the whole range (it is a getpid() system call).
   for (unsigned fd = first; fd <= last; ++fd)
-    if (has_conn(static_cast<int>(fd))) on_close(static_cast<int>(fd), "close_range");
+    if (has_conn(static_cast<int>(fd)))
+      if (SockConn* conn = unbind_fd(static_cast<int>(fd))) release(conn, "close_range");
 }
 
 void on_dup(int oldfd, int newfd) {
