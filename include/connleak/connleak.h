@@ -28,6 +28,51 @@ long connleak_check(void) __attribute__((weak));
  * alerts, and not a leak at exit. Returns 0, or -1 if the handle is not open. */
 int connleak_ignore(const void* handle) __attribute__((weak));
 
+/* Pool checkouts. Called by connleak's Python package (python/connleak) from
+ * pool events and method wrappers, through ctypes; a pool written in C or C++
+ * can call them too. Python is never run from inside these calls: they only
+ * record. Every string is copied (and redacted) before the call returns.
+ *
+ * Connection keys say which tracked connection record a pooled connection is:
+ *   CONNLEAK_KEY_HANDLE  a PGconn* / MYSQL* the shim tracks (psycopg2, psycopg, mysqlclient)
+ *   CONNLEAK_KEY_FD      the socket descriptor of a socket-level record (asyncpg, aiomysql, PyMySQL)
+ *   CONNLEAK_KEY_NONE    unknown: the checkout is still recorded, unlinked */
+#define CONNLEAK_KEY_NONE 0
+#define CONNLEAK_KEY_HANDLE 1
+#define CONNLEAK_KEY_FD 2
+
+/* How a checkout ended. */
+#define CONNLEAK_RETURNED 0    /* given back to the pool: clean */
+#define CONNLEAK_RECLAIMED 1   /* the garbage collector reclaimed it while checked out: a leak */
+#define CONNLEAK_INVALIDATED 2 /* the pool closed/discarded it while checked out: clean */
+
+/* Registers a pool once (kind such as "sqlalchemy.QueuePool", "asyncpg.Pool";
+ * name stable for the process, e.g. "sqlalchemy#1 postgresql://app@127.0.0.1:5432/db"
+ * (redacted by the shim); max_size -1 when unknown). Returns a pool id > 0,
+ * or 0 when tracking is off. */
+unsigned long long connleak_pool_register(const char* kind, const char* name, const char* target,
+                                          int max_size) __attribute__((weak));
+
+/* A connection now belongs to the pool (opened for it): idle in the pool at
+ * exit it is "pooled", not leaked. 0 on success, -1 if the key is unknown. */
+int connleak_pool_adopt(unsigned long long pool_id, int key_kind,
+                        unsigned long long key) __attribute__((weak));
+
+/* A connection was lent out; the checkout stack (native + Python) is taken
+ * here. `task` names the asyncio task holding it (NULL for none). Returns a
+ * checkout id > 0, 0 when tracking is off. */
+unsigned long long connleak_checkout(unsigned long long pool_id, int key_kind, unsigned long long key,
+                                     const char* task) __attribute__((weak));
+
+/* The checkout ended (`how`: CONNLEAK_RETURNED, _RECLAIMED, _INVALIDATED).
+ * 0 on success, -1 for an unknown or already-ended checkout id. */
+int connleak_checkin(unsigned long long checkout_id, int how) __attribute__((weak));
+
+/* The pool ran dry (an acquire timed out after `waited_seconds`): writes one
+ * snapshot of its checkouts (trigger "pool_exhausted"), rate-limited per pool.
+ * 0 if written, 1 if rate-limited, -1 when tracking is off. */
+int connleak_pool_exhausted(unsigned long long pool_id, double waited_seconds) __attribute__((weak));
+
 #ifdef __cplusplus
 }
 #endif
