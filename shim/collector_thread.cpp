@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_json.h"
 #include "collector/report_writer.h"
@@ -28,7 +29,7 @@ namespace connleak::shim {
 namespace {
 
 std::atomic<bool> g_started{false};
-std::mutex g_start_mutex;
+constinit ForkMutex g_start_mutex;
 // Signal pipe: the handler writes one byte, the thread does the dump.
 std::atomic<int> g_pipe_read{-1};
 std::atomic<int> g_pipe_write{-1};
@@ -204,7 +205,7 @@ void* thread_main(void*) {
 void ensure_collector_thread() {
   if (g_started.load(std::memory_order_acquire)) return;
   if (!needed() || in_vfork_child()) return;
-  std::lock_guard<std::mutex> lock(g_start_mutex);
+  std::lock_guard<ForkMutex> lock(g_start_mutex);
   if (g_started.load(std::memory_order_relaxed)) return;
   g_started.store(true, std::memory_order_release);  // one attempt: never retried in a loop
   Reentry guard;
@@ -238,7 +239,6 @@ void collector_after_fork_child() {
   g_listen_fd = -1;
   // The inherited handler still points at on_dump_signal; with no pipe it does
   // nothing until the child's thread makes a new one.
-  new (&g_start_mutex) std::mutex();
   g_started.store(false, std::memory_order_release);
 }
 
