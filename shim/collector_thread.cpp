@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_json.h"
 #include "collector/report_writer.h"
@@ -29,7 +30,7 @@ namespace connleak::shim {
 namespace {
 
 std::atomic<bool> g_started{false};
-std::mutex g_start_mutex;
+constinit ForkMutex g_start_mutex;
 // Dump signal: the handler raises the flag and writes one byte to the pipe to
 // wake the thread; the thread does the dump. The flag carries the request
 // while the pipe is being re-created after the host closed it.
@@ -248,7 +249,7 @@ void* thread_main(void*) {
 void ensure_collector_thread() {
   if (g_started.load(std::memory_order_acquire)) return;
   if (!needed() || in_vfork_child()) return;
-  std::lock_guard<std::mutex> lock(g_start_mutex);
+  std::lock_guard<ForkMutex> lock(g_start_mutex);
   if (g_started.load(std::memory_order_relaxed)) return;
   g_started.store(true, std::memory_order_release);  // one attempt: never retried in a loop
   Reentry guard;
@@ -282,7 +283,6 @@ void collector_after_fork_child() {
   g_dump_pending.store(false, std::memory_order_relaxed);
   // The inherited handler still points at on_dump_signal; with no pipe it only
   // raises the flag, which the child's thread (if it starts) serves.
-  new (&g_start_mutex) std::mutex();
   g_started.store(false, std::memory_order_release);
 }
 
