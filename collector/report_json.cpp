@@ -10,6 +10,13 @@ using nlohmann::json;
 
 namespace {
 
+// Report strings are the host's bytes (argv, paths, names): a byte that is not
+// UTF-8 becomes U+FFFD instead of nlohmann's type_error.316, which would
+// otherwise abort the host at exit.
+std::string dump(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 template <typename T>
 json opt(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
@@ -51,6 +58,16 @@ std::optional<T> get_opt(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
   return it->get<T>();
+}
+
+// A count read back from a file: nlohmann would wrap -5 to 18446744073709551611.
+template <typename T>
+T count_from(const json& j, const char* key, T fallback = 0) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer() || (!it->is_number_unsigned() && it->template get<std::int64_t>() < 0))
+    throw std::invalid_argument(std::string("\"") + key + "\" is " + dump(*it) + ", not a count (a whole number >= 0)");
+  return it->template get<T>();
 }
 
 Frame frame_from(const json& j) {
@@ -174,14 +191,14 @@ std::string to_json_text(const Report& report) {
   std::unordered_map<std::string, std::string> stack_text;
   auto stacks_text = [&](const Stacks& s) -> const std::string& {
     auto [it, inserted] = stack_text.try_emplace(stacks_key(s));
-    if (inserted) it->second = stacks_json(s).dump();
+    if (inserted) it->second = dump(stacks_json(s));
     return it->second;
   };
   Report head = report;
   head.connections.clear();
   json top = to_json(head);
   top.erase("connections");
-  std::string out = top.dump(2);
+  std::string out = dump(top, 2);
   out.pop_back();  // the closing brace: connections follow
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   out += ",\n  \"connections\": [";
@@ -199,14 +216,14 @@ std::string to_json_text(const Report& report) {
     cj.erase("acquired");
     cj.erase("closed_from");
     cj.erase("closed_again_from");
-    std::string text = cj.dump();
+    std::string text = dump(cj);
     text.pop_back();  // '}'
     text += ",\"acquired\":" + stacks_text(c.acquired);
     if (c.closed_from) text += ",\"closed_from\":" + stacks_text(*c.closed_from);
     if (c.closed_again_from) text += ",\"closed_again_from\":" + stacks_text(*c.closed_again_from);
     if (c.transaction && c.transaction->began) {
       // "transaction":{...} is already in `text`: reopen it for "began".
-      std::string marker = "\"transaction\":" + cj["transaction"].dump();
+      std::string marker = "\"transaction\":" + dump(cj["transaction"]);
       std::size_t at = text.find(marker);
       if (at != std::string::npos) {
         std::string with = marker.substr(0, marker.size() - 1) + ",\"began\":" + stacks_text(*c.transaction->began) + "}";
@@ -233,20 +250,20 @@ Report report_from_json(const json& j) {
   r.trigger = j.value("trigger", "");
   r.generated_at = j.value("generated_at", "");
   const json& s = j.at("summary");
-  r.summary.opened = s.value("opened", 0ULL);
-  r.summary.closed = s.value("closed", 0ULL);
-  r.summary.open = s.value("open", 0ULL);
-  r.summary.leaked = s.value("leaked", 0ULL);
-  r.summary.flagged = s.value("flagged", 0ULL);
-  r.summary.double_closes = s.value("double_closes", 0ULL);
-  r.summary.unknown_closes = s.value("unknown_closes", 0ULL);
-  r.summary.resets = s.value("resets", 0ULL);
-  r.summary.inherited = s.value("inherited", 0ULL);
-  r.summary.ignored = s.value("ignored", 0ULL);
+  r.summary.opened = count_from<std::uint64_t>(s, "opened");
+  r.summary.closed = count_from<std::uint64_t>(s, "closed");
+  r.summary.open = count_from<std::uint64_t>(s, "open");
+  r.summary.leaked = count_from<std::uint64_t>(s, "leaked");
+  r.summary.flagged = count_from<std::uint64_t>(s, "flagged");
+  r.summary.double_closes = count_from<std::uint64_t>(s, "double_closes");
+  r.summary.unknown_closes = count_from<std::uint64_t>(s, "unknown_closes");
+  r.summary.resets = count_from<std::uint64_t>(s, "resets");
+  r.summary.inherited = count_from<std::uint64_t>(s, "inherited");
+  r.summary.ignored = count_from<std::uint64_t>(s, "ignored");
   r.summary.complete = s.value("complete", true);
   for (const json& cj : j.at("connections")) {
     Connection c;
-    c.id = cj.value("id", 0ULL);
+    c.id = count_from<std::uint64_t>(cj, "id");
     c.library = cj.value("library", "");
     c.handle = cj.value("handle", "");
     c.target = cj.value("target", "");
@@ -256,7 +273,7 @@ Report report_from_json(const json& j) {
     c.opened_at = cj.value("opened_at", "");
     c.closed_at = get_opt<std::string>(cj, "closed_at");
     c.thread = cj.value("thread", 0LL);
-    c.resets = cj.value("resets", 0U);
+    c.resets = count_from<unsigned>(cj, "resets");
     c.client_module = cj.value("client_module", "");
     for (const json& a : cj.value("alerts", json::array()))
       c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
@@ -281,7 +298,7 @@ Report report_from_json(const json& j) {
   for (const json& u : j.value("suppressions", json::array())) {
     std::string text = u.value("suppression", "");
     if (text.rfind("leak:", 0) == 0) text = text.substr(5);
-    r.suppressions_used.push_back({text, u.value("origin", ""), u.value("hits", 0ULL)});
+    r.suppressions_used.push_back({text, u.value("origin", ""), count_from<std::uint64_t>(u, "hits")});
   }
   return r;
 }

@@ -5,8 +5,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -21,6 +24,7 @@
 #include "collector/report_writer.h"
 #include "collector/watchdog.h"
 #include "shim/guard.h"
+#include "shim/host_safe.h"
 #include "shim/runtime.h"
 
 namespace connleak::shim {
@@ -35,6 +39,12 @@ std::atomic<int> g_pipe_write{-1};
 std::atomic<bool> g_handler_installed{false};
 std::atomic<bool> g_said_signal_taken{false};
 int g_listen_fd = -1;
+// Exit report asked for by an _exit hook (maybe in a signal handler): an
+// eventfd wakes the thread, a futex word says it is done.
+std::atomic<int> g_exit_wake{-1};
+std::atomic<bool> g_running{false};  // the thread exists in this process
+std::atomic<bool> g_exit_asked{false};
+std::atomic<std::uint32_t> g_exit_done{0};
 
 void on_dump_signal(int) {
   int saved = errno;
@@ -144,8 +154,10 @@ void serve_control_client(int listen_fd) {
     ssize_t n = recv(client, buf, sizeof buf - 1, 0);
     std::string request = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
     if (request.rfind("dump", 0) == 0) {
-      std::optional<CollectedReport> report = collect_report(options(), "request", &probe_state, false);
-      if (report) write_all(client, to_json_text(report->report));
+      host_safe("answer `connleak dump`", [client] {
+        std::optional<CollectedReport> report = collect_report(options(), "request", &probe_state, false);
+        if (report) write_all(client, to_json_text(report->report));
+      });
     } else {
       write_all(client, "{\"error\": \"unknown request\"}\n");
     }
@@ -154,15 +166,33 @@ void serve_control_client(int listen_fd) {
 }
 
 void watchdog_round() {
-  Thresholds th = thresholds();
-  if (!th.any()) return;
-  std::int64_t now_mono = mono_now_ns();
-  ScanResult scan = watchdog_scan(Registry::instance(), th, now_mono, now_mono + 50'000'000);
-  if (scan.alerts.empty()) return;
-  Symbolizer symbolizer;
-  for (const std::string& block : render_alerts(scan.alerts, th, now_mono, symbolizer, &probe_state, 10,
-                                                configured_suppressions(options())))
-    log_block(block);
+  host_safe("check thresholds", [] {
+    Thresholds th = thresholds();
+    if (!th.any()) return;
+    std::int64_t now_mono = mono_now_ns();
+    ScanResult scan = watchdog_scan(Registry::instance(), th, now_mono, now_mono + 50'000'000);
+    if (scan.alerts.empty()) return;
+    Symbolizer symbolizer;
+    for (const std::string& block : render_alerts(scan.alerts, th, now_mono, symbolizer, &probe_state, 10,
+                                                  configured_suppressions(options())))
+      log_block(block);
+  });
+}
+
+std::int64_t mono_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+void exit_report_requested() {
+  std::uint64_t drained;
+  while (read(g_exit_wake.load(), &drained, sizeof drained) > 0) {
+  }
+  if (!g_exit_asked.load(std::memory_order_acquire)) return;
+  report_at_exit();  // host_safe inside; a no-op when already written
+  g_exit_done.store(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
 int tick_ms() {
@@ -180,9 +210,10 @@ void* thread_main(void*) {
   Reentry guard;  // everything this thread does is the shim's own work
   std::int64_t next_round = mono_now_ns();
   for (;;) {
-    pollfd fds[2] = {{g_pipe_read.load(), POLLIN, 0}, {g_listen_fd, POLLIN, 0}};
+    pollfd fds[3] = {{g_pipe_read.load(), POLLIN, 0}, {g_listen_fd, POLLIN, 0}, {g_exit_wake.load(), POLLIN, 0}};
     int wait = static_cast<int>(std::max<std::int64_t>(0, (next_round - mono_now_ns()) / 1'000'000));
-    int ready = poll(fds, 2, wait);
+    int ready = poll(fds, 3, wait);
+    if (ready > 0 && (fds[2].revents & POLLIN)) exit_report_requested();
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       char drain[64];
       while (read(fds[0].fd, drain, sizeof drain) > 0) {
@@ -201,6 +232,22 @@ void* thread_main(void*) {
 
 }  // namespace
 
+ExitReport collector_write_exit_report(int timeout_ms) {
+  int wake = g_exit_wake.load(std::memory_order_acquire);
+  if (!g_running.load(std::memory_order_acquire) || wake < 0) return ExitReport::kNoThread;
+  g_exit_asked.store(true, std::memory_order_release);
+  std::uint64_t one = 1;
+  if (write(wake, &one, sizeof one) != sizeof one) return ExitReport::kNoThread;
+  const std::int64_t deadline = mono_ms() + timeout_ms;
+  for (;;) {
+    if (g_exit_done.load(std::memory_order_acquire) != 0) return ExitReport::kWritten;
+    std::int64_t left = deadline - mono_ms();
+    if (left <= 0) return ExitReport::kTimedOut;
+    timespec ts{static_cast<time_t>(left / 1000), static_cast<long>(left % 1000) * 1'000'000};
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0);
+  }
+}
+
 void ensure_collector_thread() {
   if (g_started.load(std::memory_order_acquire)) return;
   if (!needed() || in_vfork_child()) return;
@@ -210,6 +257,7 @@ void ensure_collector_thread() {
   Reentry guard;
   if (options().dump_signal > 0 && make_pipe()) install_dump_handler();
   if (options().control) g_listen_fd = make_control_socket();
+  g_exit_wake.store(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), std::memory_order_release);
   // Block every signal in the thread so none of the program's is delivered to it.
   sigset_t all, old;
   sigfillset(&all);
@@ -225,6 +273,7 @@ void ensure_collector_thread() {
     log().warn("connleak: could not start the collector thread ({}); no alerts or dumps", std::strerror(rc));
     return;
   }
+  g_running.store(true, std::memory_order_release);
   pthread_setname_np(thread, "connleak");
 }
 
@@ -236,6 +285,11 @@ void collector_after_fork_child() {
   if (w >= 0) close(w);
   if (g_listen_fd >= 0) close(g_listen_fd);
   g_listen_fd = -1;
+  g_running.store(false, std::memory_order_release);
+  int wake = g_exit_wake.exchange(-1);
+  if (wake >= 0) close(wake);
+  g_exit_asked.store(false, std::memory_order_relaxed);
+  g_exit_done.store(0, std::memory_order_relaxed);
   // The inherited handler still points at on_dump_signal; with no pipe it does
   // nothing until the child's thread makes a new one.
   new (&g_start_mutex) std::mutex();
