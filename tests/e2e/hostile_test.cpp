@@ -78,7 +78,7 @@ class TempDir {
 TEST(Hostile, NonUtf8ArgvPathDbnameAndUserNeverAbortTheHost) {
   TempDir tmp;
   const std::string prog = latin1_copy_of_hostile(tmp.path());
-  Session s({prog, kLatin1});
+  Session s({prog, kLatin1}, {.options = "dump_signal=12:control=1"});
   s.send("leak");
   ASSERT_TRUE(s.wait_out("ok leak")) << s.err();
   // A failed connect left unfinished: its target holds the Latin-1 dbname and user.
@@ -134,7 +134,7 @@ TEST(Hostile, ExitFromASignalHandlerDuringMallocNeverHangs) {
   for (int i = 0; i < 20; ++i) {
     // The harness waits on the child with a deadline (pidfd + poll): a
     // deadlocked host is killed and fails here instead of hanging the suite.
-    Result r = run({bin("exit_in_handler")}, {.timeout_seconds = 20});
+    Result r = run({bin("exit_in_handler")}, {.options = "control=1", .timeout_seconds = 20});
     ASSERT_EQ(r.exit_code, 42) << "run " << i << ": " << describe(r);
     if (r.report) {
       ++with_report;
@@ -143,15 +143,16 @@ TEST(Hostile, ExitFromASignalHandlerDuringMallocNeverHangs) {
       EXPECT_NE(r.err.find("connleak: _exit() in a signal handler"), std::string::npos) << describe(r);
     }
   }
-  // The collector thread (running: control socket and dump signal are on by
-  // default) writes the report on the handler's behalf.
+  // The collector thread (running: the control socket asks for it, as under
+  // `connleak run`) writes the report on the handler's behalf.
   EXPECT_EQ(with_report, 20);
 }
 
-// Without a collector thread nothing may be written in the handler: the host
-// still leaves with its status, and says why the report is missing.
+// Without a collector thread (the default: no option asks for one) nothing
+// may be written in the handler: the host still leaves with its status, and
+// says why the report is missing.
 TEST(Hostile, ExitFromASignalHandlerWithoutTheThreadSaysWhy) {
-  Result r = run({bin("exit_in_handler")}, {.options = "control=0:dump_signal=0", .timeout_seconds = 20});
+  Result r = run({bin("exit_in_handler")}, {.timeout_seconds = 20});
   ASSERT_EQ(r.exit_code, 42) << describe(r);
   EXPECT_FALSE(r.report) << describe(r);
   EXPECT_NE(r.err.find("connleak: _exit() in a signal handler and no collector thread"), std::string::npos)
@@ -183,7 +184,7 @@ void expect_no_fragment(const std::string& where, const std::string& text) {
 
 TEST(Hostile, PasswordsWithAtOrSlashNeverShowInAnyOutput) {
   const std::string hostport = pg("HOST") + ":" + pg("PORT");
-  Session s({hostile()}, {.options = "verbosity=2:threshold=50ms"});
+  Session s({hostile()}, {.options = "verbosity=2:threshold=50ms:dump_signal=12:control=1"});
   int n = 0;
   for (const Planted& p : planted()) {
     const std::string uri = "postgresql://u:" + p.password + "@" + hostport + "/postgres";
