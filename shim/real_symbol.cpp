@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "collector/fork_mutex.h"
 #include "collector/string_table.h"
 #include "shim/guard.h"
 
@@ -39,7 +40,7 @@ struct Entry {
 constexpr int kEntries = 64;
 Entry g_entries[kEntries];
 std::atomic<int> g_used{0};
-std::mutex g_insert_mutex;
+constinit ForkMutex g_insert_mutex;
 
 struct RangeQuery {
   std::uintptr_t address;
@@ -133,8 +134,8 @@ void* search_everywhere(const char* name, const char* preferred) {
     }
   }
   static ObjectNames names;  // large: not on a hook's stack; filled under the lock below
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
+  static constinit ForkMutex mutex;
+  std::lock_guard<ForkMutex> lock(mutex);
   names.count = 0;
   Dl_info self{};
   dladdr(reinterpret_cast<const void*>(&is_ours), &self);
@@ -204,7 +205,7 @@ Resolution resolve(SymbolId id, const void* caller) {
   RangeQuery q{a, {}, nullptr};
   dl_iterate_phdr(&find_object, &q);
   if (!e) {
-    std::lock_guard<std::mutex> lock(g_insert_mutex);
+    std::lock_guard<ForkMutex> lock(g_insert_mutex);
     e = find_entry(a);
     if (!e && q.range.hi != 0) {
       int used = g_used.load(std::memory_order_relaxed);
@@ -240,7 +241,7 @@ void note_active_module(const char* module) {
 void reset_module_cache();
 
 void retire_unloaded_objects() {
-  std::lock_guard<std::mutex> lock(g_insert_mutex);
+  std::lock_guard<ForkMutex> lock(g_insert_mutex);
   int used = g_used.load(std::memory_order_relaxed);
   for (int i = 0; i < used; ++i) {
     Entry& e = g_entries[i];
@@ -265,7 +266,7 @@ struct ModuleEntry {
 constexpr int kModules = 16;
 ModuleEntry g_modules[kModules];
 std::atomic<int> g_modules_used{0};
-std::mutex g_modules_mutex;
+constinit ForkMutex g_modules_mutex;
 
 void* lookup_in(const char* module, SymbolId id) {
   void* handle = dlopen(module, RTLD_LAZY | RTLD_NOLOAD);
@@ -292,7 +293,7 @@ void* resolve_in(const char* module, SymbolId id) {
   if (e && e->resolved[id].load(std::memory_order_acquire)) return e->fn[id].load(std::memory_order_relaxed);
   Reentry guard;
   if (!e) {
-    std::lock_guard<std::mutex> lock(g_modules_mutex);
+    std::lock_guard<ForkMutex> lock(g_modules_mutex);
     used = g_modules_used.load(std::memory_order_relaxed);
     for (int i = 0; i < used && !e; ++i)
       if (g_modules[i].module.load(std::memory_order_relaxed) == module) e = &g_modules[i];
