@@ -199,7 +199,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   for (const ClosedRecord& closed : snap.finalized) {
     Connection c = closed_view(closed);
     c.status = at_exit ? "leaked" : "closed";
-    c.closed_by = closed.by_finalizer ? "garbage_collector" : "interpreter_exit";
+    c.closed_by = closed.by_finalizer ? "garbage_collector" : closed.by_runtime ? "runtime_exit" : "interpreter_exit";
     r.connections.push_back(std::move(c));
   }
   for (const ClosedRecord& closed : snap.flagged) {

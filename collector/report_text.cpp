@@ -123,6 +123,8 @@ std::string describe(const Connection& c) {
     if (a.kind != "double_close") d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
   if (c.closed_by == "interpreter_exit") d << ", never closed by the program: closed by the Python interpreter at exit";
+  if (c.closed_by == "runtime_exit")
+    d << ", never closed by the program: closed by the runtime (Perl, PHP) while it shut down";
   if (c.closed_by == "garbage_collector")
     d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
   d << ')';
