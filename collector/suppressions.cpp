@@ -40,6 +40,25 @@ std::string_view trim(std::string_view s) {
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
+// Error messages quote the offending line: control characters become '?' and
+// the quote is cut, so a binary file gives one short, printable line.
+std::string printable(std::string_view s) {
+  constexpr std::size_t kMax = 80;
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    out += (c < 0x20 || c == 0x7f) ? '?' : s[i];
+  }
+  if (s.size() > kMax) out += "...";
+  return out;
+}
+
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+  });
+}
+
 bool frame_matches(std::string_view pattern, const Frame& f) noexcept {
   return (f.function && template_match(pattern, *f.function)) ||
          (f.file && template_match(pattern, *f.file)) ||
@@ -91,19 +110,25 @@ std::optional<Suppressions> Suppressions::parse(std::string_view text, const std
       std::string where = origin + ":" + std::to_string(line_no);
       std::size_t colon = line.find(':');
       if (colon == std::string_view::npos) {
-        *error = where + ": expected 'leak:<pattern>', got '" + std::string(line) + "'";
+        *error = where + ": expected 'leak:<pattern>', got '" + printable(line) + "'";
         return std::nullopt;
       }
       std::string_view type = trim(line.substr(0, colon));
       std::string_view pattern = trim(line.substr(colon + 1));
       if (type != "leak") {
-        *error = where + ": unknown suppression type '" + std::string(type) +
+        *error = where + ": unknown suppression type '" + printable(type) +
                  "' (only 'leak:' is supported)";
         return std::nullopt;
       }
       // An empty pattern (or only anchors/wildcards) would silently suppress everything.
       if (pattern.find_first_not_of("*^$") == std::string_view::npos) {
-        *error = where + ": empty pattern in '" + std::string(line) + "'";
+        *error = where + ": empty pattern in '" + printable(line) + "'";
+        return std::nullopt;
+      }
+      // No function, file or module name holds one, and the "Suppressions used:"
+      // table would print it raw (found by tests/fuzz/fuzz_suppressions.cpp).
+      if (has_control(pattern)) {
+        *error = where + ": control character in pattern '" + printable(pattern) + "'";
         return std::nullopt;
       }
       result.entries_.push_back({std::string(pattern), where, 0});

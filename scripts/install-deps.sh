@@ -20,6 +20,7 @@ PACKAGES=(
   python3-asyncpg python3-aiomysql python3-pymysql python3-greenlet
   procps
   libbenchmark-dev
+  clang libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
 )
 
 # apt must never wait for an answer (debconf prompts, conffile questions),
