@@ -85,8 +85,21 @@ std::string format_value(std::int64_t v) {
   return std::to_string(v);
 }
 // Always quoted, so an empty default is visible and a value with ':' can be pasted back.
+// help=1 prints the user's own values on a terminal: control characters are spelled \xNN
+// (found by tests/fuzz/fuzz_options.cpp).
 std::string format_value(const std::string& v) {
-  return "\"" + v + "\"";
+  std::string out = "\"";
+  for (const char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 std::string format_value(Duration v) {
   return format_duration(v);

@@ -1,7 +1,11 @@
 #include "collector/report_json.h"
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <unordered_map>
 
 namespace connleak {
@@ -60,14 +64,53 @@ std::optional<T> get_opt(const json& j, const char* key) {
   return it->get<T>();
 }
 
-// A count read back from a file: nlohmann would wrap -5 to 18446744073709551611.
+// Numbers come from a file anyone may have written, and nlohmann's get<T>()
+// converts whatever number is there: 1e300 into an integer is undefined
+// behaviour, -5 into a counter wraps to 18446744073709551611, a pid was read
+// as int. So an integer field takes only a JSON integer in its type's range,
+// and a seconds field only a finite number >= 0; anything else rejects the
+// report with one line naming the field (found by tests/fuzz/fuzz_report_reader.cpp).
 template <typename T>
-T count_from(const json& j, const char* key, T fallback = 0) {
+T integer_value(const json& v, const char* key) {
+  constexpr auto lo = std::numeric_limits<T>::min();
+  constexpr auto hi = std::numeric_limits<T>::max();
+  bool ok = false;
+  T out{};
+  // Parsed text holds non-negative integers as unsigned, a DOM built in memory as signed.
+  if (v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0)) {
+    const auto u = v.get<std::uint64_t>();
+    ok = u <= static_cast<std::uint64_t>(hi);
+    if (ok) out = static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if constexpr (std::is_signed_v<T>) ok = i >= static_cast<std::int64_t>(lo);
+    if (ok) out = static_cast<T>(i);
+  }
+  if (!ok)
+    throw std::invalid_argument(std::string("\"") + key + "\" is not an integer from " +
+                                std::to_string(lo) + " to " + std::to_string(hi));
+  return out;
+}
+
+template <typename T>
+T integer(const json& j, const char* key, T def) {
   auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer() || (!it->is_number_unsigned() && it->template get<std::int64_t>() < 0))
-    throw std::invalid_argument(std::string("\"") + key + "\" is " + dump(*it) + ", not a count (a whole number >= 0)");
-  return it->template get<T>();
+  return it == j.end() ? def : integer_value<T>(*it, key);
+}
+
+template <typename T>
+std::optional<T> opt_integer(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return integer_value<T>(*it, key);
+}
+
+double seconds(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return 0;
+  if (!it->is_number() || !std::isfinite(it->get<double>()) || it->get<double>() < 0)
+    throw std::invalid_argument(std::string("\"") + key + "\" is not a number of seconds");
+  return it->get<double>();
 }
 
 Frame frame_from(const json& j) {
@@ -76,7 +119,7 @@ Frame frame_from(const json& j) {
   f.module = get_opt<std::string>(j, "module");
   f.function = get_opt<std::string>(j, "function");
   f.file = get_opt<std::string>(j, "file");
-  f.line = get_opt<int>(j, "line");
+  f.line = opt_integer<int>(j, "line");
   return f;
 }
 
@@ -244,51 +287,51 @@ Report report_from_json(const json& j) {
     throw std::invalid_argument("not a connleak report (no \"tool\": \"connleak\")");
   Report r;
   r.version = j.value("version", "");
-  r.pid = j.value("pid", 0);
-  r.ppid = j.value("ppid", 0);
+  r.pid = integer<std::int64_t>(j, "pid", 0);
+  r.ppid = integer<std::int64_t>(j, "ppid", 0);
   r.argv = j.value("argv", std::vector<std::string>{});
   r.trigger = j.value("trigger", "");
   r.generated_at = j.value("generated_at", "");
   const json& s = j.at("summary");
-  r.summary.opened = count_from<std::uint64_t>(s, "opened");
-  r.summary.closed = count_from<std::uint64_t>(s, "closed");
-  r.summary.open = count_from<std::uint64_t>(s, "open");
-  r.summary.leaked = count_from<std::uint64_t>(s, "leaked");
-  r.summary.flagged = count_from<std::uint64_t>(s, "flagged");
-  r.summary.double_closes = count_from<std::uint64_t>(s, "double_closes");
-  r.summary.unknown_closes = count_from<std::uint64_t>(s, "unknown_closes");
-  r.summary.resets = count_from<std::uint64_t>(s, "resets");
-  r.summary.inherited = count_from<std::uint64_t>(s, "inherited");
-  r.summary.ignored = count_from<std::uint64_t>(s, "ignored");
+  r.summary.opened = integer<std::uint64_t>(s, "opened", 0);
+  r.summary.closed = integer<std::uint64_t>(s, "closed", 0);
+  r.summary.open = integer<std::uint64_t>(s, "open", 0);
+  r.summary.leaked = integer<std::uint64_t>(s, "leaked", 0);
+  r.summary.flagged = integer<std::uint64_t>(s, "flagged", 0);
+  r.summary.double_closes = integer<std::uint64_t>(s, "double_closes", 0);
+  r.summary.unknown_closes = integer<std::uint64_t>(s, "unknown_closes", 0);
+  r.summary.resets = integer<std::uint64_t>(s, "resets", 0);
+  r.summary.inherited = integer<std::uint64_t>(s, "inherited", 0);
+  r.summary.ignored = integer<std::uint64_t>(s, "ignored", 0);
   r.summary.complete = s.value("complete", true);
   for (const json& cj : j.at("connections")) {
     Connection c;
-    c.id = count_from<std::uint64_t>(cj, "id");
+    c.id = integer<std::uint64_t>(cj, "id", 0);
     c.library = cj.value("library", "");
     c.handle = cj.value("handle", "");
     c.target = cj.value("target", "");
     c.status = cj.value("status", "");
     c.state = cj.value("state", "unknown");
-    c.age_seconds = cj.value("age_seconds", 0.0);
+    c.age_seconds = seconds(cj, "age_seconds");
     c.opened_at = cj.value("opened_at", "");
     c.closed_at = get_opt<std::string>(cj, "closed_at");
-    c.thread = cj.value("thread", 0LL);
-    c.resets = count_from<unsigned>(cj, "resets");
+    c.thread = integer<std::int64_t>(cj, "thread", 0);
+    c.resets = integer<std::uint32_t>(cj, "resets", 0);
     c.client_module = cj.value("client_module", "");
     for (const json& a : cj.value("alerts", json::array()))
-      c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
+      c.alerts.push_back({a.value("kind", ""), seconds(a, "after_seconds")});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
     if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
     if (auto it = cj.find("closed_again_from"); it != cj.end()) c.closed_again_from = stacks_from(*it);
     c.closed_again_at = get_opt<std::string>(cj, "closed_again_at");
-    c.server_id = get_opt<std::int64_t>(cj, "server_id");
+    c.server_id = opt_integer<std::int64_t>(cj, "server_id");
     c.protocol = get_opt<std::string>(cj, "protocol");
     c.closed_by = get_opt<std::string>(cj, "closed_by");
-    c.pid = get_opt<std::int64_t>(cj, "pid");
+    c.pid = opt_integer<std::int64_t>(cj, "pid");
     if (auto it = cj.find("transaction"); it != cj.end() && it->is_object()) {
       TransactionInfo t;
       t.state = it->value("state", "unknown");
-      t.seconds = it->value("seconds", 0.0);
+      t.seconds = seconds(*it, "seconds");
       t.note = get_opt<std::string>(*it, "note");
       if (auto b = it->find("began"); b != it->end()) t.began = stacks_from(*b);
       c.transaction = std::move(t);
@@ -298,7 +341,7 @@ Report report_from_json(const json& j) {
   for (const json& u : j.value("suppressions", json::array())) {
     std::string text = u.value("suppression", "");
     if (text.rfind("leak:", 0) == 0) text = text.substr(5);
-    r.suppressions_used.push_back({text, u.value("origin", ""), count_from<std::uint64_t>(u, "hits")});
+    r.suppressions_used.push_back({text, u.value("origin", ""), integer<std::uint64_t>(u, "hits", 0)});
   }
   return r;
 }

@@ -353,6 +353,15 @@ TEST(Options, HelpListsEveryOptionOnItsOwnLineWithCurrentValue) {
   EXPECT_EQ(help.back(), '\n');
 }
 
+// Found by tests/fuzz/fuzz_options.cpp (corpus/options/help-control-characters): a
+// string value with a control character went raw into help=1's output.
+TEST(Options, HelpSpellsControlCharactersInValues) {
+  const Options o = parse_options("report_dir=/tmp/\x1b]0;owned\x07\x01x", nullptr);
+  const std::string help = options_help(o);
+  for (const char c : help) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << help;
+  EXPECT_NE(help.find("\"/tmp/\\x1b]0;owned\\x07\\x01x\""), std::string::npos) << help;
+}
+
 TEST(Options, MarkdownTableHasOneRowPerOption) {
   const std::vector<std::string> lines = lines_of(options_markdown_table());
   const std::vector<std::string> names = all_option_names();
