@@ -51,6 +51,7 @@ Resolution slot_resolution(SymbolId id, int copy) {
   Resolution r;
   r.real = g_slots[id][copy].real.load(std::memory_order_acquire);
   r.module = g_slots[id][copy].module.load(std::memory_order_relaxed);
+  note_active_module(r.module);
   return r;  // never a self-call: ctypes' caller is libffi, not libpq
 }
 

@@ -1,6 +1,7 @@
 #include "shim/runtime.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -100,6 +101,13 @@ const Options& options() {
     const char* env = getenv("CONNLEAK_OPTIONS");
     auto* opts = new Options(parse_options(env ? env : "", &warnings));
     for (const std::string& w : warnings) log().warn("{}", w);
+    // Relative to the directory the program started in (options are read
+    // before main at the latest): a program that chdir()s later must not
+    // scatter its reports.
+    if (!opts->report_dir.empty() && opts->report_dir.front() != '/') {
+      char cwd[PATH_MAX];
+      if (getcwd(cwd, sizeof cwd)) opts->report_dir = std::string(cwd) + "/" + opts->report_dir;
+    }
     return *opts;
   }();
   return parsed;
