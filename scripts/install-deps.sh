@@ -22,7 +22,7 @@ PACKAGES=(
   libbenchmark-dev
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm
   # (scripts/node-deps.sh).
-  perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl ruby ruby-pg php-cli php-mysql
+  perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql
   nodejs
 )
 # Debian's npm package, unless an npm is already there (NodeSource's nodejs
