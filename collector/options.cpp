@@ -260,8 +260,16 @@ void parse_into(std::string_view text, Options* out, std::vector<std::string>* w
 
 Options parse_options(std::string_view text, std::vector<std::string>* warnings) noexcept {
   Options out;
+  const std::size_t before = warnings ? warnings->size() : 0;
   try {
     parse_into(text, &out, warnings);
+    // 12,000 unknown keys must not print 12,000 lines into the host's stderr.
+    constexpr std::size_t kShown = 5;
+    if (warnings && warnings->size() - before > kShown + 1) {
+      const std::size_t hidden = warnings->size() - before - kShown;
+      warnings->resize(before + kShown);
+      warnings->push_back("connleak: ... and " + std::to_string(hidden) + " more option warnings not shown");
+    }
   } catch (...) {
     // Only an allocation failure can get here; a half-parsed configuration beats killing the host.
   }

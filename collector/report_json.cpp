@@ -14,6 +14,13 @@ using nlohmann::json;
 
 namespace {
 
+// Report strings are the host's bytes (argv, paths, names): a byte that is not
+// UTF-8 becomes U+FFFD instead of nlohmann's type_error.316, which would
+// otherwise abort the host at exit.
+std::string dump(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 template <typename T>
 json opt(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
@@ -227,14 +234,14 @@ std::string to_json_text(const Report& report) {
   std::unordered_map<std::string, std::string> stack_text;
   auto stacks_text = [&](const Stacks& s) -> const std::string& {
     auto [it, inserted] = stack_text.try_emplace(stacks_key(s));
-    if (inserted) it->second = stacks_json(s).dump();
+    if (inserted) it->second = dump(stacks_json(s));
     return it->second;
   };
   Report head = report;
   head.connections.clear();
   json top = to_json(head);
   top.erase("connections");
-  std::string out = top.dump(2);
+  std::string out = dump(top, 2);
   out.pop_back();  // the closing brace: connections follow
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   out += ",\n  \"connections\": [";
@@ -252,14 +259,14 @@ std::string to_json_text(const Report& report) {
     cj.erase("acquired");
     cj.erase("closed_from");
     cj.erase("closed_again_from");
-    std::string text = cj.dump();
+    std::string text = dump(cj);
     text.pop_back();  // '}'
     text += ",\"acquired\":" + stacks_text(c.acquired);
     if (c.closed_from) text += ",\"closed_from\":" + stacks_text(*c.closed_from);
     if (c.closed_again_from) text += ",\"closed_again_from\":" + stacks_text(*c.closed_again_from);
     if (c.transaction && c.transaction->began) {
       // "transaction":{...} is already in `text`: reopen it for "began".
-      std::string marker = "\"transaction\":" + cj["transaction"].dump();
+      std::string marker = "\"transaction\":" + dump(cj["transaction"]);
       std::size_t at = text.find(marker);
       if (at != std::string::npos) {
         std::string with = marker.substr(0, marker.size() - 1) + ",\"began\":" + stacks_text(*c.transaction->began) + "}";
