@@ -343,16 +343,6 @@ void refresh_target(MYSQL* m, const Resolution& r) {
   });
 }
 
-// The tracking helpers allocate; an exception must never unwind into the C
-// caller. Losing one record's details is the lesser evil.
-template <typename Fn>
-void no_throw(Fn&& fn) noexcept {
-  try {
-    fn();
-  } catch (...) {
-  }
-}
-
 // HandleState has no target field yet: the collector takes `target` from the
 // record made at mysql_init, when there is none. Once HandleState gains
 // `std::string target`, the side table's target flows into the report with no
