@@ -9,21 +9,11 @@
 #include <memory>
 #include <string>
 
+#include "collector/text_util.h"
+
 namespace connleak {
 
 namespace {
-
-void write_all(int fd, const char* data, size_t len) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // stderr closed or broken: nothing better to do, never fail the host
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-}
 
 // Writes the message payload only, with one write(2) per line. No pattern
 // formatter (its cached time state needs a mutex) and no stdio buffer (the host

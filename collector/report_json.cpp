@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "collector/text_util.h"
+
 namespace connleak {
 
 using nlohmann::json;
@@ -13,12 +15,6 @@ namespace {
 template <typename T>
 json opt(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
-}
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 json frame_json(const Frame& f, bool native) {

@@ -5,15 +5,11 @@
 #include <map>
 #include <sstream>
 
+#include "collector/text_util.h"
+
 namespace connleak {
 
 namespace {
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 std::string seconds(double s) {
   char buf[32];

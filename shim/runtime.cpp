@@ -14,6 +14,7 @@
 #include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_writer.h"
+#include "collector/text_util.h"
 #include "shim/collector_thread.h"
 #include "shim/export.h"
 #include "shim/guard.h"
@@ -135,7 +136,7 @@ void report_at_exit() {
   if (g_exit_reported.exchange(true)) return;
   if (!options().enabled) return;
   Reentry guard;
-  std::string name = "connleak." + std::to_string(cached_pid()) + ".json";
+  std::string name = report_file_name(cached_pid());
   emit_report(options(), "exit", name, &probe_state);
 }
 
@@ -143,7 +144,7 @@ bool write_dump(const char* trigger) {
   if (in_vfork_child() || !options().enabled) return false;
   Reentry guard;
   unsigned n = g_dump_count.fetch_add(1) + 1;
-  std::string name = "connleak." + std::to_string(cached_pid()) + "." + std::to_string(n) + ".json";
+  std::string name = report_file_name(cached_pid(), n);
   return emit_report(options(), trigger, name, &probe_state);
 }
 
