@@ -28,8 +28,8 @@ void print_warning(const std::string& message) {
   write_stderr("connleak: warning: " + message + "\n");
 }
 
-bool read_file(const std::string& path, std::string* content, std::string* error) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+bool read_file(const std::string& path, std::string* content, std::string* error, std::size_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     *error = "cannot read " + path + ": " + std::strerror(errno);
     return false;
@@ -39,6 +39,11 @@ bool read_file(const std::string& path, std::string* content, std::string* error
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      *error = "cannot read " + path + ": not a regular file (nothing to read yet)";
+      close(fd);
+      return false;
+    }
     if (n < 0) {
       *error = "cannot read " + path + ": " + std::strerror(errno);  // EISDIR lands here
       close(fd);
@@ -46,6 +51,11 @@ bool read_file(const std::string& path, std::string* content, std::string* error
     }
     if (n == 0) break;
     content->append(buf, static_cast<std::size_t>(n));
+    if (content->size() > max_bytes) {
+      *error = path + " is larger than " + std::to_string(max_bytes >> 20) + " MiB, connleak's limit for this file";
+      close(fd);
+      return false;
+    }
   }
   close(fd);
   return true;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cli/common.h"
+#include "collector/printable.h"
 #include "collector/report_json.h"
 
 namespace connleak::cli {
@@ -82,12 +83,15 @@ std::optional<ReportName> parse_report_name(const std::string& name) {
 
 std::optional<Report> read_report(const std::string& path, std::string* error) {
   std::string text;
-  if (!read_file(path, &text, error)) {
+  if (!read_file(path, &text, error, kMaxReportBytes)) {
     *error += "; skipping it";
     return std::nullopt;
   }
   try {
-    return report_from_json(nlohmann::json::parse(text));
+    // A report written by an older shim or another tool may carry raw
+    // non-UTF-8 bytes (a Latin-1 argv): read them as U+FFFD, as the shim
+    // writes them now, rather than rejecting the whole file.
+    return report_from_json(nlohmann::json::parse(valid_utf8(text)));
   } catch (const std::exception& e) {
     // nlohmann's messages are one line and say where the JSON broke.
     *error = path + " is not a valid connleak report, skipping it: " + e.what();

@@ -82,8 +82,21 @@ std::string format_value(std::int64_t v) {
   return std::to_string(v);
 }
 // Always quoted, so an empty default is visible and a value with ':' can be pasted back.
+// help=1 prints the user's own values on a terminal: control characters are spelled \xNN
+// (found by tests/fuzz/fuzz_options.cpp).
 std::string format_value(const std::string& v) {
-  return "\"" + v + "\"";
+  std::string out = "\"";
+  for (const char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 std::string format_value(Duration v) {
   return format_duration(v);
@@ -244,8 +257,16 @@ void parse_into(std::string_view text, Options* out, std::vector<std::string>* w
 
 Options parse_options(std::string_view text, std::vector<std::string>* warnings) noexcept {
   Options out;
+  const std::size_t before = warnings ? warnings->size() : 0;
   try {
     parse_into(text, &out, warnings);
+    // 12,000 unknown keys must not print 12,000 lines into the host's stderr.
+    constexpr std::size_t kShown = 5;
+    if (warnings && warnings->size() - before > kShown + 1) {
+      const std::size_t hidden = warnings->size() - before - kShown;
+      warnings->resize(before + kShown);
+      warnings->push_back("connleak: ... and " + std::to_string(hidden) + " more option warnings not shown");
+    }
   } catch (...) {
     // Only an allocation failure can get here; a half-parsed configuration beats killing the host.
   }

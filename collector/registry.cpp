@@ -68,6 +68,7 @@ ClosedRecord closed_record(const ConnRecord& record, const CloseEvent& close) {
   c.py_close_stack = close.py_stack;
   c.by_interpreter = close.by_interpreter;
   c.by_finalizer = close.by_finalizer;
+  c.by_runtime = close.by_runtime;
   return c;
 }
 }  // namespace
@@ -86,7 +87,7 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
       lock.unlock();
       open_count_.fetch_sub(1, std::memory_order_relaxed);
       live_free(live);
-      if ((event.by_interpreter || event.by_finalizer) && !record.ignored && !record.inherited) {
+      if ((event.by_interpreter || event.by_finalizer || event.by_runtime) && !record.ignored && !record.inherited) {
         // Not closed by the program: reported as a leak, with where it was closed.
         ClosedRecord leaked = closed_record(record, event);
         if (info_out) *info_out = leaked;

@@ -62,6 +62,9 @@ struct ClosedRecord {
   // Closed from a finalizer (a __del__, SQLAlchemy's _finalize_fairy for a
   // connection dropped while checked out): the program lost it; still a leak.
   bool by_finalizer = false;
+  // Closed while another runtime (Perl, PHP) shut down: like by_interpreter,
+  // the program still held it; reported as closed_by "runtime_exit".
+  bool by_runtime = false;
   // Set for a double close: where the already-closed handle was closed again.
   bool double_close = false;
   Timestamp closed_again;
@@ -76,6 +79,7 @@ struct CloseEvent {
   StackId py_stack = 0;
   bool by_interpreter = false;
   bool by_finalizer = false;  // see ClosedRecord
+  bool by_runtime = false;    // see ClosedRecord
 };
 
 struct Counters {

@@ -60,6 +60,12 @@ bool glob_match(std::string_view p, std::string_view t) noexcept {
 }
 
 
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+  });
+}
+
 bool frame_matches(std::string_view pattern, const Frame& f) noexcept {
   return (f.function && template_match(pattern, *f.function)) ||
          (f.file && template_match(pattern, *f.file)) ||
@@ -124,6 +130,12 @@ std::optional<Suppressions> Suppressions::parse(std::string_view text, const std
       // An empty pattern (or only anchors/wildcards) would silently suppress everything.
       if (pattern.find_first_not_of("*^$") == std::string_view::npos) {
         *error = where + ": empty pattern in '" + printable(line) + "'";
+        return std::nullopt;
+      }
+      // No function, file or module name holds one, and the "Suppressions used:"
+      // table would print it raw (found by tests/fuzz/fuzz_suppressions.cpp).
+      if (has_control(pattern)) {
+        *error = where + ": control character in pattern '" + printable(pattern) + "'";
         return std::nullopt;
       }
       result.entries_.push_back({std::string(pattern), where, 0});

@@ -1,8 +1,5 @@
 #include "collector/text_util.h"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
 
 namespace connleak {
@@ -21,19 +18,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && is_ascii_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_ascii_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-bool write_all(int fd, const char* data, std::size_t len) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += n;
-    len -= static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 std::string report_file_name(pid_t pid, unsigned dump_number) {

@@ -1,7 +1,8 @@
 #pragma once
 // Small helpers that several parts of connleak need, written once: address
-// formatting, whitespace trimming, the write-all loop and the names of the
-// files and sockets a process's reports are found by.
+// formatting, whitespace trimming and the names of the files and sockets a
+// process's reports are found by. (The write-all loop is logger.h's
+// write_all_no_sigpipe.)
 #include <sys/types.h>
 
 #include <cstddef>
@@ -18,10 +19,6 @@ std::string hex(std::uint64_t v);
 // and option, suppression and conninfo syntax must not change with it.
 bool is_ascii_space(char c);
 std::string_view trim(std::string_view s);
-
-// write(2) until everything is written, retrying on EINTR; false on any other
-// error (a closed stderr must never fail the host).
-bool write_all(int fd, const char* data, std::size_t len);
 
 // "connleak.<pid>.json" (the exit report) or "connleak.<pid>.<n>.json" (dump n).
 std::string report_file_name(pid_t pid, unsigned dump_number = 0);

@@ -5,8 +5,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -23,6 +26,7 @@
 #include "collector/watchdog.h"
 #include "collector/text_util.h"
 #include "shim/guard.h"
+#include "shim/host_safe.h"
 #include "shim/own_fds.h"
 #include "shim/runtime.h"
 
@@ -41,6 +45,11 @@ std::atomic<bool> g_said_signal_taken{false};
 std::atomic<pid_t> g_said_squatted{0};
 bool g_want_pipe = false;    // set before the thread starts, read by it
 bool g_want_listen = false;
+// Exit report asked for by an _exit hook (maybe in a signal handler): an
+// eventfd (slot kExitWake) wakes the thread, a futex word says it is done.
+std::atomic<bool> g_running{false};  // the thread exists in this process
+std::atomic<bool> g_exit_asked{false};
+std::atomic<std::uint32_t> g_exit_done{0};
 
 void on_dump_signal(int) {
   int saved = errno;
@@ -133,6 +142,8 @@ void make_control_socket() {
 
 // The host closed one of our descriptors (own_fds.h): make new ones. The old
 // numbers are the host's now and are not touched.
+void make_exit_wake() { own::adopt(own::kExitWake, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)); }
+
 void repair_descriptors() {
   if (g_want_pipe && (own::peek(own::kPipeRead) < 0 || own::peek(own::kPipeWrite) < 0)) {
     own::release(own::kPipeRead);
@@ -140,6 +151,7 @@ void repair_descriptors() {
     make_pipe();
   }
   if (g_want_listen && own::peek(own::kListen) < 0) make_control_socket();
+  if (own::peek(own::kExitWake) < 0) make_exit_wake();
 }
 
 // Waits up to `ms` for `events` on the client; false when it is gone or late.
@@ -186,8 +198,10 @@ void serve_control_client() {
                                   [&](int fd) { return recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT); });
     std::string request = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
     if (request.rfind("dump", 0) == 0) {
-      std::optional<CollectedReport> report = collect_report(options(), "request", &probe_state, false);
-      if (report) write_all(to_json_text(report->report));
+      host_safe("answer `connleak dump`", [] {
+        std::optional<CollectedReport> report = collect_report(options(), "request", &probe_state, false);
+        if (report) write_all(to_json_text(report->report));
+      });
     } else {
       write_all("{\"error\": \"unknown request\"}\n");
     }
@@ -196,15 +210,33 @@ void serve_control_client() {
 }
 
 void watchdog_round() {
-  Thresholds th = thresholds();
-  if (!th.any()) return;
-  std::int64_t now_mono = mono_now_ns();
-  ScanResult scan = watchdog_scan(Registry::instance(), th, now_mono, now_mono + 50'000'000);
-  if (scan.alerts.empty()) return;
-  Symbolizer symbolizer;
-  for (const std::string& block : render_alerts(scan.alerts, th, now_mono, symbolizer, &probe_state, 10,
-                                                configured_suppressions(options())))
-    log_block(block);
+  host_safe("check thresholds", [] {
+    Thresholds th = thresholds();
+    if (!th.any()) return;
+    std::int64_t now_mono = mono_now_ns();
+    ScanResult scan = watchdog_scan(Registry::instance(), th, now_mono, now_mono + 50'000'000);
+    if (scan.alerts.empty()) return;
+    Symbolizer symbolizer;
+    for (const std::string& block : render_alerts(scan.alerts, th, now_mono, symbolizer, &probe_state, 10,
+                                                  configured_suppressions(options())))
+      log_block(block);
+  });
+}
+
+std::int64_t mono_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+void exit_report_requested() {
+  std::uint64_t drained;
+  while (own::use<ssize_t>(own::kExitWake, -1, [&](int fd) { return read(fd, &drained, sizeof drained); }) > 0) {
+  }
+  if (!g_exit_asked.load(std::memory_order_acquire)) return;
+  report_at_exit();  // host_safe inside; a no-op when already written
+  g_exit_done.store(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
 int tick_ms() {
@@ -222,9 +254,14 @@ void* thread_main(void*) {
   Reentry guard;  // everything this thread does is the shim's own work
   std::int64_t next_round = mono_now_ns();
   for (;;) {
-    pollfd fds[2] = {{own::peek(own::kPipeRead), POLLIN, 0}, {own::peek(own::kListen), POLLIN, 0}};
+    pollfd fds[3] = {{own::peek(own::kPipeRead), POLLIN, 0},
+                     {own::peek(own::kListen), POLLIN, 0},
+                     {own::peek(own::kExitWake), POLLIN, 0}};
     int wait = static_cast<int>(std::max<std::int64_t>(0, (next_round - mono_now_ns()) / 1'000'000));
-    int ready = poll(fds, 2, wait);
+    int ready = poll(fds, 3, wait);
+    if ((ready > 0 && (fds[2].revents & POLLIN)) ||
+        (g_exit_asked.load(std::memory_order_acquire) && !g_exit_done.load(std::memory_order_acquire)))
+      exit_report_requested();
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       char drain[64];
       while (own::use<ssize_t>(own::kPipeRead, -1, [&](int fd) { return read(fd, drain, sizeof drain); }) > 0) {
@@ -247,6 +284,25 @@ void* thread_main(void*) {
 
 }  // namespace
 
+ExitReport collector_write_exit_report(int timeout_ms) {
+  if (!g_running.load(std::memory_order_acquire)) return ExitReport::kNoThread;
+  g_exit_asked.store(true, std::memory_order_release);
+  std::uint64_t one = 1;
+  // own::use is async-signal-safe; a wake descriptor the host closed is
+  // re-created by the thread, which also sees g_exit_asked on its next round.
+  if (own::use<ssize_t>(own::kExitWake, -1, [&](int fd) { return write(fd, &one, sizeof one); }) != sizeof one &&
+      own::peek(own::kExitWake) >= 0)
+    return ExitReport::kNoThread;
+  const std::int64_t deadline = mono_ms() + timeout_ms;
+  for (;;) {
+    if (g_exit_done.load(std::memory_order_acquire) != 0) return ExitReport::kWritten;
+    std::int64_t left = deadline - mono_ms();
+    if (left <= 0) return ExitReport::kTimedOut;
+    timespec ts{static_cast<time_t>(left / 1000), static_cast<long>(left % 1000) * 1'000'000};
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0);
+  }
+}
+
 void ensure_collector_thread() {
   if (g_started.load(std::memory_order_acquire)) return;
   if (!needed() || in_vfork_child()) return;
@@ -258,6 +314,7 @@ void ensure_collector_thread() {
   g_want_listen = options().control;
   if (g_want_pipe && make_pipe()) install_dump_handler();
   if (g_want_listen) make_control_socket();
+  make_exit_wake();
   // Block every signal in the thread so none of the program's is delivered to it.
   sigset_t all, old;
   sigfillset(&all);
@@ -273,6 +330,7 @@ void ensure_collector_thread() {
     log().warn("connleak: could not start the collector thread ({}); no alerts or dumps", std::strerror(rc));
     return;
   }
+  g_running.store(true, std::memory_order_release);
   pthread_setname_np(thread, "connleak");
 }
 
@@ -280,8 +338,12 @@ void collector_after_fork_child() {
   // The pipe and the socket are shared with the parent: a signal sent to the
   // child must wake the child's thread, and the socket name carries the pid.
   own::after_fork_child();
-  for (own::Slot slot : {own::kPipeRead, own::kPipeWrite, own::kListen, own::kClient}) own::release(slot);
+  for (own::Slot slot : {own::kPipeRead, own::kPipeWrite, own::kListen, own::kClient, own::kExitWake})
+    own::release(slot);
   g_dump_pending.store(false, std::memory_order_relaxed);
+  g_running.store(false, std::memory_order_release);
+  g_exit_asked.store(false, std::memory_order_relaxed);
+  g_exit_done.store(0, std::memory_order_relaxed);
   // The inherited handler still points at on_dump_signal; with no pipe it only
   // raises the flag, which the child's thread (if it starts) serves.
   g_started.store(false, std::memory_order_release);

@@ -18,6 +18,7 @@
 
 #include "shim/export.h"
 #include "shim/own_fds.h"
+#include "shim/runtime.h"
 #include "shim/socket_table.h"
 #include "shim/socket_track.h"
 #include "shim/tracking.h"
@@ -31,7 +32,9 @@ namespace own = connleak::shim::own;
 // The host is about to close or replace [first, last]: if one of the shim's
 // own descriptors is in it, the shim lets go of it first (own_fds.h).
 inline void before_host_closes(unsigned first, unsigned last) {
-  if (own::any_in(first, last)) own::host_closing(first, last);
+  // A vfork()/posix_spawn child (Python's subprocess with close_fds) closes
+  // its own table's copies: ours in the parent stay open and ours.
+  if (own::any_in(first, last) && !connleak::shim::in_vfork_child()) own::host_closing(first, last);
 }
 
 template <typename Fn>

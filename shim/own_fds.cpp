@@ -10,7 +10,7 @@
 namespace connleak::shim::own {
 
 namespace detail {
-std::atomic<int> g_fd[kSlots] = {-1, -1, -1, -1};
+std::atomic<int> g_fd[kSlots] = {-1, -1, -1, -1, -1};
 std::atomic<int> g_users{0};
 }  // namespace detail
 

@@ -1,6 +1,7 @@
 #pragma once
 // The shim's own descriptors (the dump signal's pipe, the control socket, a
-// `connleak dump` client being served), kept apart from the host's.
+// `connleak dump` client being served, the eventfd an _exit hook wakes the
+// thread with), kept apart from the host's.
 //
 // A host may close every descriptor it did not open itself (closefrom(3),
 // close_range, a daemon's "close all fds" loop) and then open its own: they
@@ -24,7 +25,7 @@
 
 namespace connleak::shim::own {
 
-enum Slot { kPipeRead, kPipeWrite, kListen, kClient, kSlots };
+enum Slot { kPipeRead, kPipeWrite, kListen, kClient, kExitWake, kSlots };
 
 // Moves `fd` above the floor (the original number is closed) and makes it
 // `slot`'s descriptor. Returns the number now in use, or -1 (fd closed).

@@ -3,11 +3,13 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "shim/collector_thread.h"
 #include "shim/export.h"
 #include "shim/guard.h"
+#include "shim/host_safe.h"
 #include "shim/libpq_probe.h"
 #include "shim/mysql_probe.h"
 #include "shim/socket_table.h"
@@ -74,11 +77,19 @@ ExitFn real_exit_fn(std::atomic<ExitFn>& slot, const char* name) {
   return fn;
 }
 
+// The signal mask the program started with: a signal blocked now that was not
+// blocked then means we are most likely inside a signal handler (the kernel
+// blocks the handled signal while its handler runs).
+sigset_t g_initial_mask;
+std::atomic<bool> g_initial_mask_known{false};
+
 void initialize() {
   static std::once_flag once;
   std::call_once(once, [] {
     Reentry guard;
     cached_pid();
+    if (pthread_sigmask(SIG_SETMASK, nullptr, &g_initial_mask) == 0)
+      g_initial_mask_known.store(true, std::memory_order_release);
     const Options& opts = options();
     if (opts.help) log_block(options_help(opts));
     // Resolve the exit functions now: in a vfork child they are called with the
@@ -136,16 +147,65 @@ void report_at_exit() {
   if (g_exit_reported.exchange(true)) return;
   if (!options().enabled) return;
   Reentry guard;
-  std::string name = report_file_name(cached_pid());
-  emit_report(options(), "exit", name, &probe_state);
+  host_safe("write the exit report", [] {
+    std::string name = report_file_name(cached_pid());
+    emit_report(options(), "exit", name, &probe_state);
+  });
+}
+
+bool exit_reported() { return g_exit_reported.load(std::memory_order_acquire); }
+
+bool maybe_in_signal_handler() {
+  if (!g_initial_mask_known.load(std::memory_order_acquire)) return true;  // unknown: assume the worst
+  sigset_t now;
+  if (pthread_sigmask(SIG_SETMASK, nullptr, &now) != 0) return true;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&now, sig) == 1 && sigismember(&g_initial_mask, sig) != 1) return true;
+  return false;
 }
 
 bool write_dump(const char* trigger) {
   if (in_vfork_child() || !options().enabled) return false;
   Reentry guard;
-  unsigned n = g_dump_count.fetch_add(1) + 1;
-  std::string name = report_file_name(cached_pid(), n);
-  return emit_report(options(), trigger, name, &probe_state);
+  return host_safe("write a dump", [trigger] {
+    unsigned n = g_dump_count.fetch_add(1) + 1;
+    std::string name = report_file_name(cached_pid(), n);
+    return emit_report(options(), trigger, name, &probe_state);
+  });
+}
+
+namespace {
+
+// How long an _exit from a signal handler waits for the collector thread to
+// write the exit report before leaving without it.
+constexpr int kExitReportWaitMs = 5000;
+
+void say(const char* line) { write_all_no_sigpipe(2, line, std::strlen(line)); }
+
+}  // namespace
+
+// _exit is async-signal-safe and programs call it from signal handlers, where
+// the interrupted code may hold malloc's or stdio's lock: writing the report
+// right here (malloc, /proc reads, symbolization) would deadlock the host. So
+// only async-signal-safe work happens when that may be the case: the report is
+// handed to the collector thread and waited for, with a bound.
+void report_before_exit() {
+  if (in_vfork_child() || exit_reported()) return;
+  if (!maybe_in_signal_handler()) {
+    report_at_exit();
+    return;
+  }
+  switch (collector_write_exit_report(kExitReportWaitMs)) {
+    case ExitReport::kWritten: return;
+    case ExitReport::kTimedOut:
+      say("connleak: _exit() in a signal handler: the exit report was not written within 5 s; "
+          "exiting without it\n");
+      return;
+    case ExitReport::kNoThread:
+      say("connleak: _exit() in a signal handler and no collector thread to write the exit report; "
+          "exiting without it (writing it here could deadlock)\n");
+      return;
+  }
 }
 
 HandleState probe_state(const ConnRecord& record) {
@@ -165,14 +225,14 @@ using connleak::shim::g_real_Exit;
 // _exit and _Exit skip atexit: a program that leaves through them (os._exit in
 // Python, fork children) would otherwise lose its report.
 CONNLEAK_EXPORT void _exit(int status) {
-  connleak::shim::report_at_exit();
+  connleak::shim::report_before_exit();
   if (auto fn = connleak::shim::real_exit_fn(g_real_exit, "_exit")) fn(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }
 
 CONNLEAK_EXPORT void _Exit(int status) {
-  connleak::shim::report_at_exit();
+  connleak::shim::report_before_exit();
   if (auto fn = connleak::shim::real_exit_fn(g_real_Exit, "_Exit")) fn(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();

@@ -12,7 +12,7 @@
  *                     "host-data\n" (nothing stolen), the kept end nothing
  *                     (nothing written by someone else); prints
  *                     "check stolen=S foreign=F"
- * Each command answers "ok <command>". */
+ * Each command answers "ok <command> 0". */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -94,7 +94,7 @@ int main(void) {
       fprintf(stderr, "unknown command %s\n", cmd);
       return 2;
     }
-    printf("ok %s\n", cmd);
+    printf("ok %s 0\n", cmd); /* the e2e harness's "ok <command> <index>" */
   }
   return 0;
 }
