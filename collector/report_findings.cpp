@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "collector/report_text.h"
+#include "collector/text_util.h"
 
 namespace connleak {
 
@@ -29,12 +30,6 @@ const std::vector<Rule> kRules = {
     {"connleak/connection-alert", "ConnectionAlert", "warning", "Connection flagged by connleak",
      "connleak flagged this connection; the message names the alert kind."},
 };
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 void format_frames(std::ostringstream& out, const std::vector<Frame>& frames, bool native,
                    std::string_view indent) {

@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "collector/text_util.h"
+
 namespace connleak {
 
 using nlohmann::json;
@@ -24,12 +26,6 @@ std::string dump(const json& j, int indent = -1) {
 template <typename T>
 json opt(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
-}
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 json frame_json(const Frame& f, bool native) {

@@ -8,16 +8,11 @@
 #include "collector/python_frames.h"
 #include "collector/redact.h"
 #include "collector/report_builder.h"
+#include "collector/text_util.h"
 
 namespace connleak {
 
 namespace {
-
-std::string hex(std::uintptr_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 double seconds_between(std::int64_t from_ns, std::int64_t to_ns) {
   return to_ns > from_ns ? static_cast<double>(to_ns - from_ns) / 1e9 : 0.0;

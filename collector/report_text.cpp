@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "collector/printable.h"
+#include "collector/text_util.h"
 
 namespace connleak {
 
@@ -58,12 +59,6 @@ Report printable_copy(const Report& r) {
     make_printable(u.origin);
   }
   return out;
-}
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 std::string seconds(double s) {

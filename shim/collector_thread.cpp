@@ -24,6 +24,7 @@
 #include "collector/report_json.h"
 #include "collector/report_writer.h"
 #include "collector/watchdog.h"
+#include "collector/text_util.h"
 #include "shim/guard.h"
 #include "shim/host_safe.h"
 #include "shim/own_fds.h"
@@ -122,7 +123,7 @@ void make_control_socket() {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   pid_t pid = getpid();
-  std::string name = "connleak." + std::to_string(pid);
+  std::string name = control_socket_name(pid);
   std::memcpy(addr.sun_path + 1, name.data(), name.size());
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 4) != 0) {

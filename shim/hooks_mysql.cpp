@@ -347,25 +347,6 @@ void refresh_target(MYSQL* m, const Resolution& r, const char* passwd) {
   });
 }
 
-// The tracking helpers allocate; an exception must never unwind into the C
-// caller. Losing one record's details is the lesser evil.
-template <typename Fn>
-void no_throw(Fn&& fn) noexcept {
-  try {
-    fn();
-  } catch (...) {
-  }
-}
-
-// HandleState has no target field yet: the collector takes `target` from the
-// record made at mysql_init, when there is none. Once HandleState gains
-// `std::string target`, the side table's target flows into the report with no
-// change here.
-template <typename State>
-void set_target(State& out, const char* target) {
-  if constexpr (requires { out.target = std::string(); }) out.target = target;
-}
-
 }  // namespace
 
 HandleState mysql_state(const ConnRecord& record) {
@@ -376,7 +357,9 @@ HandleState mysql_state(const ConnRecord& record) {
   if (info.record_id != record.id) return out;  // the side entry belongs to a later record
   out.state = phase_name(info.phase);
   if (info.phase == Phase::kConnected) out.server_id = info.thread_id;
-  set_target(out, info.target);
+  // The record was made at mysql_init, before the connect named host, user and
+  // database: the side table's target replaces it in the report.
+  out.target = info.target ? info.target : "";
   return out;
 }
 

@@ -138,16 +138,20 @@ HandleState libpq_state(const ConnRecord& record) {
 PGconn* impl_PQconnectdb(const Resolution& r, const char* conninfo) {
   PGconn* conn = CONNLEAK_REAL(PQconnectdb)(conninfo);
   if (tracking(r))
-    track_open(conn, r, !uri_password_ambiguous(str_or_empty(conninfo)),
-               [&] { return redact_conninfo(str_or_empty(conninfo)); });
+    no_throw([&] {
+      track_open(conn, r, !uri_password_ambiguous(str_or_empty(conninfo)),
+                 [&] { return redact_conninfo(str_or_empty(conninfo)); });
+    });
   return conn;
 }
 
 PGconn* impl_PQconnectStart(const Resolution& r, const char* conninfo) {
   PGconn* conn = CONNLEAK_REAL(PQconnectStart)(conninfo);
   if (tracking(r))
-    track_open(conn, r, !uri_password_ambiguous(str_or_empty(conninfo)),
-               [&] { return redact_conninfo(str_or_empty(conninfo)); });
+    no_throw([&] {
+      track_open(conn, r, !uri_password_ambiguous(str_or_empty(conninfo)),
+                 [&] { return redact_conninfo(str_or_empty(conninfo)); });
+    });
   return conn;
 }
 
@@ -155,8 +159,10 @@ PGconn* impl_PQconnectdbParams(const Resolution& r, const char* const* keywords,
                                int expand_dbname) {
   PGconn* conn = CONNLEAK_REAL(PQconnectdbParams)(keywords, values, expand_dbname);
   if (tracking(r))
-    track_open(conn, r, !params_password_ambiguous(keywords, values, expand_dbname != 0),
-               [&] { return redact_params(keywords, values, expand_dbname != 0); });
+    no_throw([&] {
+      track_open(conn, r, !params_password_ambiguous(keywords, values, expand_dbname != 0),
+                 [&] { return redact_params(keywords, values, expand_dbname != 0); });
+    });
   return conn;
 }
 
@@ -164,8 +170,10 @@ PGconn* impl_PQconnectStartParams(const Resolution& r, const char* const* keywor
                                   const char* const* values, int expand_dbname) {
   PGconn* conn = CONNLEAK_REAL(PQconnectStartParams)(keywords, values, expand_dbname);
   if (tracking(r))
-    track_open(conn, r, !params_password_ambiguous(keywords, values, expand_dbname != 0),
-               [&] { return redact_params(keywords, values, expand_dbname != 0); });
+    no_throw([&] {
+      track_open(conn, r, !params_password_ambiguous(keywords, values, expand_dbname != 0),
+                 [&] { return redact_params(keywords, values, expand_dbname != 0); });
+    });
   return conn;
 }
 
@@ -174,11 +182,13 @@ PGconn* impl_PQsetdbLogin(const Resolution& r, const char* pghost, const char* p
   PGconn* conn = CONNLEAK_REAL(PQsetdbLogin)(pghost, pgport, pgoptions, pgtty, dbName, login, pwd);
   // `pwd` is never looked at; dbName may itself be a conninfo string.
   if (tracking(r)) {
-    track_open(conn, r, !uri_password_ambiguous(str_or_empty(dbName)), [&] {
-      return format_target({{"host", str_or_empty(pghost)},
-                            {"port", str_or_empty(pgport)},
-                            {"dbname", scrub_value(str_or_empty(dbName))},
-                            {"user", str_or_empty(login)}});
+    no_throw([&] {
+      track_open(conn, r, !uri_password_ambiguous(str_or_empty(dbName)), [&] {
+        return format_target({{"host", str_or_empty(pghost)},
+                              {"port", str_or_empty(pgport)},
+                              {"dbname", scrub_value(str_or_empty(dbName))},
+                              {"user", str_or_empty(login)}});
+      });
     });
   }
   return conn;
@@ -187,17 +197,20 @@ PGconn* impl_PQsetdbLogin(const Resolution& r, const char* pghost, const char* p
 void impl_PQfinish(const Resolution& r, PGconn* conn) {
   // PQfinish(NULL) is a documented no-op: pass it on untouched. A double
   // PQfinish is reported and not forwarded: it would be a double free in libpq.
-  if (!conn || !tracking(r) || record_close(Library::kLibpq, conn, "PQfinish") != CloseOutcome::kDoubleClose)
-    CONNLEAK_REAL(PQfinish)(conn);
+  // If recording throws, the close is forwarded: the host's close always happens.
+  CloseOutcome outcome = CloseOutcome::kClosed;
+  if (conn && tracking(r))
+    no_throw([&] { outcome = record_close(Library::kLibpq, conn, "PQfinish"); });
+  if (outcome != CloseOutcome::kDoubleClose) CONNLEAK_REAL(PQfinish)(conn);
 }
 
 void impl_PQreset(const Resolution& r, PGconn* conn) {
-  if (tracking(r)) track_reset(conn);
+  if (tracking(r)) no_throw([&] { track_reset(conn); });
   CONNLEAK_REAL(PQreset)(conn);
 }
 
 int impl_PQresetStart(const Resolution& r, PGconn* conn) {
-  if (tracking(r)) track_reset(conn);
+  if (tracking(r)) no_throw([&] { track_reset(conn); });
   return CONNLEAK_REAL(PQresetStart)(conn);
 }
 
@@ -207,7 +220,7 @@ int impl_PQresetStart(const Resolution& r, PGconn* conn) {
 #define CONNLEAK_COMMAND(name, ret, fail, params, args)         \
   ret impl_##name(const Resolution& r, CONNLEAK_STRIP params) { \
     ret result = CONNLEAK_REAL(name) args;                      \
-    if (tracking(r)) after_command(conn, r);                    \
+    if (tracking(r)) no_throw([&] { after_command(conn, r); }); \
     return result;                                              \
   }
 #include "shim/libpq_symbols.inc"

@@ -16,6 +16,7 @@
 #include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_writer.h"
+#include "collector/text_util.h"
 #include "shim/collector_thread.h"
 #include "shim/export.h"
 #include "shim/guard.h"
@@ -147,7 +148,7 @@ void report_at_exit() {
   if (!options().enabled) return;
   Reentry guard;
   host_safe("write the exit report", [] {
-    std::string name = "connleak." + std::to_string(cached_pid()) + ".json";
+    std::string name = report_file_name(cached_pid());
     emit_report(options(), "exit", name, &probe_state);
   });
 }
@@ -168,7 +169,7 @@ bool write_dump(const char* trigger) {
   Reentry guard;
   return host_safe("write a dump", [trigger] {
     unsigned n = g_dump_count.fetch_add(1) + 1;
-    std::string name = "connleak." + std::to_string(cached_pid()) + "." + std::to_string(n) + ".json";
+    std::string name = report_file_name(cached_pid(), n);
     return emit_report(options(), trigger, name, &probe_state);
   });
 }
