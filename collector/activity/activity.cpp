@@ -45,11 +45,11 @@ void sent(Activity& a) {
 
 }  // namespace
 
-void note_statement(Activity& a, const char* sql, std::size_t n, Dialect dialect) {
+void note_statement(Activity& a, const char* sql, std::size_t n, Dialect dialect, bool cut) {
   sent(a);
   if (!sql) return;
   if (n == static_cast<std::size_t>(-1)) n = strnlen(sql, kRawBytes + 1);
-  std::uint32_t flags = 0;
+  std::uint32_t flags = cut ? Activity::kCut : 0;
   if (n > kRawBytes) {
     n = kRawBytes;
     flags = Activity::kCut;

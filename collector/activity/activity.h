@@ -45,7 +45,7 @@ std::int64_t coarse_mono_ns();
 
 // Hot path. `n` = npos: `sql` is NUL-terminated (only the first kRawBytes + 1
 // bytes are looked at).
-void note_statement(Activity& a, const char* sql, std::size_t n, Dialect dialect);
+void note_statement(Activity& a, const char* sql, std::size_t n, Dialect dialect, bool cut = false);
 // A statement whose normalized text is known already (an execution of a
 // prepared statement: the text was normalized once, when it was prepared).
 // `normalized` must stay valid forever (interned or static).
