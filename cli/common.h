@@ -28,7 +28,11 @@ void print_error(const std::string& message);    // "connleak: <message>" on std
 void print_warning(const std::string& message);  // "connleak: warning: <message>" on stderr
 
 // Whole file as bytes; false with "cannot read PATH: reason" in *error.
-bool read_file(const std::string& path, std::string* content, std::string* error);
+bool read_file(const std::string& path, std::string* content, std::string* error,
+               std::size_t max_bytes = std::size_t{1} << 40);
+// `connleak report` reads a whole report into memory: 10,000 leaks from 100
+// sites make ~5 MB, so a file past this is not a report worth 40 s and GBs.
+inline constexpr std::size_t kMaxReportBytes = std::size_t{64} << 20;
 // Writes to PATH, or to stdout when PATH is empty or "-"; throws Failure.
 void write_output(const std::string& path, const std::string& content);
 

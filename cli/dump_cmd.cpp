@@ -10,6 +10,7 @@
 #include "cli/output.h"
 #include "cli/validators.h"
 #include "collector/options.h"
+#include "collector/printable.h"
 #include "collector/report_json.h"
 
 namespace connleak::cli {
@@ -30,7 +31,7 @@ int dump_command(const DumpArgs& args) {
       request_dump(pid, std::chrono::milliseconds(static_cast<long long>(timeout.seconds * 1000)));
   Report report;
   try {
-    report = report_from_json(nlohmann::json::parse(reply));
+    report = report_from_json(nlohmann::json::parse(valid_utf8(reply)));
   } catch (const std::exception& e) {
     throw Failure("process " + std::to_string(pid) +
                   " answered with something that is not a report: " + e.what());

@@ -26,7 +26,7 @@ std::string render(const Report& report, Format format, const RenderOptions& opt
               {{"suppression", "leak:" + s.pattern}, {"origin", s.origin}, {"hits", s.hits}});
         doc["suppressions"] = std::move(used);
       }
-      return doc.dump(2) + "\n";
+      return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
     case Format::sarif:
       return render_sarif(report, SarifOptions{options.source_root});

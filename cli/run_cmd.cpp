@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "cli/run_env.h"
 #include "cli/validators.h"
 #include "collector/options.h"
+#include "collector/printable.h"
 #include "collector/report_builder.h"
 #include "collector/report_merge.h"
 #include "collector/report_writer.h"
@@ -114,6 +117,17 @@ int run_command(const RunArgs& args) {
     else
       print_warning(error);
   }
+  // A command killed by a signal (SIGSEGV, abort, SIGKILL) wrote no exit
+  // report: "no leaks: 0 connection(s)" would be a false all-clear.
+  std::string missing;
+  if (child.signal != 0 &&
+      std::none_of(reports.begin(), reports.end(), [&](const Report& r) { return r.pid == child.pid; })) {
+    const char* abbrev = sigabbrev_np(child.signal);
+    missing = "connleak run: " + printable(redact_argv({args.command.front()}).front()) + " (pid " +
+              std::to_string(child.pid) + ") was killed by signal " + std::to_string(child.signal) +
+              (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string()) +
+              " and wrote no report: the connections it held are unknown\n";
+  }
   MergeOptions merge;
   merge.pid = child.pid;
   merge.ppid = getpid();
@@ -133,7 +147,10 @@ int run_command(const RunArgs& args) {
     if (temp.path().empty()) heading += " in " + dir;
     heading += "\n";
   }
-  write_stderr(heading + render(merged, Format::text, render_options));
+  if (report_count == 0 && !missing.empty())
+    write_stderr(missing);
+  else
+    write_stderr(heading + render(merged, Format::text, render_options) + missing);
 
   if (child.exit_code != 0) return child.exit_code;
   return has_failures(merged, parse_fail_on(args.fail_on)) ? kExitLeaks : 0;

@@ -16,7 +16,17 @@ target_include_directories(connleak_logging_deps SYSTEM INTERFACE ${SPDLOG_INCLU
 target_compile_definitions(connleak_logging_deps INTERFACE SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL FMT_HEADER_ONLY
                                                            SPDLOG_NO_TLS SPDLOG_NO_THREAD_ID)
 
-if(CONNLEAK_SANITIZE STREQUAL "address")
+if(CONNLEAK_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang" OR NOT CONNLEAK_SANITIZE STREQUAL "")
+    message(FATAL_ERROR "CONNLEAK_FUZZ needs CMAKE_CXX_COMPILER=clang++ and no CONNLEAK_SANITIZE")
+  endif()
+  # Coverage for libFuzzer in everything it reaches; ASan+UBSan turn silent
+  # memory errors and undefined behaviour into crashes it records. -O1 after the
+  # build type's own -O so the fuzzer runs fast with usable stacks.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer -O1 -g)
+  add_link_options(-fsanitize=address,undefined)
+elseif(CONNLEAK_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 elseif(CONNLEAK_SANITIZE STREQUAL "thread")

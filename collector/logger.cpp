@@ -3,6 +3,8 @@
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,17 +15,7 @@ namespace connleak {
 
 namespace {
 
-void write_all(int fd, const char* data, size_t len) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // stderr closed or broken: nothing better to do, never fail the host
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-}
+void write_all(int fd, const char* data, size_t len) { write_all_no_sigpipe(fd, data, len); }
 
 // Writes the message payload only, with one write(2) per line. No pattern
 // formatter (its cached time state needs a mutex) and no stdio buffer (the host
@@ -41,6 +33,38 @@ class FdSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex
 };
 
 }  // namespace
+
+void write_all_no_sigpipe(int fd, const char* data, std::size_t len) noexcept {
+  const int saved_errno = errno;
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  // A SIGPIPE already pending (the program's own, or sent by someone) is left
+  // for the program; only the one our write adds is taken away.
+  sigset_t pending;
+  sigemptyset(&pending);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  bool broken = false;
+  while (len > 0) {
+    ssize_t n = ::write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      broken = errno == EPIPE;
+      break;  // stderr closed or broken: nothing better to do, never fail the host
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  if (broken && !was_pending) {
+    timespec zero{0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = saved_errno;
+}
 
 spdlog::logger& log() {
   // Leaked on purpose: must outlive every static destructor (exit reports run late).

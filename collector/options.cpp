@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <csignal>
 #include <limits>
 #include <system_error>
 
@@ -84,8 +85,21 @@ std::string format_value(std::int64_t v) {
   return std::to_string(v);
 }
 // Always quoted, so an empty default is visible and a value with ':' can be pasted back.
+// help=1 prints the user's own values on a terminal: control characters are spelled \xNN
+// (found by tests/fuzz/fuzz_options.cpp).
 std::string format_value(const std::string& v) {
-  return "\"" + v + "\"";
+  std::string out = "\"";
+  for (const char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 std::string format_value(Duration v) {
   return format_duration(v);
@@ -222,9 +236,21 @@ void parse_into(std::string_view text, Options* out, std::vector<std::string>* w
       } else {
         warn(warnings, "connleak: ignoring option '" + printable(segment) + "': " + problem);
       }
-    } else if (!apply(out, key, value, segment, warnings)) {
-      warn(warnings, "connleak: ignoring unknown option '" + printable(key) +
-                         "' (run with CONNLEAK_OPTIONS=help=1 for the list)");
+    } else {
+      const std::int64_t previous_signal = out->dump_signal;
+      if (!apply(out, key, value, segment, warnings)) {
+        warn(warnings, "connleak: ignoring unknown option '" + printable(key) +
+                           "' (run with CONNLEAK_OPTIONS=help=1 for the list)");
+      } else if (key == "dump_signal" && !dump_signal_allowed(out->dump_signal)) {
+        // A fault signal would re-enter the faulting code after every dump (a loop), a
+        // terminating one would be swallowed, SIGKILL/SIGSTOP/32/33 cannot be caught at all.
+        warn(warnings, "connleak: ignoring option '" + printable(segment) +
+                           "': dumps can only be asked with SIGUSR1 (10), SIGUSR2 (12) or a "
+                           "real-time signal (" +
+                           std::to_string(SIGRTMIN) + ".." + std::to_string(SIGRTMAX) +
+                           "); keeping " + format_value(previous_signal));
+        out->dump_signal = previous_signal;
+      }
     }
     i = next + 1;
   }
@@ -234,12 +260,24 @@ void parse_into(std::string_view text, Options* out, std::vector<std::string>* w
 
 Options parse_options(std::string_view text, std::vector<std::string>* warnings) noexcept {
   Options out;
+  const std::size_t before = warnings ? warnings->size() : 0;
   try {
     parse_into(text, &out, warnings);
+    // 12,000 unknown keys must not print 12,000 lines into the host's stderr.
+    constexpr std::size_t kShown = 5;
+    if (warnings && warnings->size() - before > kShown + 1) {
+      const std::size_t hidden = warnings->size() - before - kShown;
+      warnings->resize(before + kShown);
+      warnings->push_back("connleak: ... and " + std::to_string(hidden) + " more option warnings not shown");
+    }
   } catch (...) {
     // Only an allocation failure can get here; a half-parsed configuration beats killing the host.
   }
   return out;
+}
+
+bool dump_signal_allowed(std::int64_t sig) noexcept {
+  return sig == 0 || sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
 }
 
 bool parse_bool(std::string_view text, bool* out) noexcept {

@@ -384,6 +384,38 @@ void mark_password_fragments(std::string_view s, Spans* spans) {
   }
 }
 
+// JSON- or YAML-flow-style secrets inside one value ({"password": "X"}, {'pwd':X}): the
+// value after a quoted key naming a password and a ':'. Quoted values end at the matching
+// unescaped quote, bare ones at ',', '}', ']' or a blank.
+void mark_json_passwords(std::string_view s, Spans* spans) {
+  for (std::size_t q = s.find_first_of("\"'"); q != std::string_view::npos;
+       q = s.find_first_of("\"'", q + 1)) {
+    const char quote = s[q];
+    const std::size_t close = s.find(quote, q + 1);
+    if (close == std::string_view::npos) return;
+    if (!is_secret_key(s.substr(q + 1, close - q - 1))) {
+      q = close;
+      continue;
+    }
+    std::size_t v = close + 1;
+    while (v < s.size() && is_space(s[v])) ++v;
+    if (v >= s.size() || s[v] != ':') {
+      q = close;
+      continue;
+    }
+    ++v;
+    while (v < s.size() && is_space(s[v])) ++v;
+    std::size_t end = v;
+    if (v < s.size() && (s[v] == '"' || s[v] == '\'')) {
+      end = value_end(s, v, ' ');
+    } else {
+      while (end < s.size() && s[end] != ',' && s[end] != '}' && s[end] != ']' && !is_space(s[end])) ++end;
+    }
+    if (end > v) spans->emplace_back(v, end);
+    q = end > close ? end - 1 : close;
+  }
+}
+
 std::string erase_spans(std::string_view s, Spans spans) {
   std::sort(spans.begin(), spans.end());
   std::string out;
@@ -403,6 +435,7 @@ std::string scrub_value(std::string_view value) noexcept {
     Spans spans;
     mark_uri_passwords(value, &spans);
     mark_password_fragments(value, &spans);
+    mark_json_passwords(value, &spans);
     return erase_spans(value, std::move(spans));
   } catch (...) {
     return {};
@@ -457,12 +490,52 @@ std::string redact_params(const char* const* keywords, const char* const* values
   }
 }
 
+bool names_a_secret(std::string_view key) noexcept { return is_secret_key(key); }
+
+bool uri_password_ambiguous(std::string_view conninfo) noexcept {
+  const std::string_view s = trim(up_to_nul(conninfo));
+  const std::size_t prefix = uri_prefix_length(s);
+  if (prefix == 0) return false;
+  const std::string_view rest = s.substr(prefix);
+  const std::size_t first_at = rest.find('@');
+  if (first_at == std::string_view::npos) return false;
+  // An '@' after the first '/': libpq saw no userinfo, yet one was meant.
+  if (rest.find('/') < first_at) return true;
+  // More than one '@': libpq's password stops at the first, the rest goes to the host.
+  return rest.find('@', first_at + 1) != std::string_view::npos;
+}
+
+bool params_password_ambiguous(const char* const* keywords, const char* const* values,
+                               bool expand_dbname) noexcept {
+  if (keywords == nullptr || values == nullptr || !expand_dbname) return false;
+  for (std::size_t i = 0; keywords[i] != nullptr; ++i) {
+    if (std::strcmp(keywords[i], "dbname") == 0 && values[i] != nullptr)
+      return uri_password_ambiguous(values[i]);
+  }
+  return false;
+}
+
+namespace {
+bool overlaps_secret(std::string_view value, std::string_view secret) {
+  constexpr std::size_t kMin = 3;  // shorter pieces are everywhere ("db", "u")
+  if (secret.size() >= kMin && value.find(secret) != std::string_view::npos) return true;
+  return value.size() >= kMin && secret.find(value) != std::string_view::npos;
+}
+}  // namespace
+
 std::string format_target(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> parts) noexcept {
+  return format_target_without({}, parts);
+}
+
+std::string format_target_without(
+    std::string_view secret,
     std::initializer_list<std::pair<std::string_view, std::string_view>> parts) noexcept {
   try {
     std::string out;
     for (const auto& [key, raw] : parts) {
       if (key.empty() || raw.empty() || is_secret_key(key)) continue;
+      if (!secret.empty() && overlaps_secret(raw, secret)) continue;
       const std::string value = scrub_value(raw);
       if (value.empty()) continue;
       if (!out.empty()) out += ' ';

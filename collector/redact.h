@@ -46,13 +46,37 @@ std::string redact_params(const char* const* keywords, const char* const* values
 //   side of removing too much when an '@' also appears later in the value;
 // - "key=value" where key ends in password, passwd, pwd, pass or passphrase (any case,
 //   spaces around '=' allowed, value quoted or not) is removed with its separator, so
-//   "host=h password='a b'" becomes "host=h" and "?sslmode=x&password=y" becomes "?sslmode=x".
+//   "host=h password='a b'" becomes "host=h" and "?sslmode=x&password=y" becomes "?sslmode=x";
+// - in JSON-style text, the value after a quoted key naming a password and ':' is removed, so
+//   '{"password": "x", "user": "u"}' becomes '{"password": , "user": "u"}'.
 std::string scrub_value(std::string_view value) noexcept;
+
+// True when `key` names a password: it ends in password, passwd, pwd, pass or passphrase (any
+// case). Used for command-line flags too (--pgpassword, --db-pass).
+bool names_a_secret(std::string_view key) noexcept;
 
 // Builds a target from already-known parts ({"host", h}, {"port", p}, ...), in the order given.
 // Parts with an empty value (before or after scrub_value) and parts whose key names a password
 // are skipped; values are scrubbed and quoted as above.
 std::string format_target(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> parts) noexcept;
+
+// True when `conninfo` is a URI whose password libpq may split differently from what its
+// writer meant: libpq ends the userinfo at the first '@' before the first '/', so in
+// "postgresql://u:sec@ret@host/db" it takes "sec" as the password and "ret@host" as the host,
+// and in "postgresql://u:pa/ss@host/db" it sees no userinfo at all (host "u", port "pa",
+// dbname "ss@host/db"). The values libpq then reports (PQhost, PQport, PQdb) carry pieces of
+// the password, so a target must not be read back from such a handle.
+bool uri_password_ambiguous(std::string_view conninfo) noexcept;
+// Same for PQconnectdbParams-style arrays: the dbname that expand_dbname would expand.
+bool params_password_ambiguous(const char* const* keywords, const char* const* values,
+                               bool expand_dbname) noexcept;
+
+// format_target, leaving out any part whose value contains `secret` (3 bytes or more) or is a
+// piece of it (3 bytes or more): a password given separately (PQpass, MySQL's passwd argument)
+// never shows up in a field that happens to hold it.
+std::string format_target_without(
+    std::string_view secret,
     std::initializer_list<std::pair<std::string_view, std::string_view>> parts) noexcept;
 
 }  // namespace connleak

@@ -19,6 +19,8 @@ Registry& Registry::instance() {
 }
 
 Registry::~Registry() {
+  for (Shard& shard : shards_) shard.mutex.forget();
+  flagged_mutex_.forget();
   for (Shard& shard : shards_)
     for (auto& entry : shard.open) live_free(entry.second.live);
 }
@@ -31,7 +33,7 @@ std::uint64_t Registry::on_open(ConnRecord record) {
   bool replaced = false;
   LiveConn* stale = nullptr;
   {
-    std::lock_guard<std::mutex> lock(shard.mutex);
+    std::lock_guard<ForkMutex> lock(shard.mutex);
     // The address is live again, so a later close of it is not a double close.
     shard.recently_closed.erase(record.handle);
     auto [it, inserted] = shard.open.try_emplace(record.handle, record);
@@ -66,6 +68,7 @@ ClosedRecord closed_record(const ConnRecord& record, const CloseEvent& close) {
   c.py_close_stack = close.py_stack;
   c.by_interpreter = close.by_interpreter;
   c.by_finalizer = close.by_finalizer;
+  c.by_runtime = close.by_runtime;
   return c;
 }
 }  // namespace
@@ -74,7 +77,7 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
   Shard& shard = shard_for(handle);
   ClosedRecord again;
   {
-    std::unique_lock<std::mutex> lock(shard.mutex);
+    std::unique_lock<ForkMutex> lock(shard.mutex);
     if (auto it = shard.open.find(handle); it != shard.open.end()) {
       ConnRecord record = it->second;
       LiveConn* live = record.live;
@@ -84,11 +87,11 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
       lock.unlock();
       open_count_.fetch_sub(1, std::memory_order_relaxed);
       live_free(live);
-      if ((event.by_interpreter || event.by_finalizer) && !record.ignored && !record.inherited) {
+      if ((event.by_interpreter || event.by_finalizer || event.by_runtime) && !record.ignored && !record.inherited) {
         // Not closed by the program: reported as a leak, with where it was closed.
         ClosedRecord leaked = closed_record(record, event);
         if (info_out) *info_out = leaked;
-        std::lock_guard<std::mutex> finalized_lock(flagged_mutex_);
+        std::lock_guard<ForkMutex> finalized_lock(flagged_mutex_);
         finalized_.push_back(std::move(leaked));
         return CloseOutcome::kClosed;
       }
@@ -98,7 +101,7 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
         // contract), so CI sees alerts even when the program cleaned up.
         ClosedRecord closed = closed_record(record, event);
         if (info_out) *info_out = closed;
-        std::lock_guard<std::mutex> flagged_lock(flagged_mutex_);
+        std::lock_guard<ForkMutex> flagged_lock(flagged_mutex_);
         flagged_.push_back(std::move(closed));
       }
       return CloseOutcome::kClosed;
@@ -116,14 +119,14 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
   }
   double_closes_.fetch_add(1, std::memory_order_relaxed);
   if (info_out) *info_out = again;
-  std::lock_guard<std::mutex> lock(flagged_mutex_);
+  std::lock_guard<ForkMutex> lock(flagged_mutex_);
   flagged_.push_back(std::move(again));
   return CloseOutcome::kDoubleClose;
 }
 
 bool Registry::on_reset(std::uintptr_t handle) {
   Shard& shard = shard_for(handle);
-  std::lock_guard<std::mutex> lock(shard.mutex);
+  std::lock_guard<ForkMutex> lock(shard.mutex);
   auto it = shard.open.find(handle);
   if (it == shard.open.end()) return false;
   ++it->second.resets;
@@ -133,14 +136,14 @@ bool Registry::on_reset(std::uintptr_t handle) {
 
 LiveConn* Registry::live_of(std::uintptr_t handle) {
   Shard& shard = shard_for(handle);
-  std::lock_guard<std::mutex> lock(shard.mutex);
+  std::lock_guard<ForkMutex> lock(shard.mutex);
   auto it = shard.open.find(handle);
   return it == shard.open.end() ? nullptr : it->second.live;
 }
 
 bool Registry::set_ignored(std::uintptr_t handle) {
   Shard& shard = shard_for(handle);
-  std::lock_guard<std::mutex> lock(shard.mutex);
+  std::lock_guard<ForkMutex> lock(shard.mutex);
   auto it = shard.open.find(handle);
   if (it == shard.open.end()) return false;
   it->second.ignored = true;
@@ -149,7 +152,7 @@ bool Registry::set_ignored(std::uintptr_t handle) {
 
 // Bounded wait for a lock on the exit path: a thread stuck in (or killed inside)
 // a hook must not hang the process's exit.
-bool Registry::lock_until(std::mutex& mutex, std::int64_t deadline_mono_ns) {
+bool Registry::lock_until(ForkMutex& mutex, std::int64_t deadline_mono_ns) {
   while (!mutex.try_lock()) {
     if (mono_now_ns() >= deadline_mono_ns) return false;
     std::this_thread::yield();
@@ -193,12 +196,6 @@ Counters Registry::counters() const {
   c.double_closes = double_closes_.load(std::memory_order_relaxed);
   c.unknown_closes = unknown_closes_.load(std::memory_order_relaxed);
   return c;
-}
-
-void Registry::collect_mutexes(std::vector<std::mutex*>& out) {
-  for (Shard& shard : shards_) out.push_back(&shard.mutex);
-  out.push_back(&flagged_mutex_);
-  live_pool_collect_mutexes(out);
 }
 
 void Registry::after_fork_child() {

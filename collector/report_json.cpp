@@ -1,7 +1,11 @@
 #include "collector/report_json.h"
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <unordered_map>
 
 namespace connleak {
@@ -9,6 +13,13 @@ namespace connleak {
 using nlohmann::json;
 
 namespace {
+
+// Report strings are the host's bytes (argv, paths, names): a byte that is not
+// UTF-8 becomes U+FFFD instead of nlohmann's type_error.316, which would
+// otherwise abort the host at exit.
+std::string dump(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
 
 template <typename T>
 json opt(const std::optional<T>& value) {
@@ -53,13 +64,62 @@ std::optional<T> get_opt(const json& j, const char* key) {
   return it->get<T>();
 }
 
+// Numbers come from a file anyone may have written, and nlohmann's get<T>()
+// converts whatever number is there: 1e300 into an integer is undefined
+// behaviour, -5 into a counter wraps to 18446744073709551611, a pid was read
+// as int. So an integer field takes only a JSON integer in its type's range,
+// and a seconds field only a finite number >= 0; anything else rejects the
+// report with one line naming the field (found by tests/fuzz/fuzz_report_reader.cpp).
+template <typename T>
+T integer_value(const json& v, const char* key) {
+  constexpr auto lo = std::numeric_limits<T>::min();
+  constexpr auto hi = std::numeric_limits<T>::max();
+  bool ok = false;
+  T out{};
+  // Parsed text holds non-negative integers as unsigned, a DOM built in memory as signed.
+  if (v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0)) {
+    const auto u = v.get<std::uint64_t>();
+    ok = u <= static_cast<std::uint64_t>(hi);
+    if (ok) out = static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if constexpr (std::is_signed_v<T>) ok = i >= static_cast<std::int64_t>(lo);
+    if (ok) out = static_cast<T>(i);
+  }
+  if (!ok)
+    throw std::invalid_argument(std::string("\"") + key + "\" is not an integer from " +
+                                std::to_string(lo) + " to " + std::to_string(hi));
+  return out;
+}
+
+template <typename T>
+T integer(const json& j, const char* key, T def) {
+  auto it = j.find(key);
+  return it == j.end() ? def : integer_value<T>(*it, key);
+}
+
+template <typename T>
+std::optional<T> opt_integer(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return integer_value<T>(*it, key);
+}
+
+double seconds(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return 0;
+  if (!it->is_number() || !std::isfinite(it->get<double>()) || it->get<double>() < 0)
+    throw std::invalid_argument(std::string("\"") + key + "\" is not a number of seconds");
+  return it->get<double>();
+}
+
 Frame frame_from(const json& j) {
   Frame f;
   if (auto addr = get_opt<std::string>(j, "address")) f.address = std::stoull(*addr, nullptr, 16);
   f.module = get_opt<std::string>(j, "module");
   f.function = get_opt<std::string>(j, "function");
   f.file = get_opt<std::string>(j, "file");
-  f.line = get_opt<int>(j, "line");
+  f.line = opt_integer<int>(j, "line");
   return f;
 }
 
@@ -181,14 +241,14 @@ std::string to_json_text(const Report& report) {
   std::unordered_map<std::string, std::string> stack_text;
   auto stacks_text = [&](const Stacks& s) -> const std::string& {
     auto [it, inserted] = stack_text.try_emplace(stacks_key(s));
-    if (inserted) it->second = stacks_json(s).dump();
+    if (inserted) it->second = dump(stacks_json(s));
     return it->second;
   };
   Report head = report;
   head.connections.clear();
   json top = to_json(head);
   top.erase("connections");
-  std::string out = top.dump(2);
+  std::string out = dump(top, 2);
   out.pop_back();  // the closing brace: connections follow
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   out += ",\n  \"connections\": [";
@@ -206,14 +266,14 @@ std::string to_json_text(const Report& report) {
     cj.erase("acquired");
     cj.erase("closed_from");
     cj.erase("closed_again_from");
-    std::string text = cj.dump();
+    std::string text = dump(cj);
     text.pop_back();  // '}'
     text += ",\"acquired\":" + stacks_text(c.acquired);
     if (c.closed_from) text += ",\"closed_from\":" + stacks_text(*c.closed_from);
     if (c.closed_again_from) text += ",\"closed_again_from\":" + stacks_text(*c.closed_again_from);
     if (c.transaction && c.transaction->began) {
       // "transaction":{...} is already in `text`: reopen it for "began".
-      std::string marker = "\"transaction\":" + cj["transaction"].dump();
+      std::string marker = "\"transaction\":" + dump(cj["transaction"]);
       std::size_t at = text.find(marker);
       if (at != std::string::npos) {
         std::string with = marker.substr(0, marker.size() - 1) + ",\"began\":" + stacks_text(*c.transaction->began) + "}";
@@ -234,56 +294,56 @@ Report report_from_json(const json& j) {
     throw std::invalid_argument("not a connleak report (no \"tool\": \"connleak\")");
   Report r;
   r.version = j.value("version", "");
-  r.pid = j.value("pid", 0);
-  r.ppid = j.value("ppid", 0);
+  r.pid = integer<std::int64_t>(j, "pid", 0);
+  r.ppid = integer<std::int64_t>(j, "ppid", 0);
   r.argv = j.value("argv", std::vector<std::string>{});
   r.trigger = j.value("trigger", "");
   r.generated_at = j.value("generated_at", "");
   const json& s = j.at("summary");
-  r.summary.opened = s.value("opened", 0ULL);
-  r.summary.closed = s.value("closed", 0ULL);
-  r.summary.open = s.value("open", 0ULL);
-  r.summary.leaked = s.value("leaked", 0ULL);
-  r.summary.flagged = s.value("flagged", 0ULL);
-  r.summary.double_closes = s.value("double_closes", 0ULL);
-  r.summary.unknown_closes = s.value("unknown_closes", 0ULL);
-  r.summary.resets = s.value("resets", 0ULL);
-  r.summary.inherited = s.value("inherited", 0ULL);
-  r.summary.ignored = s.value("ignored", 0ULL);
+  r.summary.opened = integer<std::uint64_t>(s, "opened", 0);
+  r.summary.closed = integer<std::uint64_t>(s, "closed", 0);
+  r.summary.open = integer<std::uint64_t>(s, "open", 0);
+  r.summary.leaked = integer<std::uint64_t>(s, "leaked", 0);
+  r.summary.flagged = integer<std::uint64_t>(s, "flagged", 0);
+  r.summary.double_closes = integer<std::uint64_t>(s, "double_closes", 0);
+  r.summary.unknown_closes = integer<std::uint64_t>(s, "unknown_closes", 0);
+  r.summary.resets = integer<std::uint64_t>(s, "resets", 0);
+  r.summary.inherited = integer<std::uint64_t>(s, "inherited", 0);
+  r.summary.ignored = integer<std::uint64_t>(s, "ignored", 0);
   r.summary.complete = s.value("complete", true);
   for (const json& cj : j.at("connections")) {
     Connection c;
-    c.id = cj.value("id", 0ULL);
+    c.id = integer<std::uint64_t>(cj, "id", 0);
     c.library = cj.value("library", "");
     c.handle = cj.value("handle", "");
     c.target = cj.value("target", "");
     c.status = cj.value("status", "");
     c.state = cj.value("state", "unknown");
-    c.age_seconds = cj.value("age_seconds", 0.0);
+    c.age_seconds = seconds(cj, "age_seconds");
     c.opened_at = cj.value("opened_at", "");
     c.closed_at = get_opt<std::string>(cj, "closed_at");
-    c.thread = cj.value("thread", 0LL);
-    c.resets = cj.value("resets", 0U);
+    c.thread = integer<std::int64_t>(cj, "thread", 0);
+    c.resets = integer<std::uint32_t>(cj, "resets", 0);
     c.client_module = cj.value("client_module", "");
     for (const json& a : cj.value("alerts", json::array()))
-      c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
+      c.alerts.push_back({a.value("kind", ""), seconds(a, "after_seconds")});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
     if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
     if (auto it = cj.find("closed_again_from"); it != cj.end()) c.closed_again_from = stacks_from(*it);
     c.closed_again_at = get_opt<std::string>(cj, "closed_again_at");
-    c.server_id = get_opt<std::int64_t>(cj, "server_id");
+    c.server_id = opt_integer<std::int64_t>(cj, "server_id");
     c.protocol = get_opt<std::string>(cj, "protocol");
     c.closed_by = get_opt<std::string>(cj, "closed_by");
-    c.statements = get_opt<std::uint64_t>(cj, "statements");
+    c.statements = opt_integer<std::uint64_t>(cj, "statements");
     c.last_statement = get_opt<std::string>(cj, "last_statement");
     c.last_used_at = get_opt<std::string>(cj, "last_used_at");
     c.idle_seconds = get_opt<double>(cj, "idle_seconds");
     c.busy = get_opt<bool>(cj, "busy");
-    c.pid = get_opt<std::int64_t>(cj, "pid");
+    c.pid = opt_integer<std::int64_t>(cj, "pid");
     if (auto it = cj.find("transaction"); it != cj.end() && it->is_object()) {
       TransactionInfo t;
       t.state = it->value("state", "unknown");
-      t.seconds = it->value("seconds", 0.0);
+      t.seconds = seconds(*it, "seconds");
       t.note = get_opt<std::string>(*it, "note");
       if (auto b = it->find("began"); b != it->end()) t.began = stacks_from(*b);
       c.transaction = std::move(t);
@@ -293,7 +353,7 @@ Report report_from_json(const json& j) {
   for (const json& u : j.value("suppressions", json::array())) {
     std::string text = u.value("suppression", "");
     if (text.rfind("leak:", 0) == 0) text = text.substr(5);
-    r.suppressions_used.push_back({text, u.value("origin", ""), u.value("hits", 0ULL)});
+    r.suppressions_used.push_back({text, u.value("origin", ""), integer<std::uint64_t>(u, "hits", 0)});
   }
   return r;
 }

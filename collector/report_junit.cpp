@@ -3,6 +3,7 @@
 #include <map>
 #include <sstream>
 
+#include "collector/printable.h"
 #include "collector/report_findings.h"
 
 namespace connleak {
@@ -51,7 +52,9 @@ std::string failure_body(const Finding& f) {
 
 }  // namespace
 
-std::string xml_escape(std::string_view text) {
+std::string xml_escape(std::string_view raw) {
+  // An XML file that is not UTF-8 is rejected whole by CI tools.
+  const std::string text = valid_utf8(raw);
   std::string out;
   out.reserve(text.size());
   for (char ch : text) {

@@ -24,12 +24,26 @@ double seconds_between(std::int64_t from_ns, std::int64_t to_ns) {
   return to_ns > from_ns ? static_cast<double>(to_ns - from_ns) / 1e9 : 0.0;
 }
 
-std::string redact_arg(const std::string& arg, bool mysql_style) {
-  static const char* const kFlags[] = {"--password=", "--passwd=", "--pass="};
-  for (const char* flag : kFlags) {
-    if (arg.rfind(flag, 0) == 0) return std::string(flag) + "***";
+// "--password=X", "--pgpassword X", "-pX": the flag's name (dashes and any
+// "=value" left out) when the argument is a flag naming a password, else "".
+// "--no-password" (psql -w) names none.
+std::string secret_flag_name(const std::string& arg) {
+  if (arg.size() < 2 || arg[0] != '-') return "";
+  std::size_t start = arg.find_first_not_of('-');
+  if (start == std::string::npos || start > 2) return "";
+  std::string name = arg.substr(start, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - start);
+  if (name.rfind("no-", 0) == 0 || name.rfind("no_", 0) == 0) return "";
+  return names_a_secret(name) ? name : "";
+}
+
+std::string redact_arg(const std::string& arg) {
+  if (!secret_flag_name(arg).empty()) {
+    std::size_t eq = arg.find('=');
+    return eq == std::string::npos ? arg : arg.substr(0, eq + 1) + "***";
   }
-  if (mysql_style && arg.size() > 2 && arg[0] == '-' && arg[1] == 'p') return "-p***";
+  // mysql -pSECRET, and any other program's: "-p5432" may be a port (psql), but
+  // a password-shaped argument is never printed on a guess.
+  if (arg.size() > 2 && arg[0] == '-' && arg[1] == 'p') return "-p***";
   return scrub_value(arg);
 }
 
@@ -53,12 +67,18 @@ ProcessInfo current_process() {
 }
 
 std::vector<std::string> redact_argv(std::vector<std::string> argv) {
-  bool mysql_style = false;
-  if (!argv.empty()) {
-    std::string base = argv[0].substr(argv[0].find_last_of('/') + 1);
-    mysql_style = base.rfind("mysql", 0) == 0 || base.rfind("mariadb", 0) == 0;
+  bool value_is_secret = false;  // the previous argument was "--password" without "=value"
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    std::string& arg = argv[i];
+    // "psql --password -h h" prompts: a following flag is not the password.
+    if (value_is_secret && !(arg.size() > 1 && arg[0] == '-')) {
+      arg = "***";
+      value_is_secret = false;
+      continue;
+    }
+    value_is_secret = !secret_flag_name(arg).empty() && arg.find('=') == std::string::npos;
+    arg = redact_arg(arg);
   }
-  for (std::size_t i = 1; i < argv.size(); ++i) argv[i] = redact_arg(argv[i], mysql_style);
   return argv;
 }
 
@@ -197,7 +217,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   for (const ClosedRecord& closed : snap.finalized) {
     Connection c = closed_view(closed);
     c.status = at_exit ? "leaked" : "closed";
-    c.closed_by = closed.by_finalizer ? "garbage_collector" : "interpreter_exit";
+    c.closed_by = closed.by_finalizer ? "garbage_collector" : closed.by_runtime ? "runtime_exit" : "interpreter_exit";
     r.connections.push_back(std::move(c));
   }
   for (const ClosedRecord& closed : snap.flagged) {

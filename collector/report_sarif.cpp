@@ -233,7 +233,7 @@ ordered_json to_sarif(const Report& report, const SarifOptions& options) {
 }
 
 std::string render_sarif(const Report& report, const SarifOptions& options) {
-  return to_sarif(report, options).dump(2) + "\n";
+  return to_sarif(report, options).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace connleak

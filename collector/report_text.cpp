@@ -6,10 +6,60 @@
 #include <sstream>
 
 #include "collector/activity/activity.h"
+#include "collector/printable.h"
 
 namespace connleak {
 
 namespace {
+
+// Every string of a report is the host's (or a report file's) bytes: a
+// function name holding "\n\nSUMMARY: connleak: no leaks" would forge a line,
+// an OSC sequence would retitle the terminal. Text output shows them escaped.
+void make_printable(std::string& s) { s = printable(s); }
+void make_printable(std::optional<std::string>& s) {
+  if (s) make_printable(*s);
+}
+void make_printable(std::vector<Frame>& frames) {
+  for (Frame& f : frames) {
+    make_printable(f.module);
+    make_printable(f.function);
+    make_printable(f.file);
+  }
+}
+void make_printable(Stacks& s) {
+  make_printable(s.native);
+  if (s.python) make_printable(*s.python);
+}
+void make_printable(std::optional<Stacks>& s) {
+  if (s) make_printable(*s);
+}
+Connection printable_copy(Connection c) {
+  for (std::string* f : {&c.library, &c.handle, &c.target, &c.status, &c.state, &c.opened_at, &c.client_module})
+    make_printable(*f);
+  for (std::optional<std::string>* f : {&c.closed_at, &c.closed_again_at, &c.protocol, &c.closed_by})
+    make_printable(*f);
+  for (AlertInfo& a : c.alerts) make_printable(a.kind);
+  make_printable(c.acquired);
+  make_printable(c.closed_from);
+  make_printable(c.closed_again_from);
+  if (c.transaction) {
+    make_printable(c.transaction->state);
+    make_printable(c.transaction->note);
+    make_printable(c.transaction->began);
+  }
+  return c;
+}
+Report printable_copy(const Report& r) {
+  Report out = r;
+  for (std::string* f : {&out.tool, &out.version, &out.trigger, &out.generated_at}) make_printable(*f);
+  for (std::string& a : out.argv) make_printable(a);
+  for (Connection& c : out.connections) c = printable_copy(std::move(c));
+  for (SuppressionUse& u : out.suppressions_used) {
+    make_printable(u.pattern);
+    make_printable(u.origin);
+  }
+  return out;
+}
 
 std::string hex(std::uint64_t v) {
   char buf[24];
@@ -74,6 +124,8 @@ std::string describe(const Connection& c) {
     if (a.kind != "double_close") d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
   if (c.closed_by == "interpreter_exit") d << ", never closed by the program: closed by the Python interpreter at exit";
+  if (c.closed_by == "runtime_exit")
+    d << ", never closed by the program: closed by the runtime (Perl, PHP) while it shut down";
   if (c.closed_by == "garbage_collector")
     d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
   d << ')';
@@ -114,8 +166,10 @@ std::string site_key(const Stacks& stacks) {
 }
 
 std::string render_alert(const std::string& kind, double threshold_seconds,
-                         const std::vector<Connection>& conns, std::size_t total) {
-  if (conns.empty()) return "";
+                         const std::vector<Connection>& raw_conns, std::size_t total) {
+  if (raw_conns.empty()) return "";
+  std::vector<Connection> conns;
+  for (const Connection& c : raw_conns) conns.push_back(printable_copy(c));
   std::ostringstream out;
   const Connection& first = conns.front();
   if (kind == "idle_in_transaction") {
@@ -137,7 +191,8 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
   return out.str();
 }
 
-std::string render_text(const Report& r, const TextOptions& options) {
+std::string render_text(const Report& raw, const TextOptions& options) {
+  const Report r = printable_copy(raw);
   const bool dump = r.trigger != "exit";
   const std::string wanted_status = dump ? "open" : "leaked";
 

@@ -58,6 +58,9 @@ def env_with(extra=None, preload=None):
     if preload:
         env["LD_PRELOAD"] = preload
     env.update(extra or {})
+    if preload:
+        # The shim's clean exit line is opt-in (verbosity=1); the bench quotes it as proof the hooks ran.
+        env["CONNLEAK_OPTIONS"] = "verbosity=1:" + env.get("CONNLEAK_OPTIONS", "")
     return env
 
 

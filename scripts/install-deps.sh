@@ -20,7 +20,15 @@ PACKAGES=(
   python3-asyncpg python3-aiomysql python3-pymysql python3-greenlet
   procps
   libbenchmark-dev
+  # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm
+  # (scripts/node-deps.sh).
+  perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl ruby ruby-pg php-cli php-mysql
+  nodejs
+  clang libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
 )
+# Debian's npm package, unless an npm is already there (NodeSource's nodejs
+# bundles one and conflicts with Debian's).
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 # apt must never wait for an answer (debconf prompts, conffile questions),
 # even when stdin is a terminal or closed.

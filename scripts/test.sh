@@ -4,7 +4,8 @@
 # cluster in a temp dir on loopback through CTest fixtures.
 #
 #   scripts/test.sh            everything: ASan+UBSan and TSan unit tests, then
-#                              the release build's unit and end-to-end tests
+#                              the release build's unit and end-to-end tests,
+#                              then every fuzz target for 20 s (scripts/fuzz.sh)
 #   scripts/test.sh --quick    only the release build's tests
 set -euo pipefail
 
@@ -30,13 +31,19 @@ if [[ $quick -eq 0 ]]; then
   # the end-to-end suite instead.
   for san in address thread; do
     echo "== unit tests with CONNLEAK_SANITIZE=$san"
-    configure_and_build "$root/build-$san" -DCONNLEAK_SANITIZE=$san -DCMAKE_BUILD_TYPE=Debug -- unit_tests
+    # fuzz_targets: the fuzz targets as replayers of their corpus (label fuzz).
+    configure_and_build "$root/build-$san" -DCONNLEAK_SANITIZE=$san -DCMAKE_BUILD_TYPE=Debug -- unit_tests fuzz_targets
     (cd "$root/build-$san" && ASAN_OPTIONS=detect_leaks=1 TSAN_OPTIONS=halt_on_error=1 \
-      ctest -L unit --output-on-failure -j "$jobs")
+      ctest -L 'unit|fuzz' --output-on-failure -j "$jobs")
   done
 fi
 
 echo "== release build: unit and end-to-end tests against real servers"
 configure_and_build "$root/build"
-cd "$root/build"
-ctest --output-on-failure -j "$jobs"
+(cd "$root/build" && ctest --output-on-failure -j "$jobs")
+
+if [[ $quick -eq 0 ]]; then
+  # libFuzzer, clang build: 20 s per target (6 targets, 2 minutes); fails on any crash.
+  echo "== fuzzing (scripts/fuzz.sh 20)"
+  "$root/scripts/fuzz.sh" 20
+fi

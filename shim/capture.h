@@ -15,4 +15,7 @@ struct CapturedStacks {
 };
 CapturedStacks capture_stacks(int depth);
 
+// Raw return addresses of this thread (libunwind when present), uninterned.
+int raw_backtrace(void** frames, int max);
+
 }  // namespace connleak::shim

@@ -8,6 +8,12 @@
 namespace connleak::shim {
 
 void ensure_collector_thread();
+
+enum class ExitReport { kWritten, kTimedOut, kNoThread };
+// Asks the running collector thread to write the exit report and waits up to
+// `timeout_ms` for it. Async-signal-safe (eventfd write, futex wait,
+// clock_gettime): the _exit hook calls it from signal handlers.
+ExitReport collector_write_exit_report(int timeout_ms);
 // In a fork child (the thread does not exist there): fresh pipe and socket,
 // started again with the child's next connection.
 void collector_after_fork_child();

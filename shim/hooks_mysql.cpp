@@ -21,6 +21,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/redact.h"
 #include "collector/registry.h"
@@ -92,22 +93,20 @@ struct HandleInfo {
 class HandleTable {
  public:
   static HandleTable& instance() {
-    static HandleTable& table = *[] {
-      auto* t = new HandleTable;  // never destroyed: read by the exit report
-      pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
-      return t;
-    }();
+    // Never destroyed: read by the exit report. Its locks are ForkMutexes, so
+    // fork handling comes with them.
+    static HandleTable& table = *new HandleTable;
     return table;
   }
 
   void put(std::uintptr_t h, const HandleInfo& info) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     s.map.insert_or_assign(h, info);
   }
   bool get(std::uintptr_t h, HandleInfo* out) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     auto it = s.map.find(h);
     if (it == s.map.end()) return false;
     *out = it->second;
@@ -134,7 +133,7 @@ class HandleTable {
   template <typename Fn>
   bool update(std::uintptr_t h, Fn&& fn) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     auto it = s.map.find(h);
     if (it == s.map.end()) return false;
     fn(it->second);
@@ -142,36 +141,17 @@ class HandleTable {
   }
   void erase(std::uintptr_t h) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     s.map.erase(h);
   }
 
  private:
   struct Shard {
-    std::mutex mutex;
+    ForkMutex mutex;
     std::unordered_map<std::uintptr_t, HandleInfo> map;
   };
   static constexpr std::size_t kShards = 16;
   Shard& shard(std::uintptr_t h) { return shards_[(h >> 4) % kShards]; }
-
-  // fork(): same scheme as runtime.cpp for the registry. Taken before fork
-  // (bounded: a lock held by a stuck thread is skipped), released in the
-  // parent, re-created in the child where the holders do not exist.
-  static inline std::array<bool, kShards> taken_{};
-  static void fork_prepare() {
-    HandleTable& t = instance();
-    std::int64_t deadline = mono_now_ns() + 100'000'000;
-    for (std::size_t i = 0; i < kShards; ++i)
-      while (!(taken_[i] = t.shards_[i].mutex.try_lock()) && mono_now_ns() < deadline) sched_yield();
-  }
-  static void fork_parent() {
-    HandleTable& t = instance();
-    for (std::size_t i = 0; i < kShards; ++i)
-      if (taken_[i]) t.shards_[i].mutex.unlock();
-  }
-  static void fork_child() {
-    for (Shard& s : instance().shards_) new (&s.mutex) std::mutex();
-  }
 
   std::array<Shard, kShards> shards_;
   std::atomic<bool> gave_up_{false};
@@ -196,8 +176,9 @@ std::int64_t thread_id_of(MYSQL* m, const Resolution& r) {
 
 // The target as the library resolved it (defaults, option files and the
 // environment applied), read back from the connected handle through MariaDB's
-// mariadb_get_infov. Never the password: only whitelisted fields.
-std::string live_target(MYSQL* m, const Resolution& r) {
+// mariadb_get_infov. Never the password: only whitelisted fields, and none
+// holding `passwd` (the connect's password argument, compared, never kept).
+std::string live_target(MYSQL* m, const Resolution& r, const char* passwd) {
   auto info = CONNLEAK_IN(mariadb_get_infov, r);
   if (!info) return {};  // MySQL's libmysqlclient: the connect arguments serve instead
   const char *host = nullptr, *socket = nullptr, *user = nullptr, *db = nullptr;
@@ -209,29 +190,32 @@ std::string live_target(MYSQL* m, const Resolution& r) {
   // PVIO_TYPE_UNIXSOCKET (ma_pvio.h) is 0: a socket connection has no port that matters.
   bool unix_socket = !info(m, MARIADB_CONNECTION_PVIO_TYPE, &pvio) && pvio == 0;
   std::string port_text = unix_socket || port == 0 ? std::string() : std::to_string(port);
-  return format_target({{"host", str_or_empty(host)},
-                        {"port", port_text},
-                        {"socket", unix_socket ? str_or_empty(socket) : ""},
-                        {"dbname", str_or_empty(db)},
-                        {"user", str_or_empty(user)}});
+  return format_target_without(str_or_empty(passwd), {{"host", str_or_empty(host)},
+                                                      {"port", port_text},
+                                                      {"socket", unix_socket ? str_or_empty(socket) : ""},
+                                                      {"dbname", str_or_empty(db)},
+                                                      {"user", str_or_empty(user)}});
 }
 
 // The connect arguments, for a failed connect and for client libraries without
-// mariadb_get_infov. `passwd` is not a parameter: it is never looked at.
+// mariadb_get_infov. `passwd` is only compared with the other fields (a
+// password that is also the user or the database name is left out); it lives
+// as long as the hooked call, never stored.
 struct ConnectArgs {
   const char* host;
   const char* user;
   const char* db;
   unsigned int port;
   const char* unix_socket;
+  const char* passwd;
 
   std::string target() const {
     std::string port_text = port ? std::to_string(port) : std::string();
-    return format_target({{"host", str_or_empty(host)},
-                          {"port", port_text},
-                          {"socket", str_or_empty(unix_socket)},
-                          {"dbname", str_or_empty(db)},
-                          {"user", str_or_empty(user)}});
+    return format_target_without(str_or_empty(passwd), {{"host", str_or_empty(host)},
+                                                        {"port", port_text},
+                                                        {"socket", str_or_empty(unix_socket)},
+                                                        {"dbname", str_or_empty(db)},
+                                                        {"user", str_or_empty(user)}});
   }
 };
 
@@ -284,7 +268,7 @@ void track_connect_start(MYSQL* m, const Resolution& r, const ConnectArgs& args)
 void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArgs* args) {
   Reentry guard;
   std::int64_t thread_id = ok ? thread_id_of(m, r) : -1;
-  std::string target = ok ? live_target(m, r) : std::string();
+  std::string target = ok ? live_target(m, r, args ? args->passwd : nullptr) : std::string();
   if (target.empty() && args) target = args->target();
   const char* interned = target.empty() ? nullptr : intern_string(target);
   bool known = HandleTable::instance().update(key(m), [&](HandleInfo& i) {
@@ -353,9 +337,9 @@ void note_self_close(MYSQL* m) {
   });
 }
 
-void refresh_target(MYSQL* m, const Resolution& r) {
+void refresh_target(MYSQL* m, const Resolution& r, const char* passwd) {
   Reentry guard;
-  std::string target = live_target(m, r);
+  std::string target = live_target(m, r, passwd);
   if (target.empty()) return;
   const char* interned = intern_string(target);
   HandleTable::instance().update(key(m), [&](HandleInfo& i) {
@@ -429,7 +413,7 @@ CONNLEAK_EXPORT MYSQL* mysql_real_connect(MYSQL* mysql, const char* host, const 
     if (res) no_throw([&] { note_self_connect(mysql, r); });
     return res;
   }
-  ConnectArgs args{host, user, db, port, unix_socket};
+  ConnectArgs args{host, user, db, port, unix_socket, passwd};
   no_throw([&] { track_connect_done(mysql, res != nullptr, r, &args); });
   return res;
 }
@@ -453,7 +437,7 @@ CONNLEAK_EXPORT my_bool mysql_change_user(MYSQL* mysql, const char* user, const 
                                           const char* db) {
   CONNLEAK_HOOK_PROLOGUE(mysql_change_user, return 1)
   my_bool failed = real(mysql, user, passwd, db);
-  if (!r.self_call && mysql && !failed && should_track()) no_throw([&] { refresh_target(mysql, r); });
+  if (!r.self_call && mysql && !failed && should_track()) no_throw([&] { refresh_target(mysql, r, passwd); });
   return failed;
 }
 
@@ -478,7 +462,7 @@ CONNLEAK_EXPORT int mysql_real_connect_start(MYSQL** ret, MYSQL* mysql, const ch
   CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_start, if (ret) *ret = nullptr; return 0)
   if (r.self_call || !mysql || !should_track())
     return real(ret, mysql, host, user, passwd, db, port, unix_socket, clientflag);
-  ConnectArgs args{host, user, db, port, unix_socket};
+  ConnectArgs args{host, user, db, port, unix_socket, passwd};
   no_throw([&] { track_connect_start(mysql, r, args); });
   int status = real(ret, mysql, host, user, passwd, db, port, unix_socket, clientflag);
   if (status == 0) no_throw([&] { track_connect_done(mysql, ret && *ret, r, &args); });
@@ -522,7 +506,7 @@ CONNLEAK_EXPORT net_async_status mysql_real_connect_nonblocking(MYSQL* mysql, co
   CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_nonblocking, return NET_ASYNC_ERROR)
   if (r.self_call || !mysql || !should_track())
     return real(mysql, host, user, passwd, db, port, unix_socket, clientflag);
-  ConnectArgs args{host, user, db, port, unix_socket};
+  ConnectArgs args{host, user, db, port, unix_socket, passwd};
   no_throw([&] {
     HandleInfo info;
     bool in_progress = HandleTable::instance().get(key(mysql), &info) && info.phase == Phase::kConnecting;

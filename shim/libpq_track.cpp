@@ -40,21 +40,27 @@ const char* str_or_empty(const char* s) { return s ? s : ""; }
 int depth() { return static_cast<int>(options().stack_depth); }
 
 // The target as libpq resolved it (defaults and environment applied), read
-// back through the same libpq copy. Never PQpass: only whitelisted fields.
+// back through the same libpq copy: only whitelisted fields, and none that
+// holds the password libpq parsed (PQpass is compared, never printed).
 std::string live_target(PGconn* conn, const Resolution& r) {
   auto host = CONNLEAK_IN(PQhost, r);
   auto port = CONNLEAK_IN(PQport, r);
   auto db = CONNLEAK_IN(PQdb, r);
   auto user = CONNLEAK_IN(PQuser, r);
+  auto pass = CONNLEAK_IN(PQpass, r);
   if (!host || !port || !db || !user) return {};
-  return format_target({{"host", str_or_empty(host(conn))},
-                        {"port", str_or_empty(port(conn))},
-                        {"dbname", str_or_empty(db(conn))},
-                        {"user", str_or_empty(user(conn))}});
+  return format_target_without(pass ? str_or_empty(pass(conn)) : "",
+                               {{"host", str_or_empty(host(conn))},
+                                {"port", str_or_empty(port(conn))},
+                                {"dbname", str_or_empty(db(conn))},
+                                {"user", str_or_empty(user(conn))}});
 }
 
+// `trust_live` is false when the caller's URI splits its password ambiguously
+// (uri_password_ambiguous): libpq's host, port and dbname may then be pieces of
+// the password, and only our own redaction of the caller's string is shown.
 template <typename FallbackTarget>
-void track_open(PGconn* conn, const Resolution& r, FallbackTarget fallback) {
+void track_open(PGconn* conn, const Resolution& r, bool trust_live, FallbackTarget fallback) {
   if (!conn) return;  // out of memory in libpq: no handle, nothing to leak
   Reentry guard;
   ConnRecord rec;
@@ -65,7 +71,7 @@ void track_open(PGconn* conn, const Resolution& r, FallbackTarget fallback) {
   CapturedStacks stacks = capture_stacks(depth());
   rec.open_stack = stacks.native;
   rec.py_open_stack = stacks.python;
-  std::string target = live_target(conn, r);
+  std::string target = trust_live ? live_target(conn, r) : std::string();
   if (target.empty()) target = fallback();
   rec.target = intern_string(target);
   rec.client_module = r.module;
@@ -171,27 +177,35 @@ HandleState libpq_state(const ConnRecord& record) {
 
 PGconn* impl_PQconnectdb(const Resolution& r, const char* conninfo) {
   PGconn* conn = CONNLEAK_REAL(PQconnectdb)(conninfo);
-  if (tracking(r)) track_open(conn, r, [&] { return redact_conninfo(str_or_empty(conninfo)); });
+  if (tracking(r))
+    track_open(conn, r, !uri_password_ambiguous(str_or_empty(conninfo)),
+               [&] { return redact_conninfo(str_or_empty(conninfo)); });
   return conn;
 }
 
 PGconn* impl_PQconnectStart(const Resolution& r, const char* conninfo) {
   PGconn* conn = CONNLEAK_REAL(PQconnectStart)(conninfo);
-  if (tracking(r)) track_open(conn, r, [&] { return redact_conninfo(str_or_empty(conninfo)); });
+  if (tracking(r))
+    track_open(conn, r, !uri_password_ambiguous(str_or_empty(conninfo)),
+               [&] { return redact_conninfo(str_or_empty(conninfo)); });
   return conn;
 }
 
 PGconn* impl_PQconnectdbParams(const Resolution& r, const char* const* keywords, const char* const* values,
                                int expand_dbname) {
   PGconn* conn = CONNLEAK_REAL(PQconnectdbParams)(keywords, values, expand_dbname);
-  if (tracking(r)) track_open(conn, r, [&] { return redact_params(keywords, values, expand_dbname != 0); });
+  if (tracking(r))
+    track_open(conn, r, !params_password_ambiguous(keywords, values, expand_dbname != 0),
+               [&] { return redact_params(keywords, values, expand_dbname != 0); });
   return conn;
 }
 
 PGconn* impl_PQconnectStartParams(const Resolution& r, const char* const* keywords,
                                   const char* const* values, int expand_dbname) {
   PGconn* conn = CONNLEAK_REAL(PQconnectStartParams)(keywords, values, expand_dbname);
-  if (tracking(r)) track_open(conn, r, [&] { return redact_params(keywords, values, expand_dbname != 0); });
+  if (tracking(r))
+    track_open(conn, r, !params_password_ambiguous(keywords, values, expand_dbname != 0),
+               [&] { return redact_params(keywords, values, expand_dbname != 0); });
   return conn;
 }
 
@@ -200,7 +214,7 @@ PGconn* impl_PQsetdbLogin(const Resolution& r, const char* pghost, const char* p
   PGconn* conn = CONNLEAK_REAL(PQsetdbLogin)(pghost, pgport, pgoptions, pgtty, dbName, login, pwd);
   // `pwd` is never looked at; dbName may itself be a conninfo string.
   if (tracking(r)) {
-    track_open(conn, r, [&] {
+    track_open(conn, r, !uri_password_ambiguous(str_or_empty(dbName)), [&] {
       return format_target({{"host", str_or_empty(pghost)},
                             {"port", str_or_empty(pgport)},
                             {"dbname", scrub_value(str_or_empty(dbName))},

@@ -1,22 +1,25 @@
 #include "shim/runtime.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
-#include <new>
 #include <vector>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_writer.h"
-#include "collector/string_table.h"
 #include "shim/collector_thread.h"
 #include "shim/export.h"
 #include "shim/guard.h"
+#include "shim/host_safe.h"
 #include "shim/libpq_probe.h"
 #include "shim/mysql_probe.h"
 #include "shim/socket_table.h"
@@ -40,43 +43,15 @@ pid_t cached_pid() {
 }
 
 // --- fork ------------------------------------------------------------------
-// Every lock of ours is taken before fork (bounded: a lock held by a thread
-// stuck elsewhere is skipped, not waited on) so the child gets consistent
-// tables; the child then re-creates the locks, since the threads that held
-// them do not exist there.
-std::vector<std::mutex*>& fork_mutexes() {
-  static std::vector<std::mutex*>& list = *new std::vector<std::mutex*>;
-  return list;
-}
-std::vector<bool>& fork_taken() {
-  static std::vector<bool>& taken = *new std::vector<bool>;
-  return taken;
-}
+// Every lock of the shim is a ForkMutex: all are taken before fork so the
+// child gets consistent tables, released in the parent and re-initialised in
+// the child, where the threads that held them do not exist.
+void fork_prepare() { ForkMutex::fork_prepare_all(); }
 
-void fork_prepare() {
-  auto& list = fork_mutexes();
-  list.clear();
-  Registry::instance().collect_mutexes(list);
-  StackDepot::instance().collect_mutexes(list);
-  string_table_collect_mutexes(list);
-  sock::collect_mutexes(list);
-  auto& taken = fork_taken();
-  taken.assign(list.size(), false);
-  std::int64_t deadline = mono_now_ns() + 100'000'000;
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    while (!(taken[i] = list[i]->try_lock()) && mono_now_ns() < deadline) sched_yield();
-  }
-}
-
-void fork_parent() {
-  auto& list = fork_mutexes();
-  auto& taken = fork_taken();
-  for (std::size_t i = 0; i < list.size(); ++i)
-    if (taken[i]) list[i]->unlock();
-}
+void fork_parent() { ForkMutex::fork_parent_all(); }
 
 void fork_child() {
-  for (std::mutex* m : fork_mutexes()) new (m) std::mutex();
+  ForkMutex::fork_child_all();
   reset_tid_cache();
   g_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_relaxed);
   g_exit_reported.store(false, std::memory_order_relaxed);
@@ -101,11 +76,19 @@ ExitFn real_exit_fn(std::atomic<ExitFn>& slot, const char* name) {
   return fn;
 }
 
+// The signal mask the program started with: a signal blocked now that was not
+// blocked then means we are most likely inside a signal handler (the kernel
+// blocks the handled signal while its handler runs).
+sigset_t g_initial_mask;
+std::atomic<bool> g_initial_mask_known{false};
+
 void initialize() {
   static std::once_flag once;
   std::call_once(once, [] {
     Reentry guard;
     cached_pid();
+    if (pthread_sigmask(SIG_SETMASK, nullptr, &g_initial_mask) == 0)
+      g_initial_mask_known.store(true, std::memory_order_release);
     const Options& opts = options();
     if (opts.help) log_block(options_help(opts));
     // Resolve the exit functions now: in a vfork child they are called with the
@@ -129,6 +112,13 @@ const Options& options() {
     const char* env = getenv("CONNLEAK_OPTIONS");
     auto* opts = new Options(parse_options(env ? env : "", &warnings));
     for (const std::string& w : warnings) log().warn("{}", w);
+    // Relative to the directory the program started in (options are read
+    // before main at the latest): a program that chdir()s later must not
+    // scatter its reports.
+    if (!opts->report_dir.empty() && opts->report_dir.front() != '/') {
+      char cwd[PATH_MAX];
+      if (getcwd(cwd, sizeof cwd)) opts->report_dir = std::string(cwd) + "/" + opts->report_dir;
+    }
     return *opts;
   }();
   return parsed;
@@ -156,16 +146,65 @@ void report_at_exit() {
   if (g_exit_reported.exchange(true)) return;
   if (!options().enabled) return;
   Reentry guard;
-  std::string name = "connleak." + std::to_string(cached_pid()) + ".json";
-  emit_report(options(), "exit", name, &probe_state);
+  host_safe("write the exit report", [] {
+    std::string name = "connleak." + std::to_string(cached_pid()) + ".json";
+    emit_report(options(), "exit", name, &probe_state);
+  });
+}
+
+bool exit_reported() { return g_exit_reported.load(std::memory_order_acquire); }
+
+bool maybe_in_signal_handler() {
+  if (!g_initial_mask_known.load(std::memory_order_acquire)) return true;  // unknown: assume the worst
+  sigset_t now;
+  if (pthread_sigmask(SIG_SETMASK, nullptr, &now) != 0) return true;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&now, sig) == 1 && sigismember(&g_initial_mask, sig) != 1) return true;
+  return false;
 }
 
 bool write_dump(const char* trigger) {
   if (in_vfork_child() || !options().enabled) return false;
   Reentry guard;
-  unsigned n = g_dump_count.fetch_add(1) + 1;
-  std::string name = "connleak." + std::to_string(cached_pid()) + "." + std::to_string(n) + ".json";
-  return emit_report(options(), trigger, name, &probe_state);
+  return host_safe("write a dump", [trigger] {
+    unsigned n = g_dump_count.fetch_add(1) + 1;
+    std::string name = "connleak." + std::to_string(cached_pid()) + "." + std::to_string(n) + ".json";
+    return emit_report(options(), trigger, name, &probe_state);
+  });
+}
+
+namespace {
+
+// How long an _exit from a signal handler waits for the collector thread to
+// write the exit report before leaving without it.
+constexpr int kExitReportWaitMs = 5000;
+
+void say(const char* line) { write_all_no_sigpipe(2, line, std::strlen(line)); }
+
+}  // namespace
+
+// _exit is async-signal-safe and programs call it from signal handlers, where
+// the interrupted code may hold malloc's or stdio's lock: writing the report
+// right here (malloc, /proc reads, symbolization) would deadlock the host. So
+// only async-signal-safe work happens when that may be the case: the report is
+// handed to the collector thread and waited for, with a bound.
+void report_before_exit() {
+  if (in_vfork_child() || exit_reported()) return;
+  if (!maybe_in_signal_handler()) {
+    report_at_exit();
+    return;
+  }
+  switch (collector_write_exit_report(kExitReportWaitMs)) {
+    case ExitReport::kWritten: return;
+    case ExitReport::kTimedOut:
+      say("connleak: _exit() in a signal handler: the exit report was not written within 5 s; "
+          "exiting without it\n");
+      return;
+    case ExitReport::kNoThread:
+      say("connleak: _exit() in a signal handler and no collector thread to write the exit report; "
+          "exiting without it (writing it here could deadlock)\n");
+      return;
+  }
 }
 
 HandleState probe_state(const ConnRecord& record) {
@@ -185,14 +224,14 @@ using connleak::shim::g_real_Exit;
 // _exit and _Exit skip atexit: a program that leaves through them (os._exit in
 // Python, fork children) would otherwise lose its report.
 CONNLEAK_EXPORT void _exit(int status) {
-  connleak::shim::report_at_exit();
+  connleak::shim::report_before_exit();
   if (auto fn = connleak::shim::real_exit_fn(g_real_exit, "_exit")) fn(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }
 
 CONNLEAK_EXPORT void _Exit(int status) {
-  connleak::shim::report_at_exit();
+  connleak::shim::report_before_exit();
   if (auto fn = connleak::shim::real_exit_fn(g_real_Exit, "_Exit")) fn(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();

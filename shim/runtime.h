@@ -20,6 +20,13 @@ bool in_vfork_child();
 
 // Writes the exit report once per process (atexit, _exit, _Exit all land here).
 void report_at_exit();
+// The _exit/_Exit hooks' path: report_at_exit() in a normal context; when the
+// caller may be a signal handler, only async-signal-safe work (the collector
+// thread writes the report, waited for with a bound).
+void report_before_exit();
+bool exit_reported();
+// A signal blocked now that was not at start-up: most likely a handler is running.
+bool maybe_in_signal_handler();
 // Writes a dump (trigger "signal" or "request") numbered per process.
 bool write_dump(const char* trigger);
 

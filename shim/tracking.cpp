@@ -10,6 +10,7 @@
 #include "shim/live_cache.h"
 #include "shim/python_stack.h"
 #include "shim/runtime.h"
+#include "shim/runtime_teardown.h"
 #include "shim/socket_table.h"
 
 namespace connleak::shim {
@@ -30,7 +31,18 @@ std::string label(Library library, const void* handle) {
 }
 }  // namespace
 
+// Once per function: a program that retries would otherwise flood stderr.
+// Names are string literals, so their addresses identify them.
 void report_missing(const char* name) {
+  static std::atomic<const char*> reported[64] = {};
+  for (auto& slot : reported) {
+    const char* seen = slot.load(std::memory_order_acquire);
+    if (seen == name) return;
+    if (!seen) {
+      if (slot.compare_exchange_strong(seen, name, std::memory_order_acq_rel)) break;
+      if (seen == name) return;
+    }
+  }
   log().error("connleak: cannot find the real {} for its caller; the call fails", name);
 }
 
@@ -51,6 +63,8 @@ CloseOutcome record_close(Library library, const void* handle, const char* fn, C
   // A close during CPython's shutdown is the interpreter tearing down module
   // globals (the driver's dealloc): the program itself never closed it.
   event.by_interpreter = python_finalizing();
+  event.by_runtime = !event.by_interpreter && runtime_tearing_down();
+  event.by_finalizer = !event.by_interpreter && !event.by_runtime && ruby_gc_closing();
   CapturedStacks stacks = event.by_interpreter ? CapturedStacks{capture_stack(close_depth()), 0}
                                                : capture_stacks(close_depth());
   event.stack = stacks.native;
@@ -64,7 +78,8 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
   CloseEvent event;
   event.when = now();
   event.by_interpreter = python_finalizing();
-  event.by_finalizer = by_finalizer && !event.by_interpreter;
+  event.by_runtime = !event.by_interpreter && runtime_tearing_down();
+  event.by_finalizer = (by_finalizer || ruby_gc_closing()) && !event.by_interpreter && !event.by_runtime;
   event.stack = initiated.native;
   event.py_stack = initiated.python;
   return apply_close(library, handle, fn, event, nullptr);
@@ -78,7 +93,7 @@ CloseOutcome apply_close(Library library, const void* handle, const char* fn, co
   CloseOutcome outcome = Registry::instance().on_close(reinterpret_cast<std::uintptr_t>(handle), event, &info);
   switch (outcome) {
     case CloseOutcome::kClosed:
-      if (info.record.alerts && !event.by_interpreter && !event.by_finalizer) {
+      if (info.record.alerts && !event.by_interpreter && !event.by_finalizer && !event.by_runtime) {
         // HikariCP's "previously reported leaked connection was returned": lets
         // users tune their thresholds.
         log().warn("connleak: previously flagged connection id {} ({} {}) was closed after {:.1f}s",
@@ -88,6 +103,7 @@ CloseOutcome apply_close(Library library, const void* handle, const char* fn, co
       if (options().verbosity >= 2)
         log().info("connleak: {} handle {} closed{}", lib, label(library, handle),
                    event.by_interpreter ? " by the interpreter at exit"
+                   : event.by_runtime   ? " by the runtime while it shut down"
                    : event.by_finalizer ? " by a finalizer (dropped by the program)"
                                         : "");
       break;

@@ -163,5 +163,7 @@ TEST(Suppressions, MissingFileIsExit2) {
   Result r = cli_test::connleak(
       {"report", "--suppressions", "/nonexistent/connleak.supp", golden("inputs")});
   EXPECT_EQ(r.exit_code, 2) << describe(r);
-  EXPECT_EQ(r.err, "connleak: cannot read suppressions file /nonexistent/connleak.supp\n");
+  EXPECT_EQ(r.err,
+            "connleak: cannot read suppressions file /nonexistent/connleak.supp: No such file or "
+            "directory\n");
 }

@@ -39,7 +39,7 @@ void expect_defaults(const Options& o) {
   EXPECT_TRUE(o.enabled);
   EXPECT_EQ(o.report_dir, "");
   EXPECT_EQ(o.stack_depth, 32);
-  EXPECT_EQ(o.verbosity, 1);
+  EXPECT_EQ(o.verbosity, 0);  // silent when clean, like LeakSanitizer
   EXPECT_FALSE(o.quiet);
   EXPECT_FALSE(o.help);
 }
@@ -197,7 +197,7 @@ const BadValue kBadValues[] = {
     {"stack_depth=99999999999999999999999", "stack_depth", nullptr},
     {"stack_depth=12abc", "stack_depth", nullptr},
     {"verbosity=3", "verbosity",
-     "connleak: ignoring option 'verbosity=3': expected an integer from 0 to 2; keeping 1"},
+     "connleak: ignoring option 'verbosity=3': expected an integer from 0 to 2; keeping 0"},
     {"enabled=maybe", "enabled",
      "connleak: ignoring option 'enabled=maybe': expected 1/0, true/false, yes/no or on/off; "
      "keeping true"},
@@ -221,7 +221,7 @@ TEST(Options, KeysAreCaseSensitive) {
   const Parsed p = parse("Verbosity=2");
   ASSERT_EQ(p.warnings.size(), 1u);
   EXPECT_NE(p.warnings[0].find("unknown option 'Verbosity'"), std::string::npos);
-  EXPECT_EQ(p.options.verbosity, 1);
+  EXPECT_EQ(p.options.verbosity, 0);
 }
 
 TEST(Options, UnknownKeyWithUnterminatedQuoteIsReportedAsUnknown) {
@@ -351,6 +351,15 @@ TEST(Options, HelpListsEveryOptionOnItsOwnLineWithCurrentValue) {
   EXPECT_NE(lines[2].find("\"/tmp/r\""), std::string::npos) << lines[2];
   EXPECT_NE(lines[5].find("true"), std::string::npos) << lines[5];
   EXPECT_EQ(help.back(), '\n');
+}
+
+// Found by tests/fuzz/fuzz_options.cpp (corpus/options/help-control-characters): a
+// string value with a control character went raw into help=1's output.
+TEST(Options, HelpSpellsControlCharactersInValues) {
+  const Options o = parse_options("report_dir=/tmp/\x1b]0;owned\x07\x01x", nullptr);
+  const std::string help = options_help(o);
+  for (const char c : help) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << help;
+  EXPECT_NE(help.find("\"/tmp/\\x1b]0;owned\\x07\\x01x\""), std::string::npos) << help;
 }
 
 TEST(Options, MarkdownTableHasOneRowPerOption) {

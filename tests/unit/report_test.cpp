@@ -228,5 +228,24 @@ TEST(ReportBuilder, CommandLinePasswordsAreRedacted) {
   EXPECT_EQ(current_process().pid, getpid());
 }
 
+// Issue 20, item 4: the spellings the first scrubber missed.
+TEST(ReportBuilder, CommandLinePasswordsInEveryFlagSpellingAreRedacted) {
+  const std::string secret = "s3cr3t-Q";
+  auto out = redact_argv({"./app", "--password", secret, "--passwd", secret, "--pgpassword", secret, "-p" + secret,
+                          "--db-pass=" + secret, "{\"password\": \"" + secret + "\", \"user\": \"u\"}",
+                          "--no-password", "-h", "db"});
+  for (const std::string& a : out) EXPECT_EQ(a.find(secret), std::string::npos) << a;
+  EXPECT_EQ(out[1], "--password");
+  EXPECT_EQ(out[2], "***");
+  EXPECT_EQ(out[7], "-p***");
+  EXPECT_EQ(out[8], "--db-pass=***");
+  EXPECT_NE(out[9].find("\"user\": \"u\""), std::string::npos) << out[9];
+  // psql's --password prompts; a flag after it is not its value, nor is one after --no-password.
+  EXPECT_EQ(out[11], "-h");
+  EXPECT_EQ(out[12], "db");
+  auto prompt = redact_argv({"psql", "--password", "-h", "db"});
+  EXPECT_EQ(prompt[2], "-h");
+}
+
 }  // namespace
 }  // namespace connleak

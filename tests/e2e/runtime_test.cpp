@@ -1,0 +1,187 @@
+// Runtimes other than CPython that load the client libraries RTLD_LOCAL or
+// speak the protocol themselves (issue 13): programs must keep working under
+// the shim, and the counts must be the program's.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "tests/e2e/harness.h"
+
+namespace e2e {
+namespace {
+
+std::string perl_script(const std::string& name) {
+  return std::string(CONNLEAK_E2E_PERL_DIR) + "/" + name;
+}
+
+// Every hooked MySQL / libpq entry point, through a module loaded RTLD_LOCAL:
+// the same output with and without the shim. Before the fix, libmariadb's
+// mysql_query (a tail jump to mysql_real_query) returned 1 under the shim.
+void expect_same_with_and_without_shim(const std::string& which) {
+  RunOptions plain;
+  plain.preload = false;
+  Result without = run({bin("local_client_host"), CONNLEAK_E2E_LOCAL_MODULE, which}, plain);
+  ASSERT_EQ(without.exit_code, 0) << describe(without);
+  Result with = run({bin("local_client_host"), CONNLEAK_E2E_LOCAL_MODULE, which});
+  ASSERT_EQ(with.exit_code, 0) << describe(with);
+  EXPECT_EQ(with.out, without.out) << describe(with);
+  EXPECT_EQ(with.err.find("cannot find the real"), std::string::npos) << with.err;
+  EXPECT_EQ(summary(with, "leaked"), 0u) << describe(with);
+  EXPECT_EQ(summary(with, "unknown_closes"), 0u) << describe(with);
+  EXPECT_EQ(summary(with, "opened"), summary(with, "closed")) << describe(with);
+}
+
+TEST(RtldLocal, EveryMysqlEntryPointBehavesAsWithoutTheShim) {
+  mysql("PORT");
+  expect_same_with_and_without_shim("mysql");
+  // The drive really exercised the library: queries, stmt, reconnect, non-blocking.
+  RunOptions plain;
+  plain.preload = false;
+  Result r = run({bin("local_client_host"), CONNLEAK_E2E_LOCAL_MODULE, "mysql"}, plain);
+  EXPECT_NE(r.out.find("mysql_query rc=0 value=42"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mariadb_stmt_execute_direct rc=0 fetch=0 value=6"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("after reconnect mysql_query rc=0 value=10"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mysql_real_query_start rc=0 value=11"), std::string::npos) << r.out;
+}
+
+TEST(RtldLocal, EveryLibpqEntryPointBehavesAsWithoutTheShim) {
+  expect_same_with_and_without_shim("pq");
+  RunOptions plain;
+  plain.preload = false;
+  Result r = run({bin("local_client_host"), CONNLEAK_E2E_LOCAL_MODULE, "pq"}, plain);
+  EXPECT_NE(r.out.find("PQexec value=42"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("copied value=1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PQresetPoll ok=1"), std::string::npos) << r.out;
+}
+
+// libuv's way of closing: syscall(SYS_close) and syscall(SYS_close_range).
+TEST(RawSyscall, ClosesThroughSyscallAreSeen) {
+  Result r = run({bin("raw_syscall_close")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.out.find("sys_close=0 sys_close_range=0 kept=1 again=-1"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("library"), "socket") << leaked[0].dump(2);
+  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "kept_until_exit"))
+      << leaked[0].dump(2);
+}
+
+// Node.js drivers that speak the protocol themselves; libuv closes their
+// sockets with syscall(SYS_close). Installed by scripts/node-deps.sh (fixture).
+void expect_node_program(const std::string& name, const std::string& protocol,
+                         const std::string& password) {
+  std::string dir = CONNLEAK_E2E_NODE_DIR;
+  if (std::ifstream unavailable{dir + "/unavailable"}) {
+    std::stringstream why;
+    why << unavailable.rdbuf();
+    GTEST_SKIP() << "Node.js drivers not installed: " << why.str();
+  }
+  RunOptions o;
+  o.env = {{"NODE_PATH", dir + "/node_modules"}};
+  Result r = run({"node", std::string(CONNLEAK_E2E_NODE_SRC) + "/" + name}, o);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, "done\n") << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("library"), "socket") << leaked[0].dump(2);
+  EXPECT_EQ(leaked[0].value("protocol", ""), protocol) << leaked[0].dump(2);
+  EXPECT_EQ(r.err.find(password), std::string::npos);
+  EXPECT_EQ(r.report_text.find(password), std::string::npos);
+}
+
+TEST(Node, PgThreeOpenedTwoClosedOneLeaked) {
+  expect_node_program("pg_leak.js", "postgresql", pg("APP_PASSWORD"));
+}
+
+TEST(Node, Mysql2ThreeOpenedTwoClosedOneLeaked) {
+  expect_node_program("mysql2_leak.js", "mysql", mysql("PASSWORD"));
+}
+
+// Perl DBI: three connections from three subs, two disconnected, one in a
+// global until exit, which Perl's global destruction closes (perl_destruct).
+void expect_perl_program(const std::string& name, const std::string& library,
+                         const std::string& password) {
+  Result r = run({"/usr/bin/perl", perl_script(name)});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, "done\n") << describe(r);
+  EXPECT_EQ(r.err.find("cannot find the real"), std::string::npos) << r.err;
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("library"), library) << leaked[0].dump(2);
+  EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
+  // No Perl frames yet (issue 13 point 5): the native stack names the driver.
+  EXPECT_EQ(r.out.find(password), std::string::npos);
+  EXPECT_EQ(r.err.find(password), std::string::npos);
+  EXPECT_EQ(r.report_text.find(password), std::string::npos);
+}
+
+TEST(Perl, DbdMariadbWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
+  expect_perl_program("dbd_mariadb_leak.pl", "mysql", mysql("PASSWORD"));
+}
+
+TEST(Perl, DbdPgWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
+  expect_perl_program("dbd_pg_leak.pl", "libpq", pg("APP_PASSWORD"));
+}
+
+// Ruby: ruby-pg (libpq). Ruby frees what the program still references inside
+// its garbage collector at exit: reported as closed_by "garbage_collector".
+TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeak) {
+  Result r = run({"/usr/bin/ruby", std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/ruby/pg_leak.rb"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, "done\n") << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("library"), "libpq") << leaked[0].dump(2);
+  EXPECT_EQ(leaked[0].at("closed_by"), "garbage_collector") << leaked[0].dump(2);
+  EXPECT_EQ(r.err.find(pg("APP_PASSWORD")), std::string::npos);
+  EXPECT_EQ(r.report_text.find(pg("APP_PASSWORD")), std::string::npos);
+}
+
+// PHP: mysqli (mysqlnd speaks the protocol: socket level); the global is
+// closed by PHP's request shutdown.
+TEST(Php, MysqliGlobalKeptUntilExitIsTheOneLeak) {
+  Result r = run({"/usr/bin/php", std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/php/mysqli_leak.php"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, "done\n") << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("library"), "socket") << leaked[0].dump(2);
+  EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
+  EXPECT_EQ(r.err.find(mysql("PASSWORD")), std::string::npos);
+  EXPECT_EQ(r.report_text.find(mysql("PASSWORD")), std::string::npos);
+}
+
+// The same through `connleak run`: exit status 23 for the leak, no password.
+TEST(Perl, ConnleakRunExitsTwentyThree) {
+  RunOptions o;
+  o.preload = false;
+  Result r =
+      run({CONNLEAK_CLI, "run", "--", "/usr/bin/perl", perl_script("dbd_mariadb_leak.pl")}, o);
+  EXPECT_EQ(r.exit_code, 23) << describe(r);
+  EXPECT_NE(r.out.find("done"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.out.find(mysql("PASSWORD")), std::string::npos);
+  EXPECT_EQ(r.err.find(mysql("PASSWORD")), std::string::npos);
+}
+
+}  // namespace
+}  // namespace e2e
