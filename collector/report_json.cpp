@@ -176,6 +176,13 @@ json to_json(const Report& r) {
     cj["server_id"] = opt(c.server_id);
     if (c.protocol) cj["protocol"] = *c.protocol;
     if (c.closed_by) cj["closed_by"] = *c.closed_by;
+    if (c.statements) {
+      cj["statements"] = *c.statements;
+      cj["last_statement"] = opt(c.last_statement);
+      cj["last_used_at"] = opt(c.last_used_at);
+      cj["idle_seconds"] = opt(c.idle_seconds);
+      if (c.busy) cj["busy"] = *c.busy;
+    }
     if (c.transaction) {
       json t = {{"state", c.transaction->state}, {"seconds", c.transaction->seconds}};
       if (c.transaction->note) t["note"] = *c.transaction->note;
@@ -323,6 +330,11 @@ Report report_from_json(const json& j) {
     c.server_id = opt_integer<std::int64_t>(cj, "server_id");
     c.protocol = get_opt<std::string>(cj, "protocol");
     c.closed_by = get_opt<std::string>(cj, "closed_by");
+    c.statements = opt_integer<std::uint64_t>(cj, "statements");
+    c.last_statement = get_opt<std::string>(cj, "last_statement");
+    c.last_used_at = get_opt<std::string>(cj, "last_used_at");
+    c.idle_seconds = get_opt<double>(cj, "idle_seconds");
+    c.busy = get_opt<bool>(cj, "busy");
     c.pid = opt_integer<std::int64_t>(cj, "pid");
     if (auto it = cj.find("transaction"); it != cj.end() && it->is_object()) {
       TransactionInfo t;

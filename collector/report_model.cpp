@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "collector/activity/activity.h"
 #include "collector/python_frames.h"
 #include "collector/redact.h"
 #include "collector/report_builder.h"
@@ -89,6 +90,22 @@ Stacks stacks_of(Symbolizer& symbolizer, StackId id, StackId py_id) {
 void add_alerts(const ConnRecord& rec, Connection& c) {
   if (rec.alerts & kAlertLifetime) c.alerts.push_back({"lifetime", rec.lifetime_alert_after});
   if (rec.alerts & kAlertIdleInTransaction) c.alerts.push_back({"idle_in_transaction", rec.txn_alert_after});
+  if (rec.alerts & kAlertIdle) c.alerts.push_back({"idle", rec.idle_alert_after});
+}
+
+// Statements, the last one (normalized here, on the reporting thread) and
+// the idle time: what the connection was doing.
+void add_activity(Connection& c, const ConnRecord& rec, std::int64_t now_mono) {
+  if (!rec.live) return;
+  activity::ActivityView view;
+  if (!activity::read_activity(rec.live->activity, view)) return;
+  c.statements = view.statements;
+  if (!view.last_statement.empty()) c.last_statement = view.last_statement;
+  const double idle = view.last_used_mono ? seconds_between(view.last_used_mono, now_mono) : 0;
+  c.idle_seconds = idle < 0 ? 0 : idle;
+  Timestamp t = now();
+  c.last_used_at = iso8601_utc(t.real_ns - (t.mono_ns - view.last_used_mono));
+  if (view.in_flight) c.busy = true;
 }
 
 Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
@@ -138,6 +155,7 @@ Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_
     }
     c.transaction = std::move(txn);
   }
+  add_activity(c, rec, now_mono);
   return c;
 }
 

@@ -60,6 +60,12 @@ struct Connection {
   std::optional<std::string> closed_by;   // e.g. "interpreter_exit": closed, but not by the program
   std::optional<TransactionInfo> transaction;
   std::optional<std::int64_t> pid;        // set in merged reports (connleak report)
+  // Activity (option statements): present once the connection sent a statement.
+  std::optional<std::uint64_t> statements;
+  std::optional<std::string> last_statement;  // normalized: literals are `?`
+  std::optional<std::string> last_used_at;
+  std::optional<double> idle_seconds;  // since the last statement was sent or its result read
+  std::optional<bool> busy;            // a statement is still running (idle_seconds: how long)
 };
 
 struct Summary {

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "collector/activity/activity.h"
 #include "collector/printable.h"
 #include "collector/text_util.h"
 
@@ -123,6 +124,10 @@ std::string describe(const Connection& c) {
   if (c.closed_by == "garbage_collector")
     d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
   d << ')';
+  // What the connection last did, on its own line under the connection.
+  if (c.statements && *c.statements > 0)
+    d << "\n    " << activity::describe_activity(*c.statements, c.last_statement.value_or(""),
+                                                   c.idle_seconds.value_or(0), c.busy.value_or(false));
   return d.str();
 }
 
@@ -168,6 +173,9 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
     if (first.transaction && first.transaction->began) render_stacks(out, *first.transaction->began, "    ");
     else out << "    <no stack captured>\n";
     out << "  the connection was opened at:\n";
+  } else if (kind == "idle") {
+    out << "connleak: WARNING: " << total << " connection(s) inside a transaction sent nothing for more than "
+        << seconds(threshold_seconds) << " (idle_threshold), opened at:\n";
   } else {
     out << "connleak: WARNING: " << total << " connection(s) open for more than "
         << seconds(threshold_seconds) << " (threshold), opened at:\n";

@@ -62,7 +62,7 @@ void on_dump_signal(int) {
 }
 
 Thresholds thresholds() {
-  return {options().threshold.seconds, options().txn_threshold.seconds};
+  return {options().threshold.seconds, options().txn_threshold.seconds, options().idle_threshold.seconds};
 }
 
 bool needed() {
@@ -244,7 +244,7 @@ int tick_ms() {
   // at least once a second to notice a dump signal handler being replaced.
   Thresholds th = thresholds();
   double smallest = 0;
-  for (double t : {th.lifetime_seconds, th.txn_seconds})
+  for (double t : {th.lifetime_seconds, th.txn_seconds, th.idle_seconds})
     if (t > 0 && (smallest == 0 || t < smallest)) smallest = t;
   if (smallest == 0) return 1000;
   return std::clamp(static_cast<int>(smallest * 1000 / 4), 10, 1000);

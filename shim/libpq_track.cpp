@@ -7,11 +7,13 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstring>
 
 #include "collector/logger.h"
 #include "collector/redact.h"
 #include "collector/registry.h"
 #include "collector/string_table.h"
+#include "shim/activity_track.h"
 #include "shim/capture.h"
 #include "shim/collector_thread.h"
 #include "shim/guard.h"
@@ -99,8 +101,10 @@ void after_command(PGconn* conn, const Resolution& r) {
   if (!conn) return;
   auto txn_status = CONNLEAK_IN(PQtransactionStatus, r);
   if (!txn_status) return;
+  const PGTransactionStatusType status = txn_status(conn);
+  activity_result(conn, status == PQTRANS_ACTIVE);
   TxnState state;
-  switch (txn_status(conn)) {
+  switch (status) {
     case PQTRANS_IDLE: state = TxnState::kIdle; break;
     case PQTRANS_INTRANS: state = TxnState::kInTransaction; break;
     case PQTRANS_INERROR: state = TxnState::kInError; break;
@@ -109,6 +113,42 @@ void after_command(PGconn* conn, const Resolution& r) {
   }
   note_command_state(Library::kLibpq, conn, state);
 }
+
+// Before a command: the statement it sends (option statements). One overload
+// per command in libpq_symbols.inc, same parameters; commands that send no
+// statement text of their own (PQgetResult, ...) match the catch-all.
+using activity::Dialect;
+constexpr std::size_t kNul = static_cast<std::size_t>(-1);
+std::size_t name_len(const char* name) { return name ? std::strlen(name) : 0; }
+
+void before_PQexec(PGconn* conn, const char* query) { activity_sent(conn, query, kNul, Dialect::kPostgres); }
+void before_PQsendQuery(PGconn* conn, const char* query) { activity_sent(conn, query, kNul, Dialect::kPostgres); }
+void before_PQexecParams(PGconn* conn, const char* command, int, const Oid*, const char* const*, const int*,
+                         const int*, int) {
+  activity_sent(conn, command, kNul, Dialect::kPostgres);
+}
+void before_PQsendQueryParams(PGconn* conn, const char* command, int, const Oid*, const char* const*,
+                              const int*, const int*, int) {
+  activity_sent(conn, command, kNul, Dialect::kPostgres);
+}
+void before_PQprepare(PGconn* conn, const char* name, const char* query, int, const Oid*) {
+  activity_prepare(conn, name ? name : "", name_len(name), query, kNul, Dialect::kPostgres);
+}
+void before_PQsendPrepare(PGconn* conn, const char* name, const char* query, int, const Oid*) {
+  activity_prepare(conn, name ? name : "", name_len(name), query, kNul, Dialect::kPostgres);
+}
+void before_PQexecPrepared(PGconn* conn, const char* name, int, const char* const*, const int*, const int*, int) {
+  activity_execute(conn, name ? name : "", name_len(name));
+}
+void before_PQsendQueryPrepared(PGconn* conn, const char* name, int, const char* const*, const int*, const int*,
+                                int) {
+  activity_execute(conn, name ? name : "", name_len(name));
+}
+template <typename... A>
+void before_other(A...) {}
+#define before_PQgetResult before_other
+#define before_PQpipelineSync before_other
+#define before_PQputCopyEnd before_other
 
 }  // namespace
 
@@ -219,6 +259,7 @@ int impl_PQresetStart(const Resolution& r, PGconn* conn) {
 #define CONNLEAK_CALL(name)
 #define CONNLEAK_COMMAND(name, ret, fail, params, args)         \
   ret impl_##name(const Resolution& r, CONNLEAK_STRIP params) { \
+    if (tracking(r)) before_##name args;                        \
     ret result = CONNLEAK_REAL(name) args;                      \
     if (tracking(r)) no_throw([&] { after_command(conn, r); }); \
     return result;                                              \
