@@ -120,8 +120,10 @@ void render_stacks(std::ostringstream& out, const Stacks& s, const char* indent)
   if (python) {
     out << indent << "Python stack:\n";
     out << format_python_frames(*s.python, "      ");
-    out << indent << "native stack:\n";
-    render_frames(out, s.native, true, "      ");
+    if (!s.native.empty()) {  // a holder's current stack is Python only
+      out << indent << "native stack:\n";
+      render_frames(out, s.native, true, "      ");
+    }
   } else if (!s.native.empty()) {
     render_frames(out, s.native, true, indent);
   } else {

@@ -67,7 +67,7 @@ TEST(Pools, LeakedCheckoutNamedAtItsLineIdlePooledConnectionsAreNot) {
   EXPECT_EQ(c.at("in_transaction"), false);
   const json* f = frame_of(c.at("acquired"), "leaky_request");
   ASSERT_NE(f, nullptr) << c.dump(2);
-  EXPECT_EQ(f->at("line"), line_of(source(), "static void leaky_request(")) << f->dump();
+  EXPECT_EQ(f->at("line"), line_of(source(), "leaky_request takes")) << f->dump();
   // The clean requests' checkouts were returned and stay in the timeline.
   EXPECT_EQ(checkouts_with(rep, "returned").size(), 3u);
   // Text: the checkout stack, and the pool's idle connections at low severity.
@@ -103,7 +103,7 @@ TEST(Pools, ReclaimedCheckoutIsALeak) {
   Result r =
       run({host(), "pool 2", "open 0", "open 1", "hold_a 0", "reclaim 0", "clean 1", "exit"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_NE(r.out.find("ok reclaim 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reclaim -> 0"), std::string::npos) << r.out;
   const json& rep = report_of(r);
   auto reclaimed = checkouts_with(rep, "reclaimed");
   ASSERT_EQ(reclaimed.size(), 1u) << rep.dump(2);
@@ -166,8 +166,8 @@ TEST(Pools, ExhaustionSnapshotNamesBothHolders) {
   Result r = run({host(), "pool 2", "open 0", "open 1", "open 2", "hold_a 0", "begin 1", "hold_b 1",
                   "exhausted", "exhausted", "commit 1", "return 0", "return 1", "exit"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_NE(r.out.find("ok exhausted 0"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("ok exhausted 1"), std::string::npos) << r.out;  // rate-limited
+  EXPECT_NE(r.out.find("exhausted -> 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("exhausted -> 1"), std::string::npos) << r.out;  // rate-limited
   EXPECT_EQ(count(r.err, "snapshot (pool_exhausted)"), 1) << r.err;
   std::vector<json> snapshots;
   for (const std::string& name : r.files) {
@@ -185,8 +185,8 @@ TEST(Pools, ExhaustionSnapshotNamesBothHolders) {
   const json* fb = frame_of(b.at("acquired"), "hold_device_b");
   ASSERT_NE(fa, nullptr) << a.dump(2);
   ASSERT_NE(fb, nullptr) << b.dump(2);
-  EXPECT_EQ(fa->at("line"), line_of(source(), "static void hold_device_a("));
-  EXPECT_EQ(fb->at("line"), line_of(source(), "static void hold_device_b("));
+  EXPECT_EQ(fa->at("line"), line_of(source(), "hold_device_a takes"));
+  EXPECT_EQ(fb->at("line"), line_of(source(), "hold_device_b takes"));
   EXPECT_EQ(a.at("in_transaction"), false);
   EXPECT_EQ(b.at("in_transaction"), true);
   for (const json& c : {a, b}) EXPECT_EQ(c.at("status"), "open");

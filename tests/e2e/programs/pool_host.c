@@ -12,7 +12,7 @@
  *   exhausted           the pool ran dry: connleak_pool_exhausted
  *   refuse N            open connections until the server refuses one (at most N)
  *   exit
- * Each command answers "ok <command> ..." on stdout. Commands given as
+ * Each command prints what it got, then "ok <command> <I>" on stdout. Commands given as
  * arguments ("open 0") run first, then stdin is read. */
 #define _GNU_SOURCE
 #include <connleak/connleak.h>
@@ -57,13 +57,13 @@ NOINLINE static void clean_request(int i) {
 }
 
 NOINLINE static void leaky_request(int i) {
-  checkouts[i] = take(i);
+  checkouts[i] = take(i); /* leaky_request takes */
 }
 NOINLINE static void hold_device_a(int i) {
-  checkouts[i] = take(i);
+  checkouts[i] = take(i); /* hold_device_a takes */
 }
 NOINLINE static void hold_device_b(int i) {
-  checkouts[i] = take(i);
+  checkouts[i] = take(i); /* hold_device_b takes */
 }
 
 /* Opens connections until one fails; prints how many were open. */
@@ -74,7 +74,7 @@ NOINLINE static void open_until_refused(int n) {
     extra[opened] = PQconnectdb(getenv("CONNLEAK_TEST_PG_CONNINFO"));
     if (PQstatus(extra[opened]) != CONNECTION_OK) break;
   }
-  printf("ok refuse opened %d%s\n", opened, opened < n ? " refused" : "");
+  printf("refuse opened %d%s\n", opened, opened < n ? " refused" : "");
   for (int i = 0; i <= opened && i < 64 && i < n; ++i) PQfinish(extra[i]);
 }
 
@@ -88,48 +88,50 @@ static int run_command(const char* line) {
     pool = connleak_pool_register("c.TestPool",
                                   "c#1 host=127.0.0.1 user=app password=hunter2 dbname=connleak",
                                   "postgresql://app@127.0.0.1/connleak", i);
-    printf("ok pool %llu\n", pool);
+    printf("pool id %llu\n", pool);
   } else if (!strcmp(cmd, "open")) {
     conns[i] = connect_or_die();
-    printf("ok open %d adopt %d\n", i,
+    printf("open %d adopt %d\n", i,
            connleak_pool_adopt(pool, CONNLEAK_KEY_HANDLE,
                                (unsigned long long)(unsigned long)conns[i]));
   } else if (!strcmp(cmd, "clean")) {
     clean_request(i);
-    printf("ok clean\n");
+
   } else if (!strcmp(cmd, "leak")) {
     leaky_request(i);
-    printf("ok leak %llu\n", checkouts[i]);
+    printf("checkout %llu\n", checkouts[i]);
   } else if (!strcmp(cmd, "hold_a")) {
     hold_device_a(i);
-    printf("ok hold_a %llu\n", checkouts[i]);
+    printf("checkout %llu\n", checkouts[i]);
   } else if (!strcmp(cmd, "hold_b")) {
     hold_device_b(i);
-    printf("ok hold_b %llu\n", checkouts[i]);
+    printf("checkout %llu\n", checkouts[i]);
   } else if (!strcmp(cmd, "begin")) {
     exec_ok(conns[i], "BEGIN");
-    printf("ok begin\n");
+
   } else if (!strcmp(cmd, "commit")) {
     exec_ok(conns[i], "COMMIT");
-    printf("ok commit\n");
+
   } else if (!strcmp(cmd, "return")) {
-    printf("ok return %d\n", connleak_checkin(checkouts[i], CONNLEAK_RETURNED));
+    printf("return -> %d\n", connleak_checkin(checkouts[i], CONNLEAK_RETURNED));
   } else if (!strcmp(cmd, "reclaim")) {
-    printf("ok reclaim %d\n", connleak_checkin(checkouts[i], CONNLEAK_RECLAIMED));
+    printf("reclaim -> %d\n", connleak_checkin(checkouts[i], CONNLEAK_RECLAIMED));
   } else if (!strcmp(cmd, "exhausted")) {
-    printf("ok exhausted %d\n", connleak_pool_exhausted(pool, 2.5));
+    printf("exhausted -> %d\n", connleak_pool_exhausted(pool, 2.5));
   } else if (!strcmp(cmd, "refuse")) {
     open_until_refused(i);
   } else if (!strcmp(cmd, "close")) {
     PQfinish(conns[i]);
     conns[i] = NULL;
-    printf("ok close\n");
+
   } else if (!strcmp(cmd, "exit")) {
-    printf("ok exit\n");
+    printf("ok exit 0\n");
     return 1;
   } else {
     printf("unknown %s\n", cmd);
+    return 0;
   }
+  printf("ok %s %d\n", cmd, i); /* what the tests' Session::command waits for */
   return 0;
 }
 
