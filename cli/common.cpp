@@ -58,11 +58,35 @@ void write_output(const std::string& path, const std::string& content) {
       throw Failure(std::string("cannot write to stdout: ") + std::strerror(errno));
     return;
   }
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) throw Failure("cannot write " + path + ": " + std::strerror(errno));
-  bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) throw Failure("cannot write " + path + ": " + std::strerror(errno));
+  // A temp name beside it, then rename: a reader (a CI upload step) never sees
+  // half a file, and a symlink planted at `path` is replaced, never written
+  // through (O_EXCL|O_NOFOLLOW on the temp name). Mode 0600, like the shim's
+  // report files: reports name hosts, users and code.
+  std::string::size_type slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string temp = dir + "." + base + ".tmp." + std::to_string(getpid());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw Failure("cannot write " + path + ": " + temp + ": " + std::strerror(errno));
+  const char* p = content.data();
+  std::size_t left = content.size();
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      close(fd);
+      unlink(temp.c_str());
+      throw Failure("cannot write " + path + ": " + std::strerror(err));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (close(fd) != 0 || rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(temp.c_str());
+    throw Failure("cannot write " + path + ": " + std::strerror(err));
+  }
 }
 
 FailOn parse_fail_on(const std::string& text) {

@@ -89,6 +89,27 @@ class Fd {
   int fd_;
 };
 
+// Anyone can bind an abstract name first (another user, or the same pid in
+// another pid namespace sharing this network namespace): talk only to the
+// process we were asked about, run by us or by root. The kernel reports the
+// listener's pid in our own pid namespace (0 when it is not visible there).
+void check_peer(int fd, pid_t pid, const std::string& name) {
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0)
+    throw Failure(who(pid) + ": cannot tell who holds @" + name + " (" + std::strerror(errno) +
+                  "); refusing to talk to it");
+  std::string holder = peer.pid > 0 ? "process " + std::to_string(peer.pid)
+                                    : "a process outside this pid namespace";
+  if (peer.pid != pid)
+    throw Failure(who(pid) + "'s control socket @" + name + " is held by " + holder + " (uid " +
+                  std::to_string(peer.uid) + "), not by " + who(pid) +
+                  "; refusing to talk to it");
+  if (peer.uid != 0 && peer.uid != getuid())
+    throw Failure(who(pid) + "'s control socket @" + name + " is held by uid " +
+                  std::to_string(peer.uid) + ", neither you nor root; refusing to talk to it");
+}
+
 }  // namespace
 
 std::string control_socket_name(pid_t pid) {
@@ -124,9 +145,12 @@ std::string request_dump(pid_t pid, std::chrono::milliseconds timeout) {
     if (err == ECONNREFUSED || err == ENOENT)
       throw Failure(who(pid) +
                     " did not answer: it has no control socket (it opened no connection yet, or "
-                    "runs with control=0)");
+                    "runs without control=1: start it under `connleak run`, or set "
+                    "CONNLEAK_OPTIONS=control=1)");
     throw Failure(who(pid) + " did not answer: " + std::strerror(err));
   }
+
+  check_peer(sock.get(), pid, name);
 
   const std::string request = "dump\n";
   std::size_t sent = 0;

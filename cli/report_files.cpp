@@ -49,13 +49,32 @@ std::optional<ReportName> parse_report_name(const std::string& name) {
       name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
     return std::nullopt;
   std::string middle = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-  std::size_t dot = middle.find('.');
+  // <pid>[.<n>][.<nsinode>-<starttime>]: the tag is what the shim adds when
+  // the plain name was taken by another process with the same pid.
+  std::vector<std::string> parts;
+  for (std::size_t from = 0;;) {
+    std::size_t dot = middle.find('.', from);
+    parts.push_back(middle.substr(from, dot == std::string::npos ? std::string::npos : dot - from));
+    if (dot == std::string::npos) break;
+    from = dot + 1;
+  }
   ReportName out;
-  auto pid = parse_number(middle.substr(0, dot));
+  if (parts.size() > 1) {
+    const std::string& last = parts.back();
+    std::size_t dash = last.find('-');
+    if (dash != std::string::npos) {
+      if (!parse_number(last.substr(0, dash)) || !parse_number(last.substr(dash + 1)))
+        return std::nullopt;
+      out.tag = last;
+      parts.pop_back();
+    }
+  }
+  if (parts.size() > 2) return std::nullopt;
+  auto pid = parse_number(parts[0]);
   if (!pid) return std::nullopt;
   out.pid = *pid;
-  if (dot != std::string::npos) {
-    out.dump = parse_number(middle.substr(dot + 1));
+  if (parts.size() == 2) {
+    out.dump = parse_number(parts[1]);
     if (!out.dump) return std::nullopt;
   }
   return out;
@@ -79,15 +98,17 @@ std::optional<Report> read_report(const std::string& path, std::string* error) {
 }
 
 std::vector<std::string> report_files_in(const std::string& dir, std::string* error) {
-  std::map<long long, std::string> exits;
-  std::map<long long, std::pair<long long, std::string>> latest_dump;
+  // Keyed by pid and tag: the same pid in two pid namespaces is two processes.
+  std::map<std::string, std::string> exits;
+  std::map<std::string, std::pair<long long, std::string>> latest_dump;
   for (const std::string& name : names_in(dir, error)) {
     auto parsed = parse_report_name(name);
     if (!parsed) continue;
+    std::string key = std::to_string(parsed->pid) + "." + parsed->tag;
     if (!parsed->dump) {
-      exits[parsed->pid] = name;
+      exits[key] = name;
     } else {
-      auto& best = latest_dump[parsed->pid];
+      auto& best = latest_dump[key];
       if (best.second.empty() || *parsed->dump > best.first) best = {*parsed->dump, name};
     }
   }

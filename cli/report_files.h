@@ -17,6 +17,10 @@ namespace connleak::cli {
 struct ReportName {
   long long pid = 0;
   std::optional<long long> dump;  // n of connleak.<pid>.<n>.json
+  // "<nsinode>-<starttime>" of connleak.<pid>[.<n>].<tag>.json, the name the
+  // shim uses when connleak.<pid>[.<n>].json was taken by another process
+  // with the same pid (another pid namespace); empty otherwise.
+  std::string tag;
 };
 std::optional<ReportName> parse_report_name(const std::string& name);
 

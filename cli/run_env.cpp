@@ -80,7 +80,10 @@ std::string quote_option_value(const std::string& value) {
 
 std::string options_value(const char* existing, const ShimFlags& flags) {
   // Each process still writes its JSON; only `run` prints, once, for the tree.
-  std::string value = "print_report=0";
+  // Dumps (signal and `connleak dump PID`) are on under `run`: they need the
+  // shim's thread, which a plain preloaded process does not start by default.
+  // Before the user's options, so an exported control=0 still wins.
+  std::string value = "print_report=0:dump_signal=12:control=1";
   if (existing && *existing) value += std::string(":") + existing;
   auto add = [&](const char* key, const std::optional<std::string>& v) {
     if (v) value += std::string(":") + key + "=" + quote_option_value(*v);

@@ -26,7 +26,8 @@ struct ShimFlags {
   std::optional<std::string> report_dir;
   std::optional<std::string> suppressions;
 };
-// "print_report=0" first (each process writes its JSON; the run prints one
+// "print_report=0:dump_signal=12:control=1" first (each process writes its
+// JSON; the run prints one
 // merged summary; the user's own options can turn it back on), then the
 // existing options, then the flags. Throws Failure for a value that cannot be
 // quoted (it holds ':' and both kinds of quotes).

@@ -18,26 +18,26 @@ std::uint64_t CheckoutTable::register_pool(const char* kind, const char* name, c
   pool.name = intern_string(name ? name : "");
   pool.target = intern_string(target ? target : "");
   pool.max_size = max_size < 0 ? -1 : max_size;
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkMutex> lock(mutex_);
   pool.id = pools_.size() + 1;
   pools_.push_back(pool);
   return pool.id;
 }
 
 bool CheckoutTable::has_pool(std::uint64_t pool_id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkMutex> lock(mutex_);
   return pool_id >= 1 && pool_id <= pools_.size();
 }
 
 bool CheckoutTable::pool(std::uint64_t id, PoolRecord* out) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkMutex> lock(mutex_);
   if (id < 1 || id > pools_.size()) return false;
   *out = pools_[id - 1];
   return true;
 }
 
 std::uint64_t CheckoutTable::on_checkout(CheckoutRecord record) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkMutex> lock(mutex_);
   record.id = next_id_++;
   record.end = CheckoutEnd::kOpen;
   ++counters_.taken;
@@ -48,7 +48,7 @@ std::uint64_t CheckoutTable::on_checkout(CheckoutRecord record) {
 
 bool CheckoutTable::on_checkin(std::uint64_t id, CheckoutEnd how, Timestamp when,
                                CheckoutRecord* out) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkMutex> lock(mutex_);
   auto it = open_.find(id);
   if (it == open_.end()) return false;
   CheckoutRecord record = it->second;
@@ -73,7 +73,7 @@ bool CheckoutTable::on_checkin(std::uint64_t id, CheckoutEnd how, Timestamp when
 
 bool CheckoutTable::take_snapshot_slot(std::uint64_t pool_id, std::int64_t now_mono,
                                        std::int64_t interval_ns) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkMutex> lock(mutex_);
   if (pool_id < 1 || pool_id > pools_.size()) return false;
   PoolRecord& pool = pools_[pool_id - 1];
   if (pool.last_snapshot_mono != 0 && now_mono - pool.last_snapshot_mono < interval_ns)
@@ -108,7 +108,7 @@ CheckoutSnapshot CheckoutTable::snapshot(std::int64_t deadline_mono_ns) {
 }
 
 std::size_t CheckoutTable::open_count() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkMutex> lock(mutex_);
   return open_.size();
 }
 

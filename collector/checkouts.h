@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collector/fork_mutex.h"
 #include "collector/stack_depot.h"
 #include "collector/timeutil.h"
 
@@ -70,6 +71,7 @@ class CheckoutTable {
  public:
   static CheckoutTable& instance();
   CheckoutTable() = default;
+  ~CheckoutTable() { mutex_.forget(); }  // test instances only: the process-wide one is never destroyed
   CheckoutTable(const CheckoutTable&) = delete;
   CheckoutTable& operator=(const CheckoutTable&) = delete;
 
@@ -97,7 +99,7 @@ class CheckoutTable {
   // Applies `fn(CheckoutRecord&)` to an open checkout; false if it has ended.
   template <typename Fn>
   bool update_open(std::uint64_t id, Fn&& fn) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<ForkMutex> lock(mutex_);
     auto it = open_.find(id);
     if (it == open_.end()) return false;
     fn(it->second);
@@ -106,8 +108,7 @@ class CheckoutTable {
   CheckoutSnapshot snapshot(std::int64_t deadline_mono_ns);
   std::size_t open_count();
 
-  void collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&mutex_); }
-  void after_fork_child();  // the parent's checkouts are the parent's to report
+  void after_fork_child();  // ForkMutex has re-initialised the lock  // the parent's checkouts are the parent's to report
 
   // Returned checkouts kept for the report (the timeline): the most recent ones.
   static constexpr std::size_t kRecentReturns = 1000;
@@ -115,7 +116,7 @@ class CheckoutTable {
  private:
   bool lock_until(std::int64_t deadline_mono_ns);
 
-  std::mutex mutex_;
+  ForkMutex mutex_;
   std::vector<PoolRecord> pools_;  // index = id - 1
   std::unordered_map<std::uint64_t, CheckoutRecord> open_;
   std::vector<CheckoutRecord> kept_;           // reclaimed or alerted: always reported

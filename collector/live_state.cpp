@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "collector/fork_mutex.h"
+
 namespace connleak {
 
 const char* txn_state_name(TxnState s) {
@@ -17,7 +19,7 @@ const char* txn_state_name(TxnState s) {
 
 namespace {
 struct Pool {
-  std::mutex mutex;
+  ForkMutex mutex;
   LiveConn* free_list = nullptr;
 };
 Pool& pool() {
@@ -31,7 +33,7 @@ LiveConn* live_alloc(std::uintptr_t handle) {
   Pool& p = pool();
   LiveConn* live = nullptr;
   {
-    std::lock_guard<std::mutex> lock(p.mutex);
+    std::lock_guard<ForkMutex> lock(p.mutex);
     if (!p.free_list) {
       // A chunk is never freed: type-stable memory for lock-free readers.
       void* mem = std::calloc(kChunk, sizeof(LiveConn));
@@ -60,11 +62,10 @@ void live_free(LiveConn* live) {
   if (!live) return;
   live->handle.store(0, std::memory_order_release);
   Pool& p = pool();
-  std::lock_guard<std::mutex> lock(p.mutex);
+  std::lock_guard<ForkMutex> lock(p.mutex);
   live->next_free = p.free_list;
   p.free_list = live;
 }
 
-void live_pool_collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&pool().mutex); }
 
 }  // namespace connleak

@@ -32,7 +32,6 @@ struct LiveConn {
 
 LiveConn* live_alloc(std::uintptr_t handle);
 void live_free(LiveConn* live);
-void live_pool_collect_mutexes(std::vector<std::mutex*>& out);
 
 // What a transaction-state change means for the caller.
 struct TxnChange {

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <csignal>
 #include <limits>
 #include <system_error>
 
@@ -222,9 +223,21 @@ void parse_into(std::string_view text, Options* out, std::vector<std::string>* w
       } else {
         warn(warnings, "connleak: ignoring option '" + printable(segment) + "': " + problem);
       }
-    } else if (!apply(out, key, value, segment, warnings)) {
-      warn(warnings, "connleak: ignoring unknown option '" + printable(key) +
-                         "' (run with CONNLEAK_OPTIONS=help=1 for the list)");
+    } else {
+      const std::int64_t previous_signal = out->dump_signal;
+      if (!apply(out, key, value, segment, warnings)) {
+        warn(warnings, "connleak: ignoring unknown option '" + printable(key) +
+                           "' (run with CONNLEAK_OPTIONS=help=1 for the list)");
+      } else if (key == "dump_signal" && !dump_signal_allowed(out->dump_signal)) {
+        // A fault signal would re-enter the faulting code after every dump (a loop), a
+        // terminating one would be swallowed, SIGKILL/SIGSTOP/32/33 cannot be caught at all.
+        warn(warnings, "connleak: ignoring option '" + printable(segment) +
+                           "': dumps can only be asked with SIGUSR1 (10), SIGUSR2 (12) or a "
+                           "real-time signal (" +
+                           std::to_string(SIGRTMIN) + ".." + std::to_string(SIGRTMAX) +
+                           "); keeping " + format_value(previous_signal));
+        out->dump_signal = previous_signal;
+      }
     }
     i = next + 1;
   }
@@ -240,6 +253,10 @@ Options parse_options(std::string_view text, std::vector<std::string>* warnings)
     // Only an allocation failure can get here; a half-parsed configuration beats killing the host.
   }
   return out;
+}
+
+bool dump_signal_allowed(std::int64_t sig) noexcept {
+  return sig == 0 || sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
 }
 
 bool parse_bool(std::string_view text, bool* out) noexcept {

@@ -31,6 +31,9 @@ struct Options {
 // are case-sensitive. Never throws: on allocation failure it returns what it parsed so far.
 Options parse_options(std::string_view text, std::vector<std::string>* warnings) noexcept;
 
+// The signals `dump_signal` accepts: 0 (none), SIGUSR1, SIGUSR2, SIGRTMIN..SIGRTMAX.
+bool dump_signal_allowed(std::int64_t sig) noexcept;
+
 // Value syntax of each option type, shared with the CLI so `connleak run` can reject a bad flag
 // before exporting it. *out is written only on success.
 // Bools: 1/0, true/false, yes/no, on/off (case-insensitive).

@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "collector/fork_mutex.h"
 #include "collector/string_table.h"
 
 namespace connleak {
@@ -24,7 +25,7 @@ struct FrameHash {
   }
 };
 struct FrameTable {
-  std::mutex mutex;
+  ForkMutex mutex;
   // Node-based: element addresses are stable and handed out as PyFrameInfo*.
   std::unordered_set<PyFrameInfo, FrameHash, FrameEq> frames;
 };
@@ -40,7 +41,7 @@ const PyFrameInfo* intern_py_frame(std::string_view file, std::string_view funct
   // Strings are interned first, so frames compare by pointer.
   PyFrameInfo key{intern_string(file), intern_string(function), line};
   FrameTable& t = table();
-  std::lock_guard<std::mutex> lock(t.mutex);
+  std::lock_guard<ForkMutex> lock(t.mutex);
   return &*t.frames.insert(key).first;
 }
 

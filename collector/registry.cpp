@@ -19,6 +19,8 @@ Registry& Registry::instance() {
 }
 
 Registry::~Registry() {
+  for (Shard& shard : shards_) shard.mutex.forget();
+  flagged_mutex_.forget();
   for (Shard& shard : shards_)
     for (auto& entry : shard.open) live_free(entry.second.live);
 }
@@ -31,7 +33,7 @@ std::uint64_t Registry::on_open(ConnRecord record) {
   bool replaced = false;
   LiveConn* stale = nullptr;
   {
-    std::lock_guard<std::mutex> lock(shard.mutex);
+    std::lock_guard<ForkMutex> lock(shard.mutex);
     // The address is live again, so a later close of it is not a double close.
     shard.recently_closed.erase(record.handle);
     auto [it, inserted] = shard.open.try_emplace(record.handle, record);
@@ -74,7 +76,7 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
   Shard& shard = shard_for(handle);
   ClosedRecord again;
   {
-    std::unique_lock<std::mutex> lock(shard.mutex);
+    std::unique_lock<ForkMutex> lock(shard.mutex);
     if (auto it = shard.open.find(handle); it != shard.open.end()) {
       ConnRecord record = it->second;
       LiveConn* live = record.live;
@@ -88,7 +90,7 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
         // Not closed by the program: reported as a leak, with where it was closed.
         ClosedRecord leaked = closed_record(record, event);
         if (info_out) *info_out = leaked;
-        std::lock_guard<std::mutex> finalized_lock(flagged_mutex_);
+        std::lock_guard<ForkMutex> finalized_lock(flagged_mutex_);
         finalized_.push_back(std::move(leaked));
         return CloseOutcome::kClosed;
       }
@@ -98,7 +100,7 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
         // contract), so CI sees alerts even when the program cleaned up.
         ClosedRecord closed = closed_record(record, event);
         if (info_out) *info_out = closed;
-        std::lock_guard<std::mutex> flagged_lock(flagged_mutex_);
+        std::lock_guard<ForkMutex> flagged_lock(flagged_mutex_);
         flagged_.push_back(std::move(closed));
       }
       return CloseOutcome::kClosed;
@@ -116,14 +118,14 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
   }
   double_closes_.fetch_add(1, std::memory_order_relaxed);
   if (info_out) *info_out = again;
-  std::lock_guard<std::mutex> lock(flagged_mutex_);
+  std::lock_guard<ForkMutex> lock(flagged_mutex_);
   flagged_.push_back(std::move(again));
   return CloseOutcome::kDoubleClose;
 }
 
 bool Registry::on_reset(std::uintptr_t handle) {
   Shard& shard = shard_for(handle);
-  std::lock_guard<std::mutex> lock(shard.mutex);
+  std::lock_guard<ForkMutex> lock(shard.mutex);
   auto it = shard.open.find(handle);
   if (it == shard.open.end()) return false;
   ++it->second.resets;
@@ -133,14 +135,14 @@ bool Registry::on_reset(std::uintptr_t handle) {
 
 LiveConn* Registry::live_of(std::uintptr_t handle) {
   Shard& shard = shard_for(handle);
-  std::lock_guard<std::mutex> lock(shard.mutex);
+  std::lock_guard<ForkMutex> lock(shard.mutex);
   auto it = shard.open.find(handle);
   return it == shard.open.end() ? nullptr : it->second.live;
 }
 
 bool Registry::set_ignored(std::uintptr_t handle) {
   Shard& shard = shard_for(handle);
-  std::lock_guard<std::mutex> lock(shard.mutex);
+  std::lock_guard<ForkMutex> lock(shard.mutex);
   auto it = shard.open.find(handle);
   if (it == shard.open.end()) return false;
   it->second.ignored = true;
@@ -149,7 +151,7 @@ bool Registry::set_ignored(std::uintptr_t handle) {
 
 // Bounded wait for a lock on the exit path: a thread stuck in (or killed inside)
 // a hook must not hang the process's exit.
-bool Registry::lock_until(std::mutex& mutex, std::int64_t deadline_mono_ns) {
+bool Registry::lock_until(ForkMutex& mutex, std::int64_t deadline_mono_ns) {
   while (!mutex.try_lock()) {
     if (mono_now_ns() >= deadline_mono_ns) return false;
     std::this_thread::yield();
@@ -193,12 +195,6 @@ Counters Registry::counters() const {
   c.double_closes = double_closes_.load(std::memory_order_relaxed);
   c.unknown_closes = unknown_closes_.load(std::memory_order_relaxed);
   return c;
-}
-
-void Registry::collect_mutexes(std::vector<std::mutex*>& out) {
-  for (Shard& shard : shards_) out.push_back(&shard.mutex);
-  out.push_back(&flagged_mutex_);
-  live_pool_collect_mutexes(out);
 }
 
 void Registry::after_fork_child() {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collector/fork_mutex.h"
 #include "collector/live_state.h"
 #include "collector/stack_depot.h"
 #include "collector/timeutil.h"
@@ -130,7 +131,7 @@ class Registry {
   template <typename Fn>
   bool update(std::uintptr_t handle, Fn&& fn) {
     Shard& shard = shard_for(handle);
-    std::lock_guard<std::mutex> lock(shard.mutex);
+    std::lock_guard<ForkMutex> lock(shard.mutex);
     auto it = shard.open.find(handle);
     if (it == shard.open.end()) return false;
     fn(it->second);
@@ -150,9 +151,7 @@ class Registry {
   Counters counters() const;
   std::size_t open_count() const { return open_count_.load(std::memory_order_relaxed); }
 
-  // fork(): the shim takes these locks before fork and re-creates them in the child.
-  void collect_mutexes(std::vector<std::mutex*>& out);
-  // In a fork child (locks already re-created): the parent's handles are marked
+  // In a fork child (ForkMutex already re-initialised the locks): the parent's handles are marked
   // inherited and the counters start from zero.
   void after_fork_child();
 
@@ -162,7 +161,7 @@ class Registry {
     CloseEvent close;
   };
   struct Shard {
-    std::mutex mutex;
+    ForkMutex mutex;
     std::unordered_map<std::uintptr_t, ConnRecord> open;
     std::unordered_map<std::uintptr_t, ClosedEntry> recently_closed;
     std::deque<std::uintptr_t> closed_order;  // FIFO bound on recently_closed
@@ -171,11 +170,11 @@ class Registry {
   static constexpr std::size_t kRecentlyClosedPerShard = 1024;
 
   Shard& shard_for(std::uintptr_t handle) { return shards_[(handle >> 4) % kShards]; }
-  static bool lock_until(std::mutex& mutex, std::int64_t deadline_mono_ns);
+  static bool lock_until(ForkMutex& mutex, std::int64_t deadline_mono_ns);
   void remember_closed(Shard& shard, ClosedEntry entry);
 
   std::array<Shard, kShards> shards_;
-  std::mutex flagged_mutex_;
+  ForkMutex flagged_mutex_;
   std::vector<ClosedRecord> flagged_;
   std::vector<ClosedRecord> finalized_;  // guarded by flagged_mutex_
   std::atomic<std::uint64_t> next_id_{1};

@@ -14,9 +14,21 @@ namespace connleak {
 
 // Creates `dir` (and parents) with mode 0700 when missing.
 bool ensure_directory(const std::string& dir, std::string* error);
-// dir/name written via a 0600 temp file opened O_EXCL|O_NOFOLLOW, then renamed.
+// False (with the reason) for a directory another user could tamper with:
+// owned by someone other than us or root, or group/world-writable without the
+// sticky bit (ssh's rule for its own files).
+bool trusted_directory(const std::string& dir, std::string* error);
+// "<pid namespace inode>-<start time in clock ticks>": tells apart processes
+// with the same pid in different pid namespaces (containers sharing a volume).
+std::string process_tag();
+// connleak.<pid>.json -> connleak.<pid>.<tag>.json (and .<n>.json likewise).
+std::string tagged_name(const std::string& name, const std::string& tag);
+// dir/name written via a 0600 temp file opened O_EXCL|O_NOFOLLOW (its name
+// carries process_tag()), then renamed without replacing: when dir/name
+// already exists (another process's report), the file is named
+// tagged_name(name, process_tag()) instead. *written gets the path used.
 bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view content,
-                           std::string* error);
+                           std::string* error, std::string* written = nullptr);
 
 // The suppressions named by the `suppressions` option, read once (a bad file
 // is one warning, then no suppressions); null when none are configured.

@@ -34,6 +34,7 @@ StackDepot::StackDepot() : buckets_(new std::atomic<Node*>[kBuckets]) {
 }
 
 StackDepot::~StackDepot() {
+  insert_mutex_.forget();
   for (std::size_t i = 0; i < kBuckets; ++i) {
     for (Node* n = buckets_[i].load(std::memory_order_relaxed); n;) {
       Node* next = n->next.load(std::memory_order_relaxed);
@@ -63,7 +64,7 @@ StackId StackDepot::intern(const std::uintptr_t* frames, std::size_t count) {
   std::uint64_t hash = hash_frames(frames, count);
   if (const Node* hit = find(hash, frames, count)) return hit->id;
 
-  std::lock_guard<std::mutex> lock(insert_mutex_);
+  std::lock_guard<ForkMutex> lock(insert_mutex_);
   if (const Node* hit = find(hash, frames, count)) return hit->id;  // lost a race
   StackId id = next_id_.load(std::memory_order_relaxed);
   std::size_t chunk = id >> kChunkBits;

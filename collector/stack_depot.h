@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+
+#include "collector/fork_mutex.h"
 #include <span>
 #include <vector>
 
@@ -26,9 +28,6 @@ class StackDepot {
   std::size_t size() const { return next_id_.load(std::memory_order_acquire) - 1; }
   // Bytes held by interned stacks (benchmarks, memory accounting).
   std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
-
-  // fork(): the shim takes this lock before fork and re-creates it in the child.
-  void collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&insert_mutex_); }
 
   StackDepot();
   // Only test instances are destroyed; the process-wide one lives forever.
@@ -54,7 +53,7 @@ class StackDepot {
   std::atomic<Node**> chunks_[kChunks];
   std::atomic<StackId> next_id_{1};
   std::atomic<std::size_t> bytes_{0};
-  std::mutex insert_mutex_;
+  ForkMutex insert_mutex_;
 };
 
 }  // namespace connleak

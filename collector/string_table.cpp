@@ -1,5 +1,7 @@
 #include "collector/string_table.h"
 
+#include "collector/fork_mutex.h"
+
 #include <mutex>
 #include <new>
 #include <string>
@@ -9,7 +11,7 @@ namespace connleak {
 
 namespace {
 struct Table {
-  std::mutex mutex;
+  ForkMutex mutex;
   std::unordered_set<std::string> strings;  // node-based: element addresses are stable
 };
 Table& table() {
@@ -20,10 +22,8 @@ Table& table() {
 
 const char* intern_string(std::string_view text) {
   Table& t = table();
-  std::lock_guard<std::mutex> lock(t.mutex);
+  std::lock_guard<ForkMutex> lock(t.mutex);
   return t.strings.emplace(text).first->c_str();
 }
-
-void string_table_collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&table().mutex); }
 
 }  // namespace connleak

@@ -9,7 +9,5 @@
 namespace connleak {
 
 const char* intern_string(std::string_view text);
-// fork(): the shim takes this lock before fork and re-creates it in the child.
-void string_table_collect_mutexes(std::vector<std::mutex*>& out);
 
 }  // namespace connleak

@@ -1,13 +1,37 @@
 #include "collector/suppressions.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <cstring>
 
 namespace connleak {
 
 namespace {
+
+// Real suppressions files are a few kilobytes; anything near this is not one.
+constexpr std::size_t kMaxFileBytes = 1u << 20;
+
+// Error lines echo file content to a terminal: no raw control bytes, bounded.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < 120; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      out += esc;
+    } else {
+      out += s[i];
+    }
+  }
+  if (s.size() > 120) out += "...";
+  return out;
+}
 
 // Glob match of the whole text against a pattern whose only metacharacter is
 // '*'. Iterative with one backtrack point (the last '*'), so it is linear in
@@ -91,19 +115,19 @@ std::optional<Suppressions> Suppressions::parse(std::string_view text, const std
       std::string where = origin + ":" + std::to_string(line_no);
       std::size_t colon = line.find(':');
       if (colon == std::string_view::npos) {
-        *error = where + ": expected 'leak:<pattern>', got '" + std::string(line) + "'";
+        *error = where + ": expected 'leak:<pattern>', got '" + printable(line) + "'";
         return std::nullopt;
       }
       std::string_view type = trim(line.substr(0, colon));
       std::string_view pattern = trim(line.substr(colon + 1));
       if (type != "leak") {
-        *error = where + ": unknown suppression type '" + std::string(type) +
+        *error = where + ": unknown suppression type '" + printable(type) +
                  "' (only 'leak:' is supported)";
         return std::nullopt;
       }
       // An empty pattern (or only anchors/wildcards) would silently suppress everything.
       if (pattern.find_first_not_of("*^$") == std::string_view::npos) {
-        *error = where + ": empty pattern in '" + std::string(line) + "'";
+        *error = where + ": empty pattern in '" + printable(line) + "'";
         return std::nullopt;
       }
       result.entries_.push_back({std::string(pattern), where, 0});
@@ -118,18 +142,56 @@ std::optional<Suppressions> Suppressions::parse(std::string_view text, const std
 std::optional<Suppressions> Suppressions::load(const std::string& path,
                                                std::string* error) noexcept {
   try {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      *error = "cannot read suppressions file " + path;
+    const std::string name = "suppressions file " + printable(path);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it hung the host
+    // at exit); what it is gets checked on the open descriptor, before any read.
+    int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+      *error = "cannot read " + name + ": " + std::strerror(errno);
       return std::nullopt;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-      *error = "cannot read suppressions file " + path;
+    struct stat st {};
+    const char* refused = nullptr;
+    if (fstat(fd, &st) != 0)
+      refused = "cannot be examined";
+    else if (S_ISDIR(st.st_mode))
+      refused = "is a directory, not a file";
+    else if (!S_ISREG(st.st_mode))
+      refused = "is not a regular file (a FIFO, socket or device)";
+    else if (static_cast<std::size_t>(st.st_size) > kMaxFileBytes)
+      refused = "is larger than 1 MiB; not a suppressions file";
+    if (refused) {
+      close(fd);
+      *error = "cannot read " + name + ": it " + refused;
       return std::nullopt;
     }
-    return parse(text.str(), path, error);
+    std::string text;
+    char buf[8192];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        close(fd);
+        *error = "cannot read " + name + ": " + std::strerror(err);
+        return std::nullopt;
+      }
+      if (n == 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+      if (text.size() > kMaxFileBytes) {  // grew while we read it
+        close(fd);
+        *error = "cannot read " + name + ": it is larger than 1 MiB; not a suppressions file";
+        return std::nullopt;
+      }
+    }
+    close(fd);
+    if (std::size_t nul = text.find('\0'); nul != std::string::npos) {
+      *error = name + " is not a text file (a NUL byte on line " +
+               std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<long>(nul), '\n')) +
+               ")";
+      return std::nullopt;
+    }
+    return parse(text, path, error);
   } catch (...) {
     *error = "cannot read suppressions file " + path;
     return std::nullopt;

@@ -16,11 +16,13 @@
 #include <mutex>
 #include <string>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_json.h"
 #include "collector/report_writer.h"
 #include "collector/watchdog.h"
 #include "shim/guard.h"
+#include "shim/own_fds.h"
 #include "shim/pool_snapshot.h"
 #include "shim/runtime.h"
 
@@ -29,22 +31,24 @@ namespace connleak::shim {
 namespace {
 
 std::atomic<bool> g_started{false};
-std::mutex g_start_mutex;
-// Signal pipe: the handler writes one byte, the thread does the dump.
-std::atomic<int> g_pipe_read{-1};
-std::atomic<int> g_pipe_write{-1};
+constinit ForkMutex g_start_mutex;
+// Dump signal: the handler raises the flag and writes one byte to the pipe to
+// wake the thread; the thread does the dump. The flag carries the request
+// while the pipe is being re-created after the host closed it.
+std::atomic<bool> g_dump_pending{false};
 std::atomic<bool> g_handler_installed{false};
 std::atomic<bool> g_said_signal_taken{false};
-int g_listen_fd = -1;
+std::atomic<pid_t> g_said_squatted{0};
+bool g_want_pipe = false;    // set before the thread starts, read by it
+bool g_want_listen = false;
 
 void on_dump_signal(int) {
   int saved = errno;
-  int fd = g_pipe_write.load(std::memory_order_relaxed);
-  if (fd >= 0) {
+  g_dump_pending.store(true, std::memory_order_relaxed);
+  own::use<ssize_t>(own::kPipeWrite, 0, [](int fd) {
     char byte = 1;
-    ssize_t ignored = write(fd, &byte, 1);  // full pipe: a dump is already pending
-    (void)ignored;
-  }
+    return write(fd, &byte, 1);  // full pipe: a dump is already pending
+  });
   errno = saved;
 }
 
@@ -67,7 +71,7 @@ void say_signal_taken(int sig) {
 // action, and notice when the program later installs its own handler.
 void install_dump_handler() {
   int sig = static_cast<int>(options().dump_signal);
-  if (sig <= 0 || g_pipe_write.load() < 0) return;
+  if (sig <= 0 || own::peek(own::kPipeWrite) < 0) return;
   struct sigaction current{};
   if (sigaction(sig, nullptr, &current) != 0) return;
   if (current.sa_handler == &on_dump_signal) {  // inherited across fork()
@@ -98,60 +102,97 @@ void check_dump_handler_still_ours() {
 bool make_pipe() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
-  g_pipe_read = fds[0];
-  g_pipe_write = fds[1];
+  own::adopt(own::kPipeRead, fds[0]);
+  own::adopt(own::kPipeWrite, fds[1]);
   return true;
 }
 
 // Abstract socket "\0connleak.<pid>": no file to clean up, gone with the process.
-int make_control_socket() {
+void make_control_socket() {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
+  if (fd < 0) return;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::string name = "connleak." + std::to_string(getpid());
+  pid_t pid = getpid();
+  std::string name = "connleak." + std::to_string(pid);
   std::memcpy(addr.sun_path + 1, name.data(), name.size());
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 4) != 0) {
+    int err = errno;
     close(fd);
-    return -1;
+    // Someone else holds our name: whatever answers there is not us, and
+    // `connleak dump` checks who it talks to (SO_PEERCRED) and refuses it.
+    if (g_said_squatted.exchange(pid) != pid)
+      log().warn("connleak: cannot serve `connleak dump {}`: the control socket @{} is taken by "
+                 "another process ({}); `connleak dump` will refuse to talk to it",
+                 pid, name, std::strerror(err));
+    return;
   }
-  return fd;
+  own::adopt(own::kListen, fd);
 }
 
-void write_all(int fd, const std::string& data) {
+// The host closed one of our descriptors (own_fds.h): make new ones. The old
+// numbers are the host's now and are not touched.
+void repair_descriptors() {
+  if (g_want_pipe && (own::peek(own::kPipeRead) < 0 || own::peek(own::kPipeWrite) < 0)) {
+    own::release(own::kPipeRead);
+    own::release(own::kPipeWrite);
+    make_pipe();
+  }
+  if (g_want_listen && own::peek(own::kListen) < 0) make_control_socket();
+}
+
+// Waits up to `ms` for `events` on the client; false when it is gone or late.
+bool wait_client(short events, int ms) {
+  pollfd p{own::peek(own::kClient), events, 0};
+  if (p.fd < 0) return false;
+  int n;
+  do n = poll(&p, 1, ms);
+  while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
+// Every call is non-blocking: a use of our descriptor must be short, since a
+// host closing it waits for the use to end (own_fds.h).
+void write_all(const std::string& data) {
   std::size_t off = 0;
   while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    ssize_t n = own::use<ssize_t>(own::kClient, -1, [&](int fd) {
+      return send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN && wait_client(POLLOUT, 5000)) continue;
     if (n <= 0) return;
     off += static_cast<std::size_t>(n);
   }
 }
 
 // One request per connection: "dump\n" -> the JSON report of a dump.
-void serve_control_client(int listen_fd) {
-  int client = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-  if (client < 0) return;
+void serve_control_client() {
+  int client = own::use<int>(own::kListen, -1, [](int fd) {
+    return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  });
+  if (client < 0 || own::adopt(own::kClient, client) < 0) return;
   ucred peer{};
-  socklen_t len = sizeof peer;
   // Same user or root only: a dump names hosts, users and code locations.
-  bool allowed = getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 &&
-                 (peer.uid == 0 || peer.uid == getuid());
-  if (allowed) {
-    timeval tv{2, 0};
-    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  bool allowed = own::use<bool>(own::kClient, false, [&](int fd) {
+    socklen_t len = sizeof peer;
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 &&
+           (peer.uid == 0 || peer.uid == getuid());
+  });
+  if (allowed && wait_client(POLLIN, 2000)) {
     char buf[64];
-    ssize_t n = recv(client, buf, sizeof buf - 1, 0);
+    ssize_t n = own::use<ssize_t>(own::kClient, -1,
+                                  [&](int fd) { return recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT); });
     std::string request = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
     if (request.rfind("dump", 0) == 0) {
       std::optional<CollectedReport> report = collect_report(options(), "request", &probe_state, false);
-      if (report) write_all(client, to_json_text(report->report));
+      if (report) write_all(to_json_text(report->report));
     } else {
-      write_all(client, "{\"error\": \"unknown request\"}\n");
+      write_all("{\"error\": \"unknown request\"}\n");
     }
   }
-  close(client);
+  own::release(own::kClient);
 }
 
 void watchdog_round() {
@@ -182,16 +223,20 @@ void* thread_main(void*) {
   Reentry guard;  // everything this thread does is the shim's own work
   std::int64_t next_round = mono_now_ns();
   for (;;) {
-    pollfd fds[2] = {{g_pipe_read.load(), POLLIN, 0}, {g_listen_fd, POLLIN, 0}};
+    pollfd fds[2] = {{own::peek(own::kPipeRead), POLLIN, 0}, {own::peek(own::kListen), POLLIN, 0}};
     int wait = static_cast<int>(std::max<std::int64_t>(0, (next_round - mono_now_ns()) / 1'000'000));
     int ready = poll(fds, 2, wait);
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       char drain[64];
-      while (read(fds[0].fd, drain, sizeof drain) > 0) {
+      while (own::use<ssize_t>(own::kPipeRead, -1, [&](int fd) { return read(fd, drain, sizeof drain); }) > 0) {
       }
-      write_dump("signal");
     }
-    if (ready > 0 && (fds[1].revents & POLLIN)) serve_control_client(g_listen_fd);
+    // The request first, then the repair: a host that closed our descriptors
+    // before sending the signal finds them re-created once the dump is out.
+    bool dump = g_dump_pending.exchange(false);
+    if (own::take_host_closed()) repair_descriptors();
+    if (dump) write_dump("signal");
+    if (ready > 0 && (fds[1].revents & POLLIN)) serve_control_client();
     if (mono_now_ns() >= next_round) {
       watchdog_round();
       check_dump_handler_still_ours();
@@ -206,12 +251,14 @@ void* thread_main(void*) {
 void ensure_collector_thread() {
   if (g_started.load(std::memory_order_acquire)) return;
   if (!needed() || in_vfork_child()) return;
-  std::lock_guard<std::mutex> lock(g_start_mutex);
+  std::lock_guard<ForkMutex> lock(g_start_mutex);
   if (g_started.load(std::memory_order_relaxed)) return;
   g_started.store(true, std::memory_order_release);  // one attempt: never retried in a loop
   Reentry guard;
-  if (options().dump_signal > 0 && make_pipe()) install_dump_handler();
-  if (options().control) g_listen_fd = make_control_socket();
+  g_want_pipe = options().dump_signal > 0;
+  g_want_listen = options().control;
+  if (g_want_pipe && make_pipe()) install_dump_handler();
+  if (g_want_listen) make_control_socket();
   // Block every signal in the thread so none of the program's is delivered to it.
   sigset_t all, old;
   sigfillset(&all);
@@ -233,14 +280,11 @@ void ensure_collector_thread() {
 void collector_after_fork_child() {
   // The pipe and the socket are shared with the parent: a signal sent to the
   // child must wake the child's thread, and the socket name carries the pid.
-  int r = g_pipe_read.exchange(-1), w = g_pipe_write.exchange(-1);
-  if (r >= 0) close(r);
-  if (w >= 0) close(w);
-  if (g_listen_fd >= 0) close(g_listen_fd);
-  g_listen_fd = -1;
-  // The inherited handler still points at on_dump_signal; with no pipe it does
-  // nothing until the child's thread makes a new one.
-  new (&g_start_mutex) std::mutex();
+  own::after_fork_child();
+  for (own::Slot slot : {own::kPipeRead, own::kPipeWrite, own::kListen, own::kClient}) own::release(slot);
+  g_dump_pending.store(false, std::memory_order_relaxed);
+  // The inherited handler still points at on_dump_signal; with no pipe it only
+  // raises the flag, which the child's thread (if it starts) serves.
   g_started.store(false, std::memory_order_release);
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "collector/fork_mutex.h"
 #include "collector/string_table.h"
 #include "shim/export.h"
 #include "shim/libpq_impl.h"
@@ -44,12 +45,13 @@ struct Slot {
   std::atomic<const char*> module{nullptr};
 };
 Slot g_slots[kSymbolCount][kCopies];
-std::mutex g_slots_mutex;
+constinit ForkMutex g_slots_mutex;
 
 Resolution slot_resolution(SymbolId id, int copy) {
   Resolution r;
   r.real = g_slots[id][copy].real.load(std::memory_order_acquire);
   r.module = g_slots[id][copy].module.load(std::memory_order_relaxed);
+  note_active_module(r.module);
   return r;  // never a self-call: ctypes' caller is libffi, not libpq
 }
 
@@ -89,7 +91,7 @@ void* libpq_dlsym_wrapper(const char* name, void* real) {
   for (const WrapperSet& w : kWrappers)
     if (std::strcmp(w.name, name) == 0) set = &w;
   if (!set) return nullptr;
-  std::lock_guard<std::mutex> lock(g_slots_mutex);
+  std::lock_guard<ForkMutex> lock(g_slots_mutex);
   for (int copy = 0; copy < kCopies; ++copy) {
     Slot& slot = g_slots[set->id][copy];
     void* bound = slot.real.load(std::memory_order_relaxed);

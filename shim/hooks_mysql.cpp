@@ -21,6 +21,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/redact.h"
 #include "collector/registry.h"
@@ -93,22 +94,20 @@ struct HandleInfo {
 class HandleTable {
  public:
   static HandleTable& instance() {
-    static HandleTable& table = *[] {
-      auto* t = new HandleTable;  // never destroyed: read by the exit report
-      pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
-      return t;
-    }();
+    // Never destroyed: read by the exit report. Its locks are ForkMutexes, so
+    // fork handling comes with them.
+    static HandleTable& table = *new HandleTable;
     return table;
   }
 
   void put(std::uintptr_t h, const HandleInfo& info) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     s.map.insert_or_assign(h, info);
   }
   bool get(std::uintptr_t h, HandleInfo* out) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     auto it = s.map.find(h);
     if (it == s.map.end()) return false;
     *out = it->second;
@@ -135,7 +134,7 @@ class HandleTable {
   template <typename Fn>
   bool update(std::uintptr_t h, Fn&& fn) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     auto it = s.map.find(h);
     if (it == s.map.end()) return false;
     fn(it->second);
@@ -143,36 +142,17 @@ class HandleTable {
   }
   void erase(std::uintptr_t h) {
     Shard& s = shard(h);
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<ForkMutex> lock(s.mutex);
     s.map.erase(h);
   }
 
  private:
   struct Shard {
-    std::mutex mutex;
+    ForkMutex mutex;
     std::unordered_map<std::uintptr_t, HandleInfo> map;
   };
   static constexpr std::size_t kShards = 16;
   Shard& shard(std::uintptr_t h) { return shards_[(h >> 4) % kShards]; }
-
-  // fork(): same scheme as runtime.cpp for the registry. Taken before fork
-  // (bounded: a lock held by a stuck thread is skipped), released in the
-  // parent, re-created in the child where the holders do not exist.
-  static inline std::array<bool, kShards> taken_{};
-  static void fork_prepare() {
-    HandleTable& t = instance();
-    std::int64_t deadline = mono_now_ns() + 100'000'000;
-    for (std::size_t i = 0; i < kShards; ++i)
-      while (!(taken_[i] = t.shards_[i].mutex.try_lock()) && mono_now_ns() < deadline) sched_yield();
-  }
-  static void fork_parent() {
-    HandleTable& t = instance();
-    for (std::size_t i = 0; i < kShards; ++i)
-      if (taken_[i]) t.shards_[i].mutex.unlock();
-  }
-  static void fork_child() {
-    for (Shard& s : instance().shards_) new (&s.mutex) std::mutex();
-  }
 
   std::array<Shard, kShards> shards_;
   std::atomic<bool> gave_up_{false};

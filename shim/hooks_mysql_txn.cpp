@@ -42,7 +42,10 @@ MYSQL* connection_of(MYSQL_STMT* stmt, const Resolution& r) {
   CONNLEAK_EXPORT ret name params {                                                \
     Resolution r = resolve(kSym_##name, __builtin_return_address(0));              \
     auto real = reinterpret_cast<decltype(&::name)>(r.real);                        \
-    if (!real) return fail;                                                         \
+    if (!real) {                                                                    \
+      report_missing(#name);                                                        \
+      return fail;                                                                  \
+    }                                                                               \
     ret result = real args;                                                         \
     if (!r.self_call && should_track()) after_command(connection, r);              \
     return result;                                                                  \

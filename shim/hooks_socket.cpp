@@ -17,12 +17,20 @@
 #include <cstdarg>
 
 #include "shim/export.h"
+#include "shim/own_fds.h"
 #include "shim/socket_table.h"
 #include "shim/socket_track.h"
 
 namespace {
 
 namespace sock = connleak::shim::sock;
+namespace own = connleak::shim::own;
+
+// The host is about to close or replace [first, last]: if one of the shim's
+// own descriptors is in it, the shim lets go of it first (own_fds.h).
+inline void before_host_closes(unsigned first, unsigned last) {
+  if (own::any_in(first, last)) own::host_closing(first, last);
+}
 
 template <typename Fn>
 Fn real(std::atomic<Fn>& slot, const char* name) {
@@ -128,19 +136,26 @@ CONNLEAK_EXPORT int close(int fd) {
   // Before the real close: once the number is free another thread's connect
   // may get it.
   if (sock::has_conn(fd)) sock::on_close(fd, "close");
+  if (fd >= 0) before_host_closes(static_cast<unsigned>(fd), static_cast<unsigned>(fd));
   auto fn = CONNLEAK_REAL_FN(close);
   return fn ? fn(fd) : missing<int>();
 }
 
 CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   // CLOSE_RANGE_CLOEXEC (4) only marks descriptors; nothing is closed.
-  if (!(flags & 4)) sock::on_close_range(first, last);
+  if (!(flags & 4)) {
+    sock::on_close_range(first, last);
+    before_host_closes(first, last);
+  }
   auto fn = CONNLEAK_REAL_FN(close_range);
   return fn ? fn(first, last, flags) : missing<int>();
 }
 
 CONNLEAK_EXPORT void closefrom(int first) {
-  if (first >= 0) sock::on_close_range(static_cast<unsigned>(first), ~0u);
+  if (first >= 0) {
+    sock::on_close_range(static_cast<unsigned>(first), ~0u);
+    before_host_closes(static_cast<unsigned>(first), ~0u);
+  }
   if (auto fn = CONNLEAK_REAL_FN(closefrom)) fn(first);
 }
 
@@ -155,6 +170,7 @@ CONNLEAK_EXPORT int dup(int fd) {
 CONNLEAK_EXPORT int dup2(int fd, int target) {
   auto fn = CONNLEAK_REAL_FN(dup2);
   if (!fn) return missing<int>();
+  if (target >= 0 && target != fd) before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target);
   if (r >= 0 && r != fd && (sock::has_conn(fd) || sock::has_conn(r))) sock::on_dup(fd, r);
   return r;
@@ -163,6 +179,7 @@ CONNLEAK_EXPORT int dup2(int fd, int target) {
 CONNLEAK_EXPORT int dup3(int fd, int target, int flags) {
   auto fn = CONNLEAK_REAL_FN(dup3);
   if (!fn) return missing<int>();
+  if (target >= 0 && target != fd) before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target, flags);
   if (r >= 0 && (sock::has_conn(fd) || sock::has_conn(r))) sock::on_dup(fd, r);
   return r;

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <utility>
 
+#include "collector/fork_mutex.h"
 #include "shim/guard.h"
 #include "shim/python_symbol.h"
 
@@ -83,8 +84,8 @@ bool loaded() {
   static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
   int s = state.load(std::memory_order_acquire);
   if (s != 0) return s == 2;
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
+  static constinit ForkMutex mutex;
+  std::lock_guard<ForkMutex> lock(mutex);
   if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2;
   Reentry guard;
   AsyncApi t{};

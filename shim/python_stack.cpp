@@ -4,6 +4,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "collector/fork_mutex.h"
 #include "collector/python_frames.h"
 #include "shim/guard.h"
 #include "shim/python_symbol.h"
@@ -52,8 +53,8 @@ const PyApi* api() {
   static PyApi table;
   int s = state.load(std::memory_order_acquire);
   if (s != 0) return s == 2 ? &table : nullptr;
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
+  static constinit ForkMutex mutex;
+  std::lock_guard<ForkMutex> lock(mutex);
   if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2 ? &table : nullptr;
   Reentry guard;
   PyApi t{};

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "collector/fork_mutex.h"
 #include "collector/string_table.h"
 #include "shim/guard.h"
 
@@ -39,7 +40,7 @@ struct Entry {
 constexpr int kEntries = 64;
 Entry g_entries[kEntries];
 std::atomic<int> g_used{0};
-std::mutex g_insert_mutex;
+constinit ForkMutex g_insert_mutex;
 
 struct RangeQuery {
   std::uintptr_t address;
@@ -96,6 +97,73 @@ Resolution lookup(const char* caller_path, const ObjectRange& caller, SymbolId i
   return r;
 }
 
+// The client-library copy whose real function a hook of ours is about to run
+// on this thread: the most recent resolution. A library function that ends in
+// a tail jump to another of its exported functions (libmariadb's mysql_query
+// is `jmp mysql_real_query@plt`) enters that hook with the return address of
+// ITS caller, which is then our own hook (or the program, for a pointer it got
+// from dlsym): a scope where the definition is not, or only ours is.
+thread_local const char* t_active_module __attribute__((tls_model("initial-exec"))) = nullptr;
+
+struct ObjectNames {
+  static constexpr int kMax = 512;
+  const char* names[kMax];
+  int count = 0;
+  std::uintptr_t self_lo = 0;
+};
+
+int collect_names(dl_phdr_info* info, size_t, void* data) {
+  auto* n = static_cast<ObjectNames*>(data);
+  // The main program and the vDSO have no path to open; ours only holds hooks.
+  if (!info->dlpi_name || !info->dlpi_name[0] || n->count >= ObjectNames::kMax) return 0;
+  if (info->dlpi_addr == n->self_lo) return 0;
+  n->names[n->count++] = info->dlpi_name;
+  return 0;
+}
+
+// A definition of `name` other than ours anywhere in the process, RTLD_LOCAL
+// copies included: `preferred` (a module path) first, else the first loaded
+// object that has one. Only for calls that came through a tail jump, so the
+// copy that jumped is the one the thread is running in, which `preferred` names.
+void* search_everywhere(const char* name, const char* preferred) {
+  if (preferred && preferred[0]) {
+    if (void* handle = dlopen(preferred, RTLD_LAZY | RTLD_NOLOAD)) {
+      void* sym = dlsym(handle, name);
+      close_handle(handle);
+      if (sym && !is_ours(sym)) return sym;
+    }
+  }
+  static ObjectNames names;  // large: not on a hook's stack; filled under the lock below
+  static constinit ForkMutex mutex;
+  std::lock_guard<ForkMutex> lock(mutex);
+  names.count = 0;
+  Dl_info self{};
+  dladdr(reinterpret_cast<const void*>(&is_ours), &self);
+  names.self_lo = reinterpret_cast<std::uintptr_t>(self.dli_fbase);
+  // Names are copied out first: dlopen must not run inside dl_iterate_phdr.
+  dl_iterate_phdr(&collect_names, &names);
+  for (int i = 0; i < names.count; ++i) {
+    void* handle = dlopen(names.names[i], RTLD_LAZY | RTLD_NOLOAD);
+    if (!handle) continue;
+    void* sym = dlsym(handle, name);
+    close_handle(handle);
+    if (sym && !is_ours(sym)) return sym;
+  }
+  return nullptr;
+}
+
+Resolution from_tail_jump(SymbolId id, const char* preferred) {
+  Resolution r;
+  void* sym = search_everywhere(kSymbolNames[id], preferred);
+  if (!sym) return r;
+  r.real = sym;
+  // The library jumped to its own function: a self-call, passed through.
+  r.self_call = true;
+  Dl_info info{};
+  r.module = intern_string(dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "");
+  return r;
+}
+
 Entry* find_entry(std::uintptr_t a) {
   int used = g_used.load(std::memory_order_acquire);
   for (int i = 0; i < used; ++i) {
@@ -116,19 +184,28 @@ ObjectRange object_range_of(const void* address) {
 
 Resolution resolve(SymbolId id, const void* caller) {
   auto a = reinterpret_cast<std::uintptr_t>(caller);
+  if (is_ours(caller)) {
+    // A real function one of our hooks called jumped here (see t_active_module):
+    // the answer depends on the thread, never cached per caller.
+    Reentry guard;
+    Resolution r = from_tail_jump(id, t_active_module);
+    if (r.real) t_active_module = r.module;
+    return r;
+  }
   Entry* e = find_entry(a);
   if (e && e->resolved[id].load(std::memory_order_acquire)) {
     Resolution r;
     r.real = e->real[id].load(std::memory_order_relaxed);
     r.module = e->module[id].load(std::memory_order_relaxed);
     r.self_call = e->self_call[id].load(std::memory_order_relaxed);
+    if (r.real) t_active_module = r.module;
     return r;
   }
   Reentry guard;  // dlopen/dlsym below may reach other hooks of ours
   RangeQuery q{a, {}, nullptr};
   dl_iterate_phdr(&find_object, &q);
   if (!e) {
-    std::lock_guard<std::mutex> lock(g_insert_mutex);
+    std::lock_guard<ForkMutex> lock(g_insert_mutex);
     e = find_entry(a);
     if (!e && q.range.hi != 0) {
       int used = g_used.load(std::memory_order_relaxed);
@@ -143,6 +220,11 @@ Resolution resolve(SymbolId id, const void* caller) {
   }
   // No entry (unknown caller or a full table): resolve uncached. Correct, slower.
   Resolution r = lookup(e ? e->path : q.name, e ? ObjectRange{e->lo.load(), e->hi.load()} : q.range, id);
+  // Nothing in the caller's scope: the caller called a library function
+  // through a pointer (dlsym of an RTLD_LOCAL copy) and that function jumped
+  // here. Cached: the same caller comes the same way.
+  if (!r.real) r = from_tail_jump(id, t_active_module);
+  if (r.real) t_active_module = r.module;
   if (e) {
     e->real[id].store(r.real, std::memory_order_relaxed);
     e->module[id].store(r.module, std::memory_order_relaxed);
@@ -152,10 +234,14 @@ Resolution resolve(SymbolId id, const void* caller) {
   return r;
 }
 
+void note_active_module(const char* module) {
+  if (module && module[0]) t_active_module = module;
+}
+
 void reset_module_cache();
 
 void retire_unloaded_objects() {
-  std::lock_guard<std::mutex> lock(g_insert_mutex);
+  std::lock_guard<ForkMutex> lock(g_insert_mutex);
   int used = g_used.load(std::memory_order_relaxed);
   for (int i = 0; i < used; ++i) {
     Entry& e = g_entries[i];
@@ -180,7 +266,7 @@ struct ModuleEntry {
 constexpr int kModules = 16;
 ModuleEntry g_modules[kModules];
 std::atomic<int> g_modules_used{0};
-std::mutex g_modules_mutex;
+constinit ForkMutex g_modules_mutex;
 
 void* lookup_in(const char* module, SymbolId id) {
   void* handle = dlopen(module, RTLD_LAZY | RTLD_NOLOAD);
@@ -207,7 +293,7 @@ void* resolve_in(const char* module, SymbolId id) {
   if (e && e->resolved[id].load(std::memory_order_acquire)) return e->fn[id].load(std::memory_order_relaxed);
   Reentry guard;
   if (!e) {
-    std::lock_guard<std::mutex> lock(g_modules_mutex);
+    std::lock_guard<ForkMutex> lock(g_modules_mutex);
     used = g_modules_used.load(std::memory_order_relaxed);
     for (int i = 0; i < used && !e; ++i)
       if (g_modules[i].module.load(std::memory_order_relaxed) == module) e = &g_modules[i];

@@ -21,6 +21,11 @@ struct Resolution {
 
 Resolution resolve(SymbolId id, const void* caller);
 
+// For hooks that get their Resolution elsewhere (the dlsym wrappers): the
+// library copy this thread is about to run, so a tail jump out of it resolves
+// in the same copy (see resolve()).
+void note_active_module(const char* module);
+
 // The definition of `id` inside one client-library copy (an interned module
 // path from a Resolution): what a hook calls besides the real function
 // (PQstatus, PQtransactionStatus, ...) must come from the same copy, whoever

@@ -1,6 +1,7 @@
 #include "shim/runtime.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -8,12 +9,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
-#include <new>
 #include <vector>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_writer.h"
-#include "collector/string_table.h"
 #include "shim/collector_thread.h"
 #include "shim/export.h"
 #include "shim/guard.h"
@@ -40,44 +40,15 @@ pid_t cached_pid() {
 }
 
 // --- fork ------------------------------------------------------------------
-// Every lock of ours is taken before fork (bounded: a lock held by a thread
-// stuck elsewhere is skipped, not waited on) so the child gets consistent
-// tables; the child then re-creates the locks, since the threads that held
-// them do not exist there.
-std::vector<std::mutex*>& fork_mutexes() {
-  static std::vector<std::mutex*>& list = *new std::vector<std::mutex*>;
-  return list;
-}
-std::vector<bool>& fork_taken() {
-  static std::vector<bool>& taken = *new std::vector<bool>;
-  return taken;
-}
+// Every lock of the shim is a ForkMutex: all are taken before fork so the
+// child gets consistent tables, released in the parent and re-initialised in
+// the child, where the threads that held them do not exist.
+void fork_prepare() { ForkMutex::fork_prepare_all(); }
 
-void fork_prepare() {
-  auto& list = fork_mutexes();
-  list.clear();
-  Registry::instance().collect_mutexes(list);
-  CheckoutTable::instance().collect_mutexes(list);
-  StackDepot::instance().collect_mutexes(list);
-  string_table_collect_mutexes(list);
-  sock::collect_mutexes(list);
-  auto& taken = fork_taken();
-  taken.assign(list.size(), false);
-  std::int64_t deadline = mono_now_ns() + 100'000'000;
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    while (!(taken[i] = list[i]->try_lock()) && mono_now_ns() < deadline) sched_yield();
-  }
-}
-
-void fork_parent() {
-  auto& list = fork_mutexes();
-  auto& taken = fork_taken();
-  for (std::size_t i = 0; i < list.size(); ++i)
-    if (taken[i]) list[i]->unlock();
-}
+void fork_parent() { ForkMutex::fork_parent_all(); }
 
 void fork_child() {
-  for (std::mutex* m : fork_mutexes()) new (m) std::mutex();
+  ForkMutex::fork_child_all();
   reset_tid_cache();
   g_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_relaxed);
   g_exit_reported.store(false, std::memory_order_relaxed);
@@ -131,6 +102,13 @@ const Options& options() {
     const char* env = getenv("CONNLEAK_OPTIONS");
     auto* opts = new Options(parse_options(env ? env : "", &warnings));
     for (const std::string& w : warnings) log().warn("{}", w);
+    // Relative to the directory the program started in (options are read
+    // before main at the latest): a program that chdir()s later must not
+    // scatter its reports.
+    if (!opts->report_dir.empty() && opts->report_dir.front() != '/') {
+      char cwd[PATH_MAX];
+      if (getcwd(cwd, sizeof cwd)) opts->report_dir = std::string(cwd) + "/" + opts->report_dir;
+    }
     return *opts;
   }();
   return parsed;

@@ -2,6 +2,8 @@
 
 #include <new>
 
+#include "collector/fork_mutex.h"
+
 namespace connleak::shim::sock {
 
 std::atomic<std::uint8_t> g_watch[kMaxFds];
@@ -18,7 +20,7 @@ std::atomic<SockConn*> g_chunks[kChunks];
 std::atomic<int> g_high{-1};
 
 // Constant-initialized: hooks may run before any constructor.
-constinit std::mutex g_pool_mutex;
+constinit ForkMutex g_pool_mutex;
 SockConn* g_free = nullptr;         // guarded by g_pool_mutex
 std::uint32_t g_chunks_made = 0;    // guarded by g_pool_mutex
 
@@ -51,7 +53,7 @@ SockConn* conn_of_key(std::uintptr_t key) {
 }
 
 SockConn* conn_alloc() {
-  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  std::lock_guard<ForkMutex> lock(g_pool_mutex);
   if (!g_free && !grow_locked()) return nullptr;
   SockConn* conn = g_free;
   g_free = conn->next_free;
@@ -73,7 +75,7 @@ SockConn* conn_alloc() {
 bool conn_release(SockConn* conn) { return conn->refs.fetch_sub(1, std::memory_order_acq_rel) == 1; }
 
 void conn_free(SockConn* conn) {
-  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  std::lock_guard<ForkMutex> lock(g_pool_mutex);
   conn->next_free = g_free;
   g_free = conn;
 }
@@ -95,8 +97,6 @@ SockConn* unbind_fd(int fd) {
 }
 
 int high_water() { return g_high.load(std::memory_order_relaxed); }
-
-void collect_mutexes(std::vector<std::mutex*>& out) { out.push_back(&g_pool_mutex); }
 
 void after_fork_child() {
   // The parent's sockets are the parent's: forget them here. Their slots are

@@ -88,11 +88,9 @@ SockConn* unbind_fd(int fd);
 // Highest fd ever bound (bounds close_range/closefrom loops).
 int high_water();
 
-// fork(), through runtime.cpp's handlers like every other lock of the shim:
-// the pool's lock is taken before fork and re-created in the child, where
-// after_fork_child() forgets the parent's sockets (its inherited fds belong
-// to the parent's records, which the registry marks inherited).
-void collect_mutexes(std::vector<std::mutex*>& out);
+// In a fork child (the pool's ForkMutex already re-initialised): forgets the
+// parent's sockets (its inherited fds belong to the parent's records, which
+// the registry marks inherited).
 void after_fork_child();
 
 }  // namespace connleak::shim::sock

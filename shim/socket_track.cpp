@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 
+#include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/python_frames.h"
 #include "collector/registry.h"
@@ -70,16 +71,16 @@ bool from_client_library(const void* caller) {
     void* base;
     bool client;
   };
-  static constinit std::mutex mutex;
+  static constinit ForkMutex mutex;
   static Entry cache[32];
   static int used = 0;
   {
-    std::lock_guard<std::mutex> lock(mutex);
+    std::lock_guard<ForkMutex> lock(mutex);
     for (int i = 0; i < used; ++i)
       if (cache[i].base == info.dli_fbase) return cache[i].client;
   }
   bool client = defines_client_api(info);
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<ForkMutex> lock(mutex);
   if (used < 32) cache[used++] = {info.dli_fbase, client};
   return client;
 }

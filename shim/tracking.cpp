@@ -30,7 +30,18 @@ std::string label(Library library, const void* handle) {
 }
 }  // namespace
 
+// Once per function: a program that retries would otherwise flood stderr.
+// Names are string literals, so their addresses identify them.
 void report_missing(const char* name) {
+  static std::atomic<const char*> reported[64] = {};
+  for (auto& slot : reported) {
+    const char* seen = slot.load(std::memory_order_acquire);
+    if (seen == name) return;
+    if (!seen) {
+      if (slot.compare_exchange_strong(seen, name, std::memory_order_acq_rel)) break;
+      if (seen == name) return;
+    }
+  }
   log().error("connleak: cannot find the real {} for its caller; the call fails", name);
 }
 

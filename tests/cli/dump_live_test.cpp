@@ -13,7 +13,10 @@ using nlohmann::json;
 // "dump\n" -> JSON report until EOF) lands with the dump issue; then drop the
 // DISABLED_ prefix. The client side is covered by DumpProtocol.* meanwhile.
 TEST(Dump, DumpAgainstLiveProcess) {
-  Process holder({bin("hold_connection")}, {.env = {{"LD_PRELOAD", shim_path()}}, .pg = true});
+  // control=1: a plain preloaded process serves `connleak dump` only when asked
+  // (no thread otherwise); under `connleak run` it is on by default.
+  Process holder({bin("hold_connection")},
+                 {.env = {{"LD_PRELOAD", shim_path()}, {"CONNLEAK_OPTIONS", "control=1"}}, .pg = true});
   ASSERT_EQ(holder.read_line(), "ready");
   const std::string pid = std::to_string(holder.pid());
 
@@ -32,5 +35,19 @@ TEST(Dump, DumpAgainstLiveProcess) {
   EXPECT_EQ(doc["connections"][0]["status"], "open");
 
   Result done = holder.wait();
+  EXPECT_EQ(done.exit_code, 0) << describe(done);
+}
+
+TEST(Dump, WorksOutOfTheBoxUnderConnleakRun) {
+  // `connleak run` turns the control socket on; `exec` keeps the shell's pid.
+  Process run({cli_path(), "run", "--", "/bin/sh", "-c", "echo $$; exec \"$0\"", bin("hold_connection")},
+              {.pg = true});
+  const std::string pid = run.read_line();
+  ASSERT_EQ(run.read_line(), "ready");
+  Result text = connleak({"dump", pid});
+  EXPECT_EQ(text.exit_code, 0) << describe(text);
+  EXPECT_TRUE(contains(text.out, "==" + pid + "==connleak: dump (request): 1 open connection(s)"))
+      << text.out;
+  Result done = run.wait();
   EXPECT_EQ(done.exit_code, 0) << describe(done);
 }

@@ -12,7 +12,6 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "tests/cli/harness.h"
 
@@ -32,30 +31,6 @@ std::unique_ptr<Process> idle_process(bool with_shim) {
       std::make_unique<Process>(std::vector<std::string>{"/bin/sh", "-c", "echo ready; cat"}, o);
   EXPECT_EQ(p->read_line(), "ready");
   return p;
-}
-
-// Binds "\0connleak.<pid>" the way the shim does. -1 when the name is taken
-// (the shim itself serves it: the live test covers that case).
-int bind_control_socket(pid_t pid) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string name = "connleak." + std::to_string(pid);
-  std::memcpy(addr.sun_path + 1, name.data(), name.size());
-  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 4) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// accept() that gives up after 30 s, so a client that never connects fails
-// the test instead of hanging it.
-int accept_client(int listener) {
-  pollfd p{listener, POLLIN, 0};
-  if (poll(&p, 1, 30'000) != 1) return -1;
-  return accept(listener, nullptr, nullptr);
 }
 
 std::string canned_dump(pid_t pid) {
@@ -116,28 +91,33 @@ TEST(DumpErrors, NotOursToAsk) {
   EXPECT_EQ(lines(r.err).size(), 1u);
 }
 
+// The stand-in (programs/standin_control.py) runs under the shim and binds its
+// own pid's name, as the shim does: `connleak dump` talks only to the process
+// it was asked about.
+std::unique_ptr<Process> standin(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/python3", source_dir() + "/tests/cli/programs/standin_control.py"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Options o;
+  o.env = {{"LD_PRELOAD", shim_path()}};
+  auto p = std::make_unique<Process>(argv, o);
+  EXPECT_EQ(p->read_line(), "ready");
+  return p;
+}
+
 TEST(DumpProtocol, RequestAndReplyAgainstAStandInServer) {
-  auto p = idle_process(true);
-  int listener = bind_control_socket(p->pid());
-  if (listener < 0) GTEST_SKIP() << "the shim serves this socket itself";
-  std::string request;
+  TempDir dir;
+  std::unique_ptr<Process> p;
+  {
+    // The canned report names the stand-in's pid, which is only known once it
+    // runs: write the file after start, before the first request.
+    write_file(dir.file("reply.json"), "");
+    p = standin({"reply", dir.file("reply.json")});
+  }
   const std::string reply = canned_dump(p->pid());
-  std::thread server([&] {
-    for (int round = 0; round < 2; ++round) {  // text, then json
-      int c = accept_client(listener);
-      if (c < 0) return;
-      char buf[64];
-      ssize_t n = recv(c, buf, sizeof buf, 0);
-      if (round == 0 && n > 0) request.assign(buf, static_cast<std::size_t>(n));
-      send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-      close(c);  // EOF ends the reply
-    }
-  });
+  write_file(dir.file("reply.json"), reply);
   Result text = connleak({"dump", std::to_string(p->pid())});
   Result as_json = connleak({"dump", "--format", "json", std::to_string(p->pid())});
-  server.join();
-  close(listener);
-  EXPECT_EQ(request, "dump\n");
+  EXPECT_EQ(p->read_line(), "request b'dump\\n'");
   EXPECT_EQ(text.exit_code, 0) << describe(text);
   EXPECT_TRUE(contains(text.out, "==" + std::to_string(p->pid()) +
                                      "==connleak: dump (request): 2 open connection(s)"))
@@ -148,33 +128,35 @@ TEST(DumpProtocol, RequestAndReplyAgainstAStandInServer) {
 }
 
 TEST(DumpProtocol, GarbageReplyIsOneLine) {
-  auto p = idle_process(true);
-  int listener = bind_control_socket(p->pid());
-  if (listener < 0) GTEST_SKIP() << "the shim serves this socket itself";
-  std::thread server([&] {
-    int c = accept_client(listener);
-    if (c < 0) return;
-    char buf[64];
-    recv(c, buf, sizeof buf, 0);
-    send(c, "{\"error\": \"unknown request\"}\n", 29, MSG_NOSIGNAL);
-    close(c);
-  });
+  auto p = standin({"garbage"});
   Result r = connleak({"dump", std::to_string(p->pid())});
-  server.join();
-  close(listener);
   EXPECT_EQ(r.exit_code, 2) << describe(r);
   EXPECT_TRUE(contains(r.err, "answered with something that is not a report")) << r.err;
   EXPECT_EQ(lines(r.err).size(), 1u);
 }
 
 TEST(DumpProtocol, TimeoutWhenTheProcessNeverAnswers) {
-  auto p = idle_process(true);
-  int listener = bind_control_socket(p->pid());
-  if (listener < 0) GTEST_SKIP() << "the shim serves this socket itself";
   // Never accepted: the connection sits in the backlog, like a stuck process.
+  auto p = standin({"silent"});
   Result r = connleak({"dump", "--timeout", "300ms", std::to_string(p->pid())});
-  close(listener);
   EXPECT_EQ(r.exit_code, 2) << describe(r);
   EXPECT_EQ(r.err,
             "connleak: process " + std::to_string(p->pid()) + " did not answer within 300ms\n");
+}
+
+TEST(DumpProtocol, SquatterOfAnotherProcessesNameIsRefused) {
+  // Another process took @connleak.<pid> of a process under the shim (which
+  // has no control socket of its own: it never connected).
+  auto victim = idle_process(true);
+  TempDir dir;
+  write_file(dir.file("forged.json"), canned_dump(victim->pid()));
+  auto squatter = standin({"squat", dir.file("forged.json"), std::to_string(victim->pid())});
+  Result r = connleak({"dump", std::to_string(victim->pid())});
+  EXPECT_EQ(r.exit_code, 2) << describe(r);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "connleak: process " + std::to_string(victim->pid()) +
+                       "'s control socket @connleak." + std::to_string(victim->pid()) +
+                       " is held by process " + std::to_string(squatter->pid()) + " (uid " +
+                       std::to_string(getuid()) + "), not by process " +
+                       std::to_string(victim->pid()) + "; refusing to talk to it\n");
 }

@@ -109,7 +109,7 @@ TEST(Collector, IdlePooledConnectionsNeverAlert) {
 }
 
 TEST(Collector, SignalDumpListsOpenConnectionsAndTheProgramGoesOn) {
-  Session s({interactive()});
+  Session s({interactive()}, {.options = "dump_signal=12:control=1"});
   ASSERT_TRUE(s.command("open 0"));
   ASSERT_TRUE(s.command("open 1"));
   ASSERT_TRUE(s.command("begin 1"));
@@ -132,7 +132,7 @@ TEST(Collector, SignalDumpListsOpenConnectionsAndTheProgramGoesOn) {
 }
 
 TEST(Collector, ProgramsOwnDumpSignalHandlerWins) {
-  Session s({interactive()});
+  Session s({interactive()}, {.options = "dump_signal=12:control=1"});
   ASSERT_TRUE(s.command("install_usr2"));
   ASSERT_TRUE(s.command("open 0"));
   ASSERT_TRUE(s.wait_err("handles signal 12 itself; dumps on that signal are off")) << s.err();
@@ -189,7 +189,7 @@ TEST(Collector, PublicDumpWritesANumberedRequestDump) {
 
 // What `connleak dump PID` speaks: the abstract socket "\0connleak.<pid>".
 TEST(Collector, ControlSocketAnswersWithTheDumpJson) {
-  Session s({interactive()});
+  Session s({interactive()}, {.options = "dump_signal=12:control=1"});
   ASSERT_TRUE(s.command("open 0"));
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un addr{};

@@ -85,13 +85,13 @@ TEST(Pools, LeakedCheckoutNamedAtItsLineIdlePooledConnectionsAreNot) {
 TEST(Pools, UndisposedPoolPassesConnleakRunALeakedCheckoutFailsIt) {
   RunOptions plain;
   plain.preload = false;
-  Result clean = run({CONNLEAK_E2E_CLI, "run", "--", host(), "pool 2", "open 0", "open 1",
+  Result clean = run({CONNLEAK_CLI_PATH, "run", "--", host(), "pool 2", "open 0", "open 1",
                       "clean 0", "clean 1", "exit"},
                      plain);
   EXPECT_EQ(clean.exit_code, 0) << describe(clean);
   EXPECT_NE(clean.err.find("pool not disposed: 2 idle connection(s)"), std::string::npos)
       << clean.err;
-  Result leaky = run({CONNLEAK_E2E_CLI, "run", "--", host(), "pool 2", "open 0", "open 1",
+  Result leaky = run({CONNLEAK_CLI_PATH, "run", "--", host(), "pool 2", "open 0", "open 1",
                       "clean 0", "leak 1", "exit"},
                      plain);
   EXPECT_EQ(leaky.exit_code, 23) << describe(leaky);

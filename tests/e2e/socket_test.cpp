@@ -410,7 +410,7 @@ TEST(Socket, AsyncpgOverIpv6Loopback) {
 
 TEST(Socket, SignalDumpListsOpenSocketConnections) {
   std::string file = script("sock_dump.py");
-  Session s({"/usr/bin/python3", file});
+  Session s({"/usr/bin/python3", file}, {.options = "dump_signal=12"});
   ASSERT_TRUE(s.wait_out("ready\n")) << s.err();
   ASSERT_EQ(kill(s.pid(), SIGUSR2), 0);
   ASSERT_TRUE(s.wait_err("connleak: dump (signal)")) << s.err();
