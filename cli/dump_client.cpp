@@ -15,6 +15,8 @@
 #include "cli/common.h"
 #include "collector/options.h"
 
+#include "collector/text_util.h"
+
 namespace connleak::cli {
 
 namespace {
@@ -111,10 +113,6 @@ void check_peer(int fd, pid_t pid, const std::string& name) {
 }
 
 }  // namespace
-
-std::string control_socket_name(pid_t pid) {
-  return "connleak." + std::to_string(pid);
-}
 
 std::string request_dump(pid_t pid, std::chrono::milliseconds timeout) {
   if (pid <= 0) throw Failure("invalid pid " + std::to_string(pid));

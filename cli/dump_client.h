@@ -9,9 +9,6 @@
 
 namespace connleak::cli {
 
-// "connleak.<pid>", the abstract name without its leading NUL.
-std::string control_socket_name(pid_t pid);
-
 // Checks that `pid` exists and has libconnleak.so mapped, then asks it for a
 // dump. Returns the raw reply. Throws Failure (exit 2) with one clear line:
 // no such process, not running under connleak, not ours to ask, did not

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+
 namespace connleak {
 
 namespace {

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "collector/text_util.h"
+
 namespace connleak {
 namespace {
 
@@ -34,11 +36,6 @@ bool iends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && istarts_with(s.substr(s.size() - suffix.size()), suffix);
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // C strings end at NUL, and so does everything libpq would have read.
 std::string_view up_to_nul(std::string_view s) {

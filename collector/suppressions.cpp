@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "collector/text_util.h"
+
 namespace connleak {
 
 namespace {
@@ -57,12 +59,6 @@ bool glob_match(std::string_view p, std::string_view t) noexcept {
   return pi == p.size();
 }
 
-std::string_view trim(std::string_view s) {
-  const char* ws = " \t\r\n";
-  std::size_t b = s.find_first_not_of(ws);
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
 
 bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) {
@@ -245,6 +241,21 @@ std::size_t apply_suppressions(Report& report, Suppressions& suppressions) {
       decrement(s.double_closes);
   }
   report.connections = std::move(kept);
+  // Pool checkouts (extension) match on their checkout stack.
+  std::vector<Checkout> kept_checkouts;
+  kept_checkouts.reserve(report.checkouts.size());
+  for (Checkout& c : report.checkouts) {
+    std::optional<std::size_t> hit = suppressions.match(c.acquired);
+    if (!hit) {
+      kept_checkouts.push_back(std::move(c));
+      continue;
+    }
+    ++suppressions.entries()[*hit].hits;
+    ++removed;
+    if (c.status == "leaked" || c.status == "reclaimed") decrement(s.checkouts.leaked);
+    if (c.status == "leaked" || c.status == "open") decrement(s.checkouts.open);
+  }
+  report.checkouts = std::move(kept_checkouts);
   return removed;
 }
 

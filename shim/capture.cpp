@@ -47,9 +47,10 @@ const ObjectRange& shim_range() {
 StackId capture_stack(int depth) {
   if (depth <= 0) return 0;
   if (depth > static_cast<int>(kMaxFrames)) depth = kMaxFrames;
-  // Room for our own frames on top of the requested depth (hook, body,
-  // tracking helper, capture: at most 5 deep today).
-  constexpr int kSlack = 6;
+  // Room for our own frames on top of the requested depth (hook, body, the
+  // no-throw wrapper and its lambda when not inlined, tracking helper,
+  // capture: at most 7 deep today).
+  constexpr int kSlack = 9;
   void* raw[kMaxFrames + kSlack];
   int n = backtrace_fn()(raw, depth + kSlack);
   std::uintptr_t frames[kMaxFrames];

@@ -6,9 +6,16 @@
 #include "shim/guard.h"
 #include "shim/real_symbol.h"
 
+namespace connleak::shim {
+DlcloseFn real_dlclose() {
+  // Looked up once for the hook and for the shim's own closes (real_symbol.cpp).
+  static const DlcloseFn real = reinterpret_cast<DlcloseFn>(dlsym(RTLD_NEXT, "dlclose"));
+  return real;
+}
+}  // namespace connleak::shim
+
 CONNLEAK_EXPORT int dlclose(void* handle) {
-  using Fn = int (*)(void*);
-  static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "dlclose"));
+  connleak::shim::DlcloseFn real = connleak::shim::real_dlclose();
   if (!real) return -1;
   int rc = real(handle);
   if (rc == 0 && !connleak::shim::in_shim()) {

@@ -21,10 +21,12 @@
 #include "shim/runtime.h"
 #include "shim/socket_table.h"
 #include "shim/socket_track.h"
+#include "shim/tracking.h"
 
 namespace {
 
 namespace sock = connleak::shim::sock;
+using connleak::shim::no_throw;  // tracking allocates; nothing may unwind into libc's caller
 namespace own = connleak::shim::own;
 
 // The host is about to close or replace [first, last]: if one of the shim's
@@ -102,16 +104,17 @@ R missing() {
 }
 
 inline void after_send(int fd, const void* buf, ssize_t r) {
-  if (r > 0 && sock::watched(fd, sock::kWatchSent)) sock::on_data(fd, true, buf, static_cast<size_t>(r));
+  if (r > 0 && sock::watched(fd, sock::kWatchSent))
+    no_throw([&] { sock::on_data(fd, true, buf, static_cast<size_t>(r)); });
 }
 inline void after_recv(int fd, const void* buf, ssize_t r, int flags) {
   // MSG_PEEK'd bytes are read again by the next call: parse them then.
   if (r > 0 && !(flags & MSG_PEEK) && sock::watched(fd, sock::kWatchReceived))
-    sock::on_data(fd, false, buf, static_cast<size_t>(r));
+    no_throw([&] { sock::on_data(fd, false, buf, static_cast<size_t>(r)); });
 }
 inline void after_vec(int fd, bool sent, const iovec* iov, int n, ssize_t r) {
   if (r > 0 && sock::watched(fd, sent ? sock::kWatchSent : sock::kWatchReceived))
-    sock::on_data(fd, sent, iov, n, static_cast<size_t>(r));
+    no_throw([&] { sock::on_data(fd, sent, iov, n, static_cast<size_t>(r)); });
 }
 
 // F_DUPFD and F_DUPFD_CLOEXEC alias a descriptor; every other command passes.
@@ -121,7 +124,8 @@ int fcntl_common(FcntlFn fn, int fd, int cmd, va_list ap) {
   unsigned long arg = va_arg(ap, unsigned long);
   if (!fn) return missing<int>();
   int r = fn(fd, cmd, arg);
-  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && sock::has_conn(fd)) sock::on_dup(fd, r);
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && sock::has_conn(fd))
+    no_throw([&] { sock::on_dup(fd, r); });
   return r;
 }
 
@@ -131,14 +135,17 @@ CONNLEAK_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
   auto fn = CONNLEAK_REAL_FN(connect);
   if (!fn) return missing<int>();
   int r = fn(fd, addr, len);
-  if (r == 0 || (r < 0 && errno == EINPROGRESS)) sock::on_connect(fd, addr, len, __builtin_return_address(0));
+  if (r == 0 || (r < 0 && errno == EINPROGRESS)) {
+    const void* caller = __builtin_return_address(0);  // the hook's caller, not the lambda's
+    no_throw([&] { sock::on_connect(fd, addr, len, caller); });
+  }
   return r;
 }
 
 CONNLEAK_EXPORT int close(int fd) {
   // Before the real close: once the number is free another thread's connect
   // may get it.
-  if (sock::has_conn(fd)) sock::on_close(fd, "close");
+  if (sock::has_conn(fd)) no_throw([&] { sock::on_close(fd, "close"); });
   if (fd >= 0) before_host_closes(static_cast<unsigned>(fd), static_cast<unsigned>(fd));
   auto fn = CONNLEAK_REAL_FN(close);
   return fn ? fn(fd) : missing<int>();
@@ -147,7 +154,7 @@ CONNLEAK_EXPORT int close(int fd) {
 CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   // CLOSE_RANGE_CLOEXEC (4) only marks descriptors; nothing is closed.
   if (!(flags & 4)) {
-    sock::on_close_range(first, last);
+    no_throw([&] { sock::on_close_range(first, last); });
     before_host_closes(first, last);
   }
   auto fn = CONNLEAK_REAL_FN(close_range);
@@ -156,7 +163,7 @@ CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
 
 CONNLEAK_EXPORT void closefrom(int first) {
   if (first >= 0) {
-    sock::on_close_range(static_cast<unsigned>(first), ~0u);
+    no_throw([&] { sock::on_close_range(static_cast<unsigned>(first), ~0u); });
     before_host_closes(static_cast<unsigned>(first), ~0u);
   }
   if (auto fn = CONNLEAK_REAL_FN(closefrom)) fn(first);
@@ -166,7 +173,7 @@ CONNLEAK_EXPORT int dup(int fd) {
   auto fn = CONNLEAK_REAL_FN(dup);
   if (!fn) return missing<int>();
   int r = fn(fd);
-  if (r >= 0 && sock::has_conn(fd)) sock::on_dup(fd, r);
+  if (r >= 0 && sock::has_conn(fd)) no_throw([&] { sock::on_dup(fd, r); });
   return r;
 }
 
@@ -175,7 +182,8 @@ CONNLEAK_EXPORT int dup2(int fd, int target) {
   if (!fn) return missing<int>();
   if (target >= 0 && target != fd) before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target);
-  if (r >= 0 && r != fd && (sock::has_conn(fd) || sock::has_conn(r))) sock::on_dup(fd, r);
+  if (r >= 0 && r != fd && (sock::has_conn(fd) || sock::has_conn(r)))
+    no_throw([&] { sock::on_dup(fd, r); });
   return r;
 }
 
@@ -184,7 +192,7 @@ CONNLEAK_EXPORT int dup3(int fd, int target, int flags) {
   if (!fn) return missing<int>();
   if (target >= 0 && target != fd) before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target, flags);
-  if (r >= 0 && (sock::has_conn(fd) || sock::has_conn(r))) sock::on_dup(fd, r);
+  if (r >= 0 && (sock::has_conn(fd) || sock::has_conn(r))) no_throw([&] { sock::on_dup(fd, r); });
   return r;
 }
 

@@ -74,9 +74,7 @@ bool is_ours(const void* fn) {
 
 // dlclose without going through our own dlclose hook (which would drop the cache).
 void close_handle(void* handle) {
-  using Fn = int (*)(void*);
-  static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "dlclose"));
-  if (real) real(handle);
+  if (DlcloseFn real = real_dlclose()) real(handle);
 }
 
 Resolution lookup(const char* caller_path, const ObjectRange& caller, SymbolId id) {

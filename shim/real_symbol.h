@@ -43,6 +43,9 @@ ObjectRange object_range_of(const void* address);
 }  // namespace connleak::shim
 
 namespace connleak::shim {
+// libc's dlclose (hooks_dl.cpp), looked up once.
+using DlcloseFn = int (*)(void*);
+DlcloseFn real_dlclose();
 // dlclose that bypasses our own dlclose hook.
 void close_dl_handle(void* handle);
 // Retires cache entries whose object is no longer mapped (after a dlclose).

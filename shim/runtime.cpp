@@ -16,6 +16,7 @@
 #include "collector/fork_mutex.h"
 #include "collector/logger.h"
 #include "collector/report_writer.h"
+#include "collector/text_util.h"
 #include "shim/collector_thread.h"
 #include "shim/export.h"
 #include "shim/guard.h"
@@ -57,6 +58,7 @@ void fork_child() {
   g_exit_reported.store(false, std::memory_order_relaxed);
   g_dump_count.store(0, std::memory_order_relaxed);
   Registry::instance().after_fork_child();
+  CheckoutTable::instance().after_fork_child();
   collector_after_fork_child();
   sock::after_fork_child();
 }
@@ -147,7 +149,7 @@ void report_at_exit() {
   if (!options().enabled) return;
   Reentry guard;
   host_safe("write the exit report", [] {
-    std::string name = "connleak." + std::to_string(cached_pid()) + ".json";
+    std::string name = report_file_name(cached_pid());
     emit_report(options(), "exit", name, &probe_state);
   });
 }
@@ -163,13 +165,13 @@ bool maybe_in_signal_handler() {
   return false;
 }
 
-bool write_dump(const char* trigger) {
+bool write_dump(const char* trigger, const ReportExtras* extras) {
   if (in_vfork_child() || !options().enabled) return false;
   Reentry guard;
-  return host_safe("write a dump", [trigger] {
+  return host_safe("write a dump", [trigger, extras] {
     unsigned n = g_dump_count.fetch_add(1) + 1;
-    std::string name = "connleak." + std::to_string(cached_pid()) + "." + std::to_string(n) + ".json";
-    return emit_report(options(), trigger, name, &probe_state);
+    std::string name = report_file_name(cached_pid(), n);
+    return emit_report(options(), trigger, name, &probe_state, extras);
   });
 }
 

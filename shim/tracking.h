@@ -28,9 +28,21 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
 // or a flagged one ends.
 void note_command_state(Library library, const void* handle, TxnState state, const CapturedStacks* began = nullptr);
 
-// A hook whose real function cannot be found for its caller: one error line,
+// A hook whose real function cannot be found for its caller: one error line
+// per function for the whole process (not one per call),
 // then the hook returns the function's failure value.
 void report_missing(const char* name);
+
+// The hook bodies' tracking allocates; an exception must never unwind into the
+// C caller. Losing one record's details is the lesser evil. Every hook family
+// wraps its tracking in this.
+template <typename Fn>
+void no_throw(Fn&& fn) noexcept {
+  try {
+    fn();
+  } catch (...) {
+  }
+}
 
 // Rate limit for per-event warnings: a loop of bad closes must not flood stderr.
 bool warn_budget();

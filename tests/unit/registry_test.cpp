@@ -91,21 +91,20 @@ TEST(Registry, ForkChildMarksInheritedAndZeroesCounters) {
 TEST(Registry, SnapshotGivesUpOnAStuckLockAtTheDeadline) {
   Registry reg;
   reg.on_open(rec(0x100));
-  std::vector<std::mutex*> all;
-  reg.collect_mutexes(all);
-  // Another thread holds some locks (try_lock on a mutex this thread holds is
-  // UB; TSan tracks at most 64 held locks per thread, so not all 65).
-  std::vector<std::mutex*> mutexes(all.begin(), all.begin() + 8);
+  // Another thread sits inside update() on the record's shard, holding its
+  // lock (the registry's locks are ForkMutexes now, not listed for tests).
   std::mutex gate;
   std::condition_variable cv;
   bool held = false, release = false;
+  // Another thread holds the record's shard lock: update() runs its callback
+  // under it, and the callback waits until the test lets it go.
   std::thread holder([&] {
-    for (std::mutex* m : mutexes) m->lock();
-    std::unique_lock<std::mutex> lk(gate);
-    held = true;
-    cv.notify_all();
-    cv.wait(lk, [&] { return release; });
-    for (std::mutex* m : mutexes) m->unlock();
+    reg.update(0x100, [&](ConnRecord&) {
+      std::unique_lock<std::mutex> lk(gate);
+      held = true;
+      cv.notify_all();
+      cv.wait(lk, [&] { return release; });
+    });
   });
   {
     std::unique_lock<std::mutex> lk(gate);
