@@ -27,9 +27,9 @@ struct ShimFlags {
   std::optional<std::string> suppressions;
 };
 // "print_report=0:dump_signal=12:control=1" first (each process writes its
-// JSON; the run prints one
-// merged summary; the user's own options can turn it back on), then the
-// existing options, then the flags. Throws Failure for a value that cannot be
+// JSON; the run prints one merged summary; dumps need the shim's thread, which
+// is off by default elsewhere; the user's own options can turn each back),
+// then the existing options, then the flags. Throws Failure for a value that cannot be
 // quoted (it holds ':' and both kinds of quotes).
 std::string options_value(const char* existing, const ShimFlags& flags);
 // A value as the option parser reads it: bare, or quoted when it holds ':'.

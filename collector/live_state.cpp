@@ -54,6 +54,8 @@ LiveConn* live_alloc(std::uintptr_t handle) {
   live->txn_py_stack.store(0, std::memory_order_relaxed);
   live->txn_alerted.store(0, std::memory_order_relaxed);
   live->txn_known.store(false, std::memory_order_relaxed);
+  live->idle_alerted.store(0, std::memory_order_relaxed);
+  live->activity.reset();
   live->handle.store(handle, std::memory_order_release);
   return live;
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "collector/activity/activity.h"
 #include "collector/stack_depot.h"
 #include "collector/timeutil.h"
 
@@ -27,6 +28,8 @@ struct LiveConn {
   std::atomic<std::uint32_t> txn_generation{0};  // +1 for each transaction begun
   std::atomic<std::uint32_t> txn_alerted{0};     // generation the watchdog alerted on
   std::atomic<bool> txn_known{false};            // a state was read at least once
+  std::atomic<std::int64_t> idle_alerted{0};     // idle_threshold: the idle period alerted on (its start)
+  activity::Activity activity;                   // statements sent (option statements)
   LiveConn* next_free = nullptr;                  // guarded by the pool mutex
 };
 

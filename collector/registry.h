@@ -40,15 +40,17 @@ struct ConnRecord {
   int fd = -1;                     // the descriptor it was connected on
   LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
   bool ignored = false;            // connleak_ignore(): no alerts, not a leak
+  std::uint64_t pool = 0;          // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
   // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
   std::uint8_t alerts = 0;
   double lifetime_alert_after = 0;
   double txn_alert_after = 0;
+  double idle_alert_after = 0;  // idle_threshold: idle that long when flagged
   StackId txn_alert_stack = 0;  // where the flagged transaction began
   StackId txn_alert_py_stack = 0;
 };
 
-enum AlertBits : std::uint8_t { kAlertLifetime = 1, kAlertIdleInTransaction = 2 };
+enum AlertBits : std::uint8_t { kAlertLifetime = 1, kAlertIdleInTransaction = 2, kAlertIdle = 4 };
 
 // A closed connection that the report must still show (it carried an alert).
 struct ClosedRecord {

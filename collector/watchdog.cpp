@@ -8,11 +8,39 @@
 
 namespace connleak {
 
+namespace {
+
+// Agroal's rule: a connection that holds something (a transaction; once pools
+// are tracked, a checkout) and has sent nothing for the threshold. A statement
+// still running is work, not idleness. Flagged once per idle period.
+void check_idle(ConnRecord& rec, LiveConn& live, std::int64_t idle_ns, std::int64_t now_mono,
+                ScanResult& result) {
+  auto state = static_cast<TxnState>(live.txn.load(std::memory_order_acquire));
+  const bool in_txn = state == TxnState::kInTransaction || state == TxnState::kInError;
+  // Hook point for pools: `|| checked_out` once checkouts are recorded.
+  const bool holds = in_txn;
+  if (!holds || live.activity.in_flight.load(std::memory_order_relaxed)) return;
+  std::int64_t since = live.txn_since_mono.load(std::memory_order_relaxed);
+  const std::int64_t sent = live.activity.last_sent_mono.load(std::memory_order_relaxed);
+  const std::int64_t done = live.activity.last_done_mono.load(std::memory_order_relaxed);
+  if (sent > since) since = sent;
+  if (done > since) since = done;
+  if (since == 0 || now_mono - since < idle_ns) return;
+  if (live.idle_alerted.load(std::memory_order_relaxed) == since) return;
+  live.idle_alerted.store(since, std::memory_order_relaxed);
+  rec.alerts |= kAlertIdle;
+  rec.idle_alert_after = static_cast<double>(now_mono - since) / 1e9;
+  result.alerts.push_back({"idle", rec});
+}
+
+}  // namespace
+
 ScanResult watchdog_scan(Registry& registry, const Thresholds& th, std::int64_t now_mono,
                          std::int64_t deadline_mono) {
   ScanResult result;
   const auto lifetime_ns = static_cast<std::int64_t>(th.lifetime_seconds * 1e9);
   const auto txn_ns = static_cast<std::int64_t>(th.txn_seconds * 1e9);
+  const auto idle_ns = static_cast<std::int64_t>(th.idle_seconds * 1e9);
   result.complete = registry.scan(deadline_mono, [&](ConnRecord& rec) {
     // Ignored handles are intentional; inherited ones belong to the parent.
     if (rec.ignored || rec.inherited) return;
@@ -22,6 +50,7 @@ ScanResult watchdog_scan(Registry& registry, const Thresholds& th, std::int64_t 
       result.alerts.push_back({"lifetime", rec});
     }
     LiveConn* live = rec.live;
+    if (idle_ns > 0 && live) check_idle(rec, *live, idle_ns, now_mono, result);
     if (txn_ns > 0 && live) {
       auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
       if (state != TxnState::kInTransaction && state != TxnState::kInError) return;
@@ -44,11 +73,15 @@ std::vector<std::string> render_alerts(const std::vector<RaisedAlert>& alerts, c
                                        const StateProbe& probe, std::size_t max_groups,
                                        const Suppressions* suppressions) {
   // Group by kind and the stacks shown in the block; order by size, then first id.
-  using Key = std::tuple<std::string, StackId, StackId>;
+  // Python stacks are part of the key: in a Python host the native stacks are
+  // the interpreter's and alike for every site.
+  using Key = std::tuple<std::string, StackId, StackId, StackId, StackId>;
   std::map<Key, std::vector<const RaisedAlert*>> groups;
   for (const RaisedAlert& a : alerts) {
-    StackId txn = a.kind == "idle_in_transaction" ? a.record.txn_alert_stack : 0;
-    groups[{a.kind, a.record.open_stack, txn}].push_back(&a);
+    bool txn = a.kind == "idle_in_transaction";
+    groups[{a.kind, a.record.open_stack, a.record.py_open_stack, txn ? a.record.txn_alert_stack : 0,
+            txn ? a.record.txn_alert_py_stack : 0}]
+        .push_back(&a);
   }
   std::vector<std::vector<const RaisedAlert*>> ordered;
   for (auto& [key, members] : groups) {
@@ -74,7 +107,7 @@ std::vector<std::string> render_alerts(const std::vector<RaisedAlert>& alerts, c
       continue;
     }
     const std::string& kind = members.front()->kind;
-    double threshold = kind == "lifetime" ? th.lifetime_seconds : th.txn_seconds;
+    double threshold = kind == "lifetime" ? th.lifetime_seconds : kind == "idle" ? th.idle_seconds : th.txn_seconds;
     out.push_back(render_alert(kind, threshold, views, members.size()));
   }
   if (hidden > 0) {

@@ -14,11 +14,12 @@ namespace connleak {
 struct Thresholds {
   double lifetime_seconds = 0;  // 0 = off
   double txn_seconds = 0;       // 0 = off
-  bool any() const { return lifetime_seconds > 0 || txn_seconds > 0; }
+  double idle_seconds = 0;      // 0 = off
+  bool any() const { return lifetime_seconds > 0 || txn_seconds > 0 || idle_seconds > 0; }
 };
 
 struct RaisedAlert {
-  std::string kind;  // "lifetime" | "idle_in_transaction"
+  std::string kind;  // "lifetime" | "idle_in_transaction" | "idle"
   ConnRecord record;  // copy taken under the shard lock, alert fields set
 };
 

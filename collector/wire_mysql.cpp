@@ -44,6 +44,7 @@ constexpr std::uint32_t kClientDeprecateEof = 1u << 24;
 constexpr std::uint8_t kComQuit = 0x01;
 constexpr std::uint8_t kComQuery = 0x03;
 constexpr std::uint8_t kComStmtExecute = 0x17;
+constexpr std::uint8_t kComStmtPrepare = 0x16;
 constexpr int kStatusInTrans = 0x0001;
 constexpr int kStatusAutocommit = 0x0002;
 constexpr int kStatusMoreResults = 0x0008;
@@ -54,7 +55,7 @@ constexpr std::uint64_t kMaxColumns = 65535;
 constexpr std::size_t kGreetingPrefix = 80;   // up to the capability flags after the version
 constexpr std::size_t kHandshakePrefix = 32;  // capability flags ... filler
 constexpr std::size_t kResponsePrefix = 24;   // an OK packet up to its status flags
-constexpr std::size_t kCommandPrefix = 32;    // the command byte, then the SQL's first bytes
+constexpr std::size_t kCommandPrefix = 216;   // the command byte, then the SQL's first bytes (bounded)
 
 std::uint32_t le16(const std::uint8_t* p) {
   return p[0] | (std::uint32_t{p[1]} << 8);
@@ -226,6 +227,22 @@ void Conversation::my_command(Feed& out) {
   if (client_.buf[3] != 0 || client_.body == 0) return;
   const std::uint8_t command = client_.payload()[0];
   if (command == kComQuit) out.closing = true;
+  if (sink_ && (command == kComQuery || command == kComStmtPrepare || command == kComStmtExecute)) {
+    StatementEvent e;
+    const std::uint8_t* body = client_.payload() + 1;
+    const std::size_t n = client_.prefix_len() - 1;
+    if (command == kComStmtExecute) {
+      if (n < 4) return my_push(response_kind(command), out);
+      e.kind = StatementEvent::Kind::kExecute;
+      e.name = body;  // the statement id
+      e.name_len = 4;
+    } else {
+      e.sql = body;
+      e.sql_len = n;
+      e.cut = client_.prefix_len() < client_.body;
+    }
+    statement(e);
+  }
   // Outside a transaction, BEGIN starts one, and with autocommit off so does
   // any statement.
   if (!in_transaction() && (command == kComQuery || command == kComStmtExecute)) {

@@ -96,7 +96,7 @@ void Conversation::pg_client(const std::uint8_t* p, const std::uint8_t* end, Fee
         if (length < 4 || length > kMaxMessageLength) return go_blind(Blind::kLost, out);
         // Query: the SQL; Parse: statement name, then the SQL.
         const std::uint8_t type = client_.buf[0];
-        client_.expect_payload(length - 4, type == 'Q' ? 32 : type == 'P' ? sizeof client_.buf : 0);
+        client_.expect_payload(length - 4, type == 'Q' || type == 'P' || type == 'B' ? sizeof client_.buf : 0);
         continue;
       }
       pg_client_message(out);
@@ -131,6 +131,7 @@ void Conversation::pg_confirm(Feed& out) {
 void Conversation::pg_client_message(Feed& out) {
   const std::uint8_t type = client_.buf[0];
   if (type == 'X') out.closing = true;  // Terminate
+  if (sink_) pg_statement(type);
   if ((type != 'Q' && type != 'P') || in_transaction()) return;
   const std::uint8_t* sql = client_.payload();
   std::size_t n = client_.prefix_len();
@@ -142,6 +143,46 @@ void Conversation::pg_client_message(Feed& out) {
     n -= skip;
   }
   if (starts_transaction(sql, n)) out.may_begin = true;
+}
+
+// Query: the SQL. Parse: statement name, SQL. Bind: portal name, statement
+// name. A string without its NUL in the kept prefix was cut.
+void Conversation::pg_statement(std::uint8_t type) {
+  if (type != 'Q' && type != 'P' && type != 'B') return;
+  const std::uint8_t* p = client_.payload();
+  const std::size_t n = client_.prefix_len();
+  auto field = [&](std::size_t from, std::size_t& len) {
+    const void* nul = from <= n ? std::memchr(p + from, 0, n - from) : nullptr;
+    len = nul ? static_cast<std::size_t>(static_cast<const std::uint8_t*>(nul) - (p + from)) : n - from;
+    return nul != nullptr;
+  };
+  StatementEvent e;
+  std::size_t first = 0;
+  const bool first_ended = field(0, first);
+  if (type == 'Q') {
+    e.sql = p;
+    e.sql_len = first;
+    e.cut = !first_ended;
+    return statement(e);
+  }
+  if (!first_ended) return;  // a name longer than the kept prefix
+  std::size_t second = 0;
+  const bool second_ended = field(first + 1, second);
+  if (type == 'P') {
+    e.kind = first == 0 ? StatementEvent::Kind::kText : StatementEvent::Kind::kPrepare;
+    e.name = p;
+    e.name_len = first;
+    e.sql = p + first + 1;
+    e.sql_len = second;
+    e.cut = !second_ended;
+    return statement(e);
+  }
+  // Bind: the unnamed statement was reported by its Parse.
+  if (!second_ended || second == 0) return;
+  e.kind = StatementEvent::Kind::kExecute;
+  e.name = p + first + 1;
+  e.name_len = second;
+  statement(e);
 }
 
 void Conversation::pg_startup_packet(Feed& out) {
@@ -229,7 +270,8 @@ bool Conversation::pg_message_header(Feed& out) {
     go_blind(Blind::kLost, out);
     return false;
   }
-  const std::size_t prefix = type == 'Z' ? 1 : type == 'K' ? 4 : 0;
+  // An ErrorResponse's first fields (severity, SQLSTATE) fit in the buffer.
+  const std::size_t prefix = type == 'Z' ? 1 : type == 'K' ? 4 : type == 'E' ? 64 : 0;
   server_.expect_payload(length - 4, prefix);
   return true;
 }
@@ -239,6 +281,16 @@ void Conversation::pg_message(Feed& out) {
   const std::uint8_t* body = server_.payload();
   if (type == 'K') {
     out.server_id = be32(body);
+  } else if (type == 'E') {
+    // Fields: a code byte, then a NUL-terminated string; 'C' is the SQLSTATE.
+    const std::size_t n = server_.prefix_len();
+    for (std::size_t i = 0; i < n && body[i] != 0;) {
+      std::size_t end = i + 1;
+      while (end < n && body[end] != 0) ++end;
+      if (end >= n) break;  // cut off by the buffer
+      if (body[i] == 'C' && end - i - 1 == 5 && std::memcmp(body + i + 1, "53300", 5) == 0) out.refused = true;
+      i = end + 1;
+    }
   } else if (type == 'Z') {
     switch (body[0]) {
       case 'I':

@@ -51,7 +51,28 @@ struct Feed {
   // program's close starts here, even when the descriptor's close() comes
   // later from an event loop's callback with none of the program's frames.
   bool closing = false;
+  // The server refused the session for want of connection slots (PostgreSQL
+  // ErrorResponse with SQLSTATE 53300, "too many clients").
+  bool refused = false;
 };
+
+// A statement the client sent (option statements), reported while its bytes
+// are parsed: one send may carry several (asyncpg writes Parse, Bind, Execute
+// and Sync at once), and the pointers are only valid during the call.
+struct StatementEvent {
+  enum class Kind : std::uint8_t {
+    kText,     // SQL sent to run now (Query, unnamed Parse, COM_QUERY, COM_STMT_PREPARE)
+    kPrepare,  // PostgreSQL named Parse: `name` will be executed later
+    kExecute,  // PostgreSQL Bind of a named statement, MySQL COM_STMT_EXECUTE (`name`: its id)
+  };
+  Kind kind = Kind::kText;
+  const std::uint8_t* sql = nullptr;
+  std::size_t sql_len = 0;
+  bool cut = false;  // only the first bytes of the SQL were kept
+  const std::uint8_t* name = nullptr;
+  std::size_t name_len = 0;
+};
+using StatementSink = void (*)(void* ctx, const StatementEvent& event);
 
 // True when SQL text (its first bytes; the rest may be cut off) begins a
 // transaction: BEGIN or START TRANSACTION, after blanks and /* comments */.
@@ -74,7 +95,17 @@ class Conversation {
   bool wants_sent() const;
   bool wants_received() const;
 
-  void reset() { *this = Conversation(); }
+  void reset() {
+    StatementSink sink = sink_;
+    void* ctx = sink_ctx_;
+    *this = Conversation();
+    set_statement_sink(sink, ctx);
+  }
+  // Where statements go; none by default. Kept across reset().
+  void set_statement_sink(StatementSink sink, void* ctx) {
+    sink_ = sink;
+    sink_ctx_ = ctx;
+  }
 
  private:
   // Implementation state (wire_protocol.cpp, wire_postgres.cpp, wire_mysql.cpp).
@@ -85,7 +116,7 @@ class Conversation {
   // of the payload passed over by count.
   struct Framer {
     enum class Step : std::uint8_t { kNeedMore, kHeader, kPacket };
-    std::uint8_t buf[88] = {};  // header, then the payload's first bytes
+    std::uint8_t buf[216] = {};  // header, then the payload's first bytes (SQL: a bounded copy)
     std::uint8_t hdr = 0;       // header size (0 until the protocol is known)
     std::uint8_t have = 0;      // bytes in buf
     std::uint8_t want = 0;      // bytes buf must hold before the next step
@@ -121,6 +152,7 @@ class Conversation {
   void pg_client(const std::uint8_t* p, const std::uint8_t* end, Feed& out);
   void pg_startup_packet(Feed& out);
   void pg_client_message(Feed& out);
+  void pg_statement(std::uint8_t type);
   void pg_confirm(Feed& out);
   void pg_server(const std::uint8_t* p, const std::uint8_t* end, Feed& out);
   bool pg_answer(const std::uint8_t*& p, Feed& out);
@@ -165,6 +197,11 @@ class Conversation {
   Pending my_queue_[8] = {};                    // MySQL: commands awaiting a response, oldest first
   Framer client_;
   Framer server_;
+  StatementSink sink_ = nullptr;
+  void* sink_ctx_ = nullptr;
+  void statement(const StatementEvent& e) {
+    if (sink_) sink_(sink_ctx_, e);
+  }
 };
 
 }  // namespace connleak::wire

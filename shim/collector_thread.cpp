@@ -28,6 +28,7 @@
 #include "shim/guard.h"
 #include "shim/host_safe.h"
 #include "shim/own_fds.h"
+#include "shim/pool_snapshot.h"
 #include "shim/runtime.h"
 
 namespace connleak::shim {
@@ -62,12 +63,12 @@ void on_dump_signal(int) {
 }
 
 Thresholds thresholds() {
-  return {options().threshold.seconds, options().txn_threshold.seconds};
+  return {options().threshold.seconds, options().txn_threshold.seconds, options().idle_threshold.seconds};
 }
 
 bool needed() {
   const Options& o = options();
-  return thresholds().any() || o.dump_signal > 0 || o.control;
+  return thresholds().any() || o.checkout_threshold.seconds > 0 || o.dump_signal > 0 || o.control;
 }
 
 void say_signal_taken(int sig) {
@@ -210,6 +211,7 @@ void serve_control_client() {
 }
 
 void watchdog_round() {
+  host_safe("check checkouts", [] { checkout_watchdog_round(); });
   host_safe("check thresholds", [] {
     Thresholds th = thresholds();
     if (!th.any()) return;
@@ -244,7 +246,7 @@ int tick_ms() {
   // at least once a second to notice a dump signal handler being replaced.
   Thresholds th = thresholds();
   double smallest = 0;
-  for (double t : {th.lifetime_seconds, th.txn_seconds})
+  for (double t : {th.lifetime_seconds, th.txn_seconds, th.idle_seconds, options().checkout_threshold.seconds})
     if (t > 0 && (smallest == 0 || t < smallest)) smallest = t;
   if (smallest == 0) return 1000;
   return std::clamp(static_cast<int>(smallest * 1000 / 4), 10, 1000);

@@ -8,6 +8,7 @@
 
 #include "collector/live_state.h"
 #include "collector/logger.h"
+#include "shim/activity_track.h"
 #include "shim/capture.h"
 #include "shim/export.h"
 #include "shim/guard.h"
@@ -38,7 +39,12 @@ MYSQL* connection_of(MYSQL_STMT* stmt, const Resolution& r) {
 
 }  // namespace
 
-#define CONNLEAK_MYSQL_COMMAND(name, ret, fail, params, args, connection)          \
+// `before` runs before the real call when tracking (the statement sent, option
+// statements); `done` says, from `result`, whether the statement's result has
+// been read by the time the call returns (false: still running, non-blocking
+// forms). A call libmariadb makes to itself (mysql_query -> mysql_real_query)
+// is a self call: counted once, by the outer hook.
+#define CONNLEAK_MYSQL_COMMAND(name, ret, fail, params, args, connection, before, done) \
   CONNLEAK_EXPORT ret name params {                                                \
     Resolution r = resolve(kSym_##name, __builtin_return_address(0));              \
     auto real = reinterpret_cast<decltype(&::name)>(r.real);                        \
@@ -46,16 +52,43 @@ MYSQL* connection_of(MYSQL_STMT* stmt, const Resolution& r) {
       report_missing(#name);                                                        \
       return fail;                                                                  \
     }                                                                               \
+    const bool track = !r.self_call && should_track();                             \
+    if (track) before;                                                              \
     ret result = real args;                                                         \
-    if (!r.self_call && should_track()) after_command(connection, r);              \
+    if (track) {                                                                    \
+      if (done) activity_result(connection, false);                                \
+      after_command(connection, r);                                                 \
+    }                                                                               \
     return result;                                                                  \
   }
 
+namespace {
+constexpr std::size_t kNul = static_cast<std::size_t>(-1);
+constexpr auto kMy = activity::Dialect::kMysql;
+}  // namespace
+
 CONNLEAK_MYSQL_COMMAND(mysql_real_query, int, 1, (MYSQL* m, const char* q, unsigned long length),
-                       (m, q, length), m)
-CONNLEAK_MYSQL_COMMAND(mysql_query, int, 1, (MYSQL* m, const char* q), (m, q), m)
-CONNLEAK_MYSQL_COMMAND(mysql_read_query_result, my_bool, 1, (MYSQL* m), (m), m)
-CONNLEAK_MYSQL_COMMAND(mysql_commit, my_bool, 1, (MYSQL* m), (m), m)
-CONNLEAK_MYSQL_COMMAND(mysql_rollback, my_bool, 1, (MYSQL* m), (m), m)
-CONNLEAK_MYSQL_COMMAND(mysql_autocommit, my_bool, 1, (MYSQL* m, my_bool mode), (m, mode), m)
-CONNLEAK_MYSQL_COMMAND(mysql_stmt_execute, int, 1, (MYSQL_STMT* stmt), (stmt), connection_of(stmt, r))
+                       (m, q, length), m, activity_sent(m, q, length, kMy), true)
+CONNLEAK_MYSQL_COMMAND(mysql_query, int, 1, (MYSQL* m, const char* q), (m, q), m,
+                       activity_sent(m, q, kNul, kMy), true)
+CONNLEAK_MYSQL_COMMAND(mysql_send_query, int, 1, (MYSQL* m, const char* q, unsigned long length),
+                       (m, q, length), m, activity_sent(m, q, length, kMy), result != 0)
+CONNLEAK_MYSQL_COMMAND(mysql_read_query_result, my_bool, 1, (MYSQL* m), (m), m, (void)0, true)
+CONNLEAK_MYSQL_COMMAND(mysql_commit, my_bool, 1, (MYSQL* m), (m), m, (void)0, true)
+CONNLEAK_MYSQL_COMMAND(mysql_rollback, my_bool, 1, (MYSQL* m), (m), m, (void)0, true)
+CONNLEAK_MYSQL_COMMAND(mysql_autocommit, my_bool, 1, (MYSQL* m, my_bool mode), (m, mode), m, (void)0, true)
+// A statement handle is keyed by its address (MySQL 8's struct layout is not
+// trusted, so its connection may be unknown: then the key has no owner).
+CONNLEAK_MYSQL_COMMAND(mysql_stmt_prepare, int, 1, (MYSQL_STMT* stmt, const char* q, unsigned long length),
+                       (stmt, q, length), connection_of(stmt, r),
+                       activity_prepare(connection_of(stmt, r), &stmt, sizeof stmt, q, length, kMy), true)
+CONNLEAK_MYSQL_COMMAND(mysql_stmt_execute, int, 1, (MYSQL_STMT* stmt), (stmt), connection_of(stmt, r),
+                       activity_execute(connection_of(stmt, r), &stmt, sizeof stmt), true)
+// Non-blocking forms (MariaDB): the result is read when a call returns 0.
+CONNLEAK_MYSQL_COMMAND(mysql_real_query_start, int, 1, (int* ret, MYSQL* m, const char* q, unsigned long length),
+                       (ret, m, q, length), m, activity_sent(m, q, length, kMy), result == 0)
+CONNLEAK_MYSQL_COMMAND(mysql_real_query_cont, int, 1, (int* ret, MYSQL* m, int status), (ret, m, status), m,
+                       (void)0, result == 0)
+CONNLEAK_MYSQL_COMMAND(mysql_stmt_execute_start, int, 1, (int* ret, MYSQL_STMT* stmt), (ret, stmt),
+                       connection_of(stmt, r), activity_execute(connection_of(stmt, r), &stmt, sizeof stmt),
+                       result == 0)

@@ -7,17 +7,20 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstring>
 
 #include "collector/logger.h"
 #include "collector/redact.h"
 #include "collector/registry.h"
 #include "collector/string_table.h"
+#include "shim/activity_track.h"
 #include "shim/capture.h"
 #include "shim/collector_thread.h"
 #include "shim/guard.h"
 #include "shim/libpq_impl.h"
 #include "shim/libpq_probe.h"
 #include "shim/live_cache.h"
+#include "shim/pool_snapshot.h"
 #include "shim/python_stack.h"
 #include "shim/runtime.h"
 #include "shim/tracking.h"
@@ -54,6 +57,21 @@ std::string live_target(PGconn* conn, const Resolution& r) {
                                 {"user", str_or_empty(user(conn))}});
 }
 
+// A connect the server refused for want of slots (SQLSTATE 53300): one
+// snapshot of every open connection, the likely culprits. libpq keeps no
+// SQLSTATE for a failed connect, so the server's fixed texts are matched (the
+// C-locale ones; the server sends them before any lc_messages applies).
+void note_refusal(PGconn* conn, const Resolution& r) {
+  auto message = CONNLEAK_IN(PQerrorMessage, r);
+  const char* text = message ? message(conn) : nullptr;
+  if (!text) return;
+  std::string_view m(text);
+  if (m.find("too many clients already") != std::string_view::npos)
+    write_refusal_snapshot("PostgreSQL SQLSTATE 53300: sorry, too many clients already");
+  else if (m.find("remaining connection slots are reserved") != std::string_view::npos)
+    write_refusal_snapshot("PostgreSQL SQLSTATE 53300: remaining connection slots are reserved");
+}
+
 // `trust_live` is false when the caller's URI splits its password ambiguously
 // (uri_password_ambiguous): libpq's host, port and dbname may then be pieces of
 // the password, and only our own redaction of the caller's string is shown.
@@ -83,6 +101,7 @@ void track_open(PGconn* conn, const Resolution& r, bool trust_live, FallbackTarg
     log().info("connleak: libpq connection {} opened: handle {} {} (libpq {})", id,
                static_cast<const void*>(conn), target, r.module);
   ensure_collector_thread();
+  if (status && status(conn) == CONNECTION_BAD) note_refusal(conn, r);
 }
 
 void track_reset(PGconn* conn) {
@@ -99,8 +118,10 @@ void after_command(PGconn* conn, const Resolution& r) {
   if (!conn) return;
   auto txn_status = CONNLEAK_IN(PQtransactionStatus, r);
   if (!txn_status) return;
+  const PGTransactionStatusType status = txn_status(conn);
+  activity_result(conn, status == PQTRANS_ACTIVE);
   TxnState state;
-  switch (txn_status(conn)) {
+  switch (status) {
     case PQTRANS_IDLE: state = TxnState::kIdle; break;
     case PQTRANS_INTRANS: state = TxnState::kInTransaction; break;
     case PQTRANS_INERROR: state = TxnState::kInError; break;
@@ -109,6 +130,42 @@ void after_command(PGconn* conn, const Resolution& r) {
   }
   note_command_state(Library::kLibpq, conn, state);
 }
+
+// Before a command: the statement it sends (option statements). One overload
+// per command in libpq_symbols.inc, same parameters; commands that send no
+// statement text of their own (PQgetResult, ...) match the catch-all.
+using activity::Dialect;
+constexpr std::size_t kNul = static_cast<std::size_t>(-1);
+std::size_t name_len(const char* name) { return name ? std::strlen(name) : 0; }
+
+void before_PQexec(PGconn* conn, const char* query) { activity_sent(conn, query, kNul, Dialect::kPostgres); }
+void before_PQsendQuery(PGconn* conn, const char* query) { activity_sent(conn, query, kNul, Dialect::kPostgres); }
+void before_PQexecParams(PGconn* conn, const char* command, int, const Oid*, const char* const*, const int*,
+                         const int*, int) {
+  activity_sent(conn, command, kNul, Dialect::kPostgres);
+}
+void before_PQsendQueryParams(PGconn* conn, const char* command, int, const Oid*, const char* const*,
+                              const int*, const int*, int) {
+  activity_sent(conn, command, kNul, Dialect::kPostgres);
+}
+void before_PQprepare(PGconn* conn, const char* name, const char* query, int, const Oid*) {
+  activity_prepare(conn, name ? name : "", name_len(name), query, kNul, Dialect::kPostgres);
+}
+void before_PQsendPrepare(PGconn* conn, const char* name, const char* query, int, const Oid*) {
+  activity_prepare(conn, name ? name : "", name_len(name), query, kNul, Dialect::kPostgres);
+}
+void before_PQexecPrepared(PGconn* conn, const char* name, int, const char* const*, const int*, const int*, int) {
+  activity_execute(conn, name ? name : "", name_len(name));
+}
+void before_PQsendQueryPrepared(PGconn* conn, const char* name, int, const char* const*, const int*, const int*,
+                                int) {
+  activity_execute(conn, name ? name : "", name_len(name));
+}
+template <typename... A>
+void before_other(A...) {}
+#define before_PQgetResult before_other
+#define before_PQpipelineSync before_other
+#define before_PQputCopyEnd before_other
 
 }  // namespace
 
@@ -219,6 +276,7 @@ int impl_PQresetStart(const Resolution& r, PGconn* conn) {
 #define CONNLEAK_CALL(name)
 #define CONNLEAK_COMMAND(name, ret, fail, params, args)         \
   ret impl_##name(const Resolution& r, CONNLEAK_STRIP params) { \
+    if (tracking(r)) before_##name args;                        \
     ret result = CONNLEAK_REAL(name) args;                      \
     if (tracking(r)) no_throw([&] { after_command(conn, r); }); \
     return result;                                              \

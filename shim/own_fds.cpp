@@ -54,7 +54,9 @@ void release(Slot slot) {
   if (fd >= 0) close(fd);
 }
 
-int peek(Slot slot) { return g_fd[slot].load(std::memory_order_relaxed); }
+int peek(Slot slot) {
+  return g_fd[slot].load(std::memory_order_relaxed);
+}
 
 bool take_host_closed() {
   return g_host_closed.load(std::memory_order_relaxed) && g_host_closed.exchange(false);
@@ -74,6 +76,8 @@ void host_closing(unsigned first, unsigned last) {
   while (g_users.load(std::memory_order_seq_cst) != 0) sched_yield();
 }
 
-void after_fork_child() { g_users.store(0, std::memory_order_relaxed); }
+void after_fork_child() {
+  g_users.store(0, std::memory_order_relaxed);
+}
 
 }  // namespace connleak::shim::own

@@ -58,6 +58,7 @@ void fork_child() {
   g_exit_reported.store(false, std::memory_order_relaxed);
   g_dump_count.store(0, std::memory_order_relaxed);
   Registry::instance().after_fork_child();
+  CheckoutTable::instance().after_fork_child();
   collector_after_fork_child();
   sock::after_fork_child();
 }
@@ -164,13 +165,13 @@ bool maybe_in_signal_handler() {
   return false;
 }
 
-bool write_dump(const char* trigger) {
+bool write_dump(const char* trigger, const ReportExtras* extras) {
   if (in_vfork_child() || !options().enabled) return false;
   Reentry guard;
-  return host_safe("write a dump", [trigger] {
+  return host_safe("write a dump", [trigger, extras] {
     unsigned n = g_dump_count.fetch_add(1) + 1;
     std::string name = report_file_name(cached_pid(), n);
-    return emit_report(options(), trigger, name, &probe_state);
+    return emit_report(options(), trigger, name, &probe_state, extras);
   });
 }
 

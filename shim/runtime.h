@@ -5,6 +5,7 @@
 #include "collector/options.h"
 #include "collector/registry.h"
 #include "collector/report_builder.h"
+#include "collector/report_writer.h"
 
 namespace connleak::shim {
 
@@ -28,7 +29,7 @@ bool exit_reported();
 // A signal blocked now that was not at start-up: most likely a handler is running.
 bool maybe_in_signal_handler();
 // Writes a dump (trigger "signal" or "request") numbered per process.
-bool write_dump(const char* trigger);
+bool write_dump(const char* trigger, const ReportExtras* extras = nullptr);
 
 // State of a live handle, asked from the client library that owns it.
 HandleState probe_state(const ConnRecord& record);

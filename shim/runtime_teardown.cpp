@@ -15,7 +15,8 @@ namespace {
 
 // Exported by the runtime's executable (perl, php) or its shared library, so
 // dlsym finds them and the symbol table gives their size. Ruby is absent: its
-// cleanup (rb_ec_cleanup) is static, called straight from ruby_run_node.
+// cleanup (rb_ec_cleanup) is static, called straight from ruby_run_node, and
+// rb_during_gc() is false while Ruby 3.1 frees the objects left at exit.
 constexpr const char* kTeardownFunctions[] = {
     "perl_destruct",         // Perl: global destruction of the interpreter
     "php_request_shutdown",  // PHP: the request's objects and non-persistent links
@@ -70,31 +71,6 @@ bool runtime_tearing_down() {
         return true;  // return addresses follow the call
   }
   return false;
-}
-
-bool ruby_gc_closing() {
-  using DuringGc = int (*)();
-  static std::atomic<int> state{0};  // 0: not looked up, 1: looking, 2: done
-  static std::atomic<DuringGc> during_gc{nullptr};
-  static std::atomic<void* const*> vm{nullptr};
-  if (state.load(std::memory_order_acquire) != 2) {
-    int expected = 0;
-    if (!state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return false;
-    Reentry guard;
-    // rb_during_gc dereferences the VM: only asked while one exists (before
-    // ruby_init and after ruby_vm_destruct, ruby_current_vm_ptr is null).
-    auto* vm_ptr = static_cast<void* const*>(dlsym(RTLD_DEFAULT, "ruby_current_vm_ptr"));
-    if (vm_ptr) {
-      vm.store(vm_ptr, std::memory_order_relaxed);
-      during_gc.store(reinterpret_cast<DuringGc>(dlsym(RTLD_DEFAULT, "rb_during_gc")),
-                      std::memory_order_relaxed);
-    }
-    state.store(2, std::memory_order_release);
-  }
-  DuringGc fn = during_gc.load(std::memory_order_relaxed);
-  void* const* vm_ptr = vm.load(std::memory_order_relaxed);
-  if (!fn || !vm_ptr || !__atomic_load_n(vm_ptr, __ATOMIC_ACQUIRE)) return false;
-  return fn() != 0;
 }
 
 }  // namespace connleak::shim

@@ -10,12 +10,4 @@ namespace connleak::shim {
 // runtime's data structures: nothing version-specific is read.
 bool runtime_tearing_down();
 
-// True when Ruby's garbage collector runs on this thread (rb_during_gc(),
-// public C API: one flag read). Ruby frees every object still referenced at
-// exit inside its GC (rb_objspace_call_finalizer, "running data/file
-// finalizers are part of garbage collection"), so a connection closed there
-// was never closed by the program, whether dropped during the run or held
-// until exit: the two cannot be told apart without Ruby's internals.
-bool ruby_gc_closing();
-
 }  // namespace connleak::shim

@@ -17,11 +17,13 @@
 #include "collector/python_frames.h"
 #include "collector/registry.h"
 #include "collector/string_table.h"
+#include "shim/activity_track.h"
 #include "shim/capture.h"
 #include "shim/collector_thread.h"
 #include "shim/guard.h"
 #include "shim/real_symbol.h"
 #include "shim/runtime.h"
+#include "shim/pool_snapshot.h"
 #include "shim/socket_table.h"
 #include "shim/tracking.h"
 
@@ -167,6 +169,25 @@ bool sent_by_finalizer(StackId py_stack) {
   return false;
 }
 
+// A statement in the bytes the client sent (option statements): called while
+// the conversation is parsed, under `busy`; allocation-free except for a
+// named prepare (normalized once, see activity_track.h).
+void on_statement(void* ctx, const wire::StatementEvent& e) {
+  auto* conn = static_cast<SockConn*>(ctx);
+  if (!options().statements || !conn->record_id.load(std::memory_order_acquire)) return;
+  const auto* handle = reinterpret_cast<const void*>(key_of(conn->index));
+  const auto dialect =
+      conn->conv.protocol() == wire::Protocol::kMysql ? activity::Dialect::kMysql : activity::Dialect::kPostgres;
+  const auto* sql = reinterpret_cast<const char*>(e.sql);
+  switch (e.kind) {
+    case wire::StatementEvent::Kind::kText: activity_sent(handle, sql, e.sql_len, dialect, e.cut); break;
+    case wire::StatementEvent::Kind::kPrepare:
+      activity_prepare(handle, e.name, e.name_len, sql, e.sql_len, dialect, e.cut);
+      break;
+    case wire::StatementEvent::Kind::kExecute: activity_execute(handle, e.name, e.name_len); break;
+  }
+}
+
 std::uint8_t watch_bits(const wire::Conversation& conv) {
   return static_cast<std::uint8_t>((conv.wants_sent() ? kWatchSent : 0) |
                                    (conv.wants_received() ? kWatchReceived : 0));
@@ -183,6 +204,7 @@ void merge(wire::Feed& into, const wire::Feed& f) {
   if (f.server_id >= 0) into.server_id = f.server_id;
   into.may_begin |= f.may_begin;
   into.closing |= f.closing;
+  into.refused |= f.refused;
 }
 
 // What the bytes taught, applied outside the conversation's lock: capturing a
@@ -191,6 +213,7 @@ void merge(wire::Feed& into, const wire::Feed& f) {
 void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire::Blind blind) {
   const bool database = protocol == wire::Protocol::kPostgres || protocol == wire::Protocol::kMysql;
   if (feed.decided && database) register_database(conn, protocol);
+  if (feed.refused) write_refusal_snapshot("PostgreSQL SQLSTATE 53300: too many clients (ErrorResponse at startup)");
   if (!conn.record_id.load(std::memory_order_acquire)) return;
   auto key = key_of(conn.index);
   if (feed.server_id >= 0)
@@ -208,6 +231,8 @@ void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire
     conn.closing.store(true, std::memory_order_release);
   }
   if (feed.has_txn) {
+    // ReadyForQuery / an OK packet: the statements sent so far are answered.
+    activity_result(reinterpret_cast<const void*>(key), false);
     CapturedStacks began{conn.begin_stack.load(std::memory_order_relaxed),
                          conn.begin_py_stack.load(std::memory_order_relaxed)};
     note_command_state(Library::kSocket, reinterpret_cast<const void*>(key), feed.txn, &began);
@@ -275,6 +300,7 @@ void on_data(int fd, bool sent, const iovec* iov, int iovcnt, std::size_t n) {
   wire::Feed feed;
   if (g_conn_of[fd].load(std::memory_order_acquire) == slot && conn->blind.load(std::memory_order_relaxed) != kLost) {
     wire::Conversation& conv = conn->conv;
+    if (sent) conv.set_statement_sink(&on_statement, conn);
     for (int i = 0; i < iovcnt && n > 0 && !conv.done(); ++i) {
       std::size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
       const auto* bytes = static_cast<const std::uint8_t*>(iov[i].iov_base);
@@ -289,7 +315,7 @@ void on_data(int fd, bool sent, const iovec* iov, int iovcnt, std::size_t n) {
   const wire::Blind blind = conn->conv.blind();
   conn->busy.store(false, std::memory_order_release);
   if (!feed.decided && !feed.has_txn && !feed.went_blind && !feed.may_begin && !feed.closing &&
-      feed.server_id < 0)
+      feed.server_id < 0 && !feed.refused)
     return;
   Reentry guard;
   apply(*conn, feed, protocol, blind);

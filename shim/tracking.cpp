@@ -64,7 +64,6 @@ CloseOutcome record_close(Library library, const void* handle, const char* fn, C
   // globals (the driver's dealloc): the program itself never closed it.
   event.by_interpreter = python_finalizing();
   event.by_runtime = !event.by_interpreter && runtime_tearing_down();
-  event.by_finalizer = !event.by_interpreter && !event.by_runtime && ruby_gc_closing();
   CapturedStacks stacks = event.by_interpreter ? CapturedStacks{capture_stack(close_depth()), 0}
                                                : capture_stacks(close_depth());
   event.stack = stacks.native;
@@ -79,7 +78,7 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
   event.when = now();
   event.by_interpreter = python_finalizing();
   event.by_runtime = !event.by_interpreter && runtime_tearing_down();
-  event.by_finalizer = (by_finalizer || ruby_gc_closing()) && !event.by_interpreter && !event.by_runtime;
+  event.by_finalizer = by_finalizer && !event.by_interpreter && !event.by_runtime;
   event.stack = initiated.native;
   event.py_stack = initiated.python;
   return apply_close(library, handle, fn, event, nullptr);

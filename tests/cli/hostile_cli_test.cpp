@@ -15,12 +15,15 @@ using namespace cli_test;
 namespace {
 
 void refused_by_report_and_run(const std::string& path, const std::string& why) {
-  Result report = connleak({"report", "--suppressions", path, golden("inputs")}, {.timeout_seconds = 30});
+  Result report =
+      connleak({"report", "--suppressions", path, golden("inputs")}, {.timeout_seconds = 30});
   EXPECT_EQ(report.exit_code, 2) << describe(report);
   EXPECT_EQ(lines(report.err).size(), 1u) << report.err;
-  EXPECT_TRUE(contains(report.err, "cannot read suppressions file " + path + ": it " + why)) << report.err;
+  EXPECT_TRUE(contains(report.err, "cannot read suppressions file " + path + ": it " + why))
+      << report.err;
   EXPECT_EQ(report.out, "");
-  Result run = connleak({"run", "--suppressions", path, "--", "/bin/true"}, {.timeout_seconds = 30});
+  Result run =
+      connleak({"run", "--suppressions", path, "--", "/bin/true"}, {.timeout_seconds = 30});
   EXPECT_EQ(run.exit_code, 2) << describe(run);
   EXPECT_EQ(lines(run.err).size(), 1u) << run.err;
   EXPECT_TRUE(contains(run.err, why)) << run.err;
@@ -32,7 +35,9 @@ TEST(HostileCli, SuppressionsFifoIsRefusedNotWaitedOn) {
   refused_by_report_and_run(dir.file("supp"), "is not a regular file");
 }
 
-TEST(HostileCli, SuppressionsDevZeroIsRefused) { refused_by_report_and_run("/dev/zero", "is not a regular file"); }
+TEST(HostileCli, SuppressionsDevZeroIsRefused) {
+  refused_by_report_and_run("/dev/zero", "is not a regular file");
+}
 
 TEST(HostileCli, SuppressionsDirectoryIsRefused) {
   TempDir dir;
@@ -51,7 +56,8 @@ TEST(HostileCli, SuppressionsBinaryFileErrorsEchoNoControlBytes) {
   Result r = connleak({"report", "--suppressions", dir.file("esc.supp"), golden("inputs")});
   EXPECT_EQ(r.exit_code, 2) << describe(r);
   EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
-  EXPECT_TRUE(contains(r.err, dir.file("esc.supp") + ":2: expected 'leak:<pattern>', got '\\x1b]0;owned\\x07'"))
+  EXPECT_TRUE(contains(
+      r.err, dir.file("esc.supp") + ":2: expected 'leak:<pattern>', got '\\x1b]0;owned\\x07'"))
       << r.err;
   write_file(dir.file("nul.supp"), std::string("leak:a\nleak:b\0c\n", 16));
   Result nul = connleak({"report", "--suppressions", dir.file("nul.supp"), golden("inputs")});
@@ -64,8 +70,8 @@ TEST(HostileCli, ReportOutputReplacesAPlantedSymlinkAndIsPrivate) {
   TempDir dir;
   write_file(dir.file("victim"), "precious\n");
   ASSERT_EQ(symlink(dir.file("victim").c_str(), dir.file("out.sarif").c_str()), 0);
-  Result r = connleak({"report", "--format", "sarif", "-o", dir.file("out.sarif"), "--fail-on", "never",
-                       golden("inputs")});
+  Result r = connleak({"report", "--format", "sarif", "-o", dir.file("out.sarif"), "--fail-on",
+                       "never", golden("inputs")});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(read_file(dir.file("victim")), "precious\n");  // never written through
   struct stat st {};

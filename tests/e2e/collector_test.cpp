@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <regex>
 
 #include "tests/e2e/harness.h"
@@ -269,6 +270,61 @@ TEST(Collector, UnreadableSuppressionsFileIsOneWarning) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(count(r.err, "ignoring option 'suppressions=/nonexistent/connleak.supp'"), 1) << r.err;
   EXPECT_EQ(r.report->at("summary").at("leaked"), 1);
+}
+
+}  // namespace
+}  // namespace e2e
+
+namespace e2e {
+namespace {
+
+// Activity: each connection says what it last did; literals never come out;
+// idle_threshold flags the idle connection inside a transaction and not the
+// one whose statement is still running (the canary and the quiet one run in
+// the same program).
+TEST(Activity, IdleAlertShowsLastStatementAndNoSecretAnywhere) {
+  Session s({interactive()}, {.options = "idle_threshold=300ms"});
+  ASSERT_TRUE(s.command("open 0"));
+  ASSERT_TRUE(s.command("open 1"));
+  ASSERT_TRUE(s.command("open 2"));
+  ASSERT_TRUE(s.command("secrets 2"));
+  ASSERT_TRUE(s.command("prepared 2"));
+  ASSERT_TRUE(s.command("pipeline 1"));
+  ASSERT_TRUE(s.command("sendlong 1"));  // busy inside a transaction: never idle
+  ASSERT_TRUE(s.command("begin 0"));     // idle inside a transaction: the canary
+  ASSERT_TRUE(s.wait_err("(idle_threshold)")) << s.err();
+  ASSERT_TRUE(s.command("dump"));
+  ASSERT_TRUE(s.wait_err("connleak: dump")) << s.err();
+  s.send("exit");
+  Result r = s.finish();
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count(r.err, "(idle_threshold)"), 1) << r.err;
+  // The alert, the dump and the exit report each list connection 0 as
+  // flagged; the busy connection (id 2) never is.
+  EXPECT_EQ(count(r.err, "(id 1, thread"), 3) << r.err;
+  EXPECT_EQ(count(r.err, "flagged idle after"), 3) << r.err;
+  EXPECT_FALSE(std::regex_search(r.err, std::regex("id 2, [^\n]*flagged"))) << r.err;
+  EXPECT_NE(r.err.find("last: select ? (2 statements, idle "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos) << r.out;
+  ASSERT_TRUE(r.report) << describe(r);
+  EXPECT_EQ(r.report->dump().find("hunter2"), std::string::npos);
+  std::map<std::string, json> by_last;
+  for (const json& c : r.report->at("connections"))
+    if (c.contains("last_statement")) by_last[c.at("last_statement").get<std::string>()] = c;
+  // Connection 0: BEGIN, select 1; flagged.
+  ASSERT_TRUE(by_last.count("select ?")) << r.report->dump(2);
+  EXPECT_EQ(by_last["select ?"].at("statements"), 2);
+  EXPECT_TRUE(by_last["select ?"].at("last_used_at").is_string());
+  EXPECT_GE(by_last["select ?"].at("idle_seconds").get<double>(), 0.3);
+  // Connection 1: two pipelined statements, BEGIN, then the running one.
+  ASSERT_TRUE(by_last.count("SELECT pg_sleep(?)")) << r.report->dump(2);
+  EXPECT_EQ(by_last["SELECT pg_sleep(?)"].at("statements"), 4);
+  EXPECT_EQ(by_last["SELECT pg_sleep(?)"].at("busy"), true);
+  // Connection 2: five literal-laden statements, then one prepared execution
+  // named by its text.
+  ASSERT_TRUE(by_last.count("SELECT $1::int + ? AS v, ?")) << r.report->dump(2);
+  EXPECT_EQ(by_last["SELECT $1::int + ? AS v, ?"].at("statements"), 5);
 }
 
 }  // namespace

@@ -109,9 +109,9 @@ TEST(HostileFd, SquattedControlSocketIsRefusedAndTheShimSaysSo) {
   Result asked = connleak_cli({"dump", std::to_string(pid[0])});
   EXPECT_EQ(asked.exit_code, 2) << describe(asked);
   EXPECT_EQ(asked.out, "") << describe(asked);  // nothing forged reaches the terminal
-  EXPECT_NE(asked.err.find("control socket @connleak." + std::to_string(pid[0]) +
-                           " is held by process "),
-            std::string::npos)
+  EXPECT_NE(
+      asked.err.find("control socket @connleak." + std::to_string(pid[0]) + " is held by process "),
+      std::string::npos)
       << asked.err;
   EXPECT_NE(asked.err.find("refusing to talk to it"), std::string::npos) << asked.err;
   EXPECT_EQ(count(asked.err, "\n"), 1) << asked.err;
@@ -151,7 +151,8 @@ TEST(HostileFd, RealTimeDumpSignalWorks) {
 
 TEST(HostileFd, SamePidInTwoPidNamespacesKeepsBothReports) {
   if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/unshare";
-  Result probe = run({"/usr/bin/unshare", "-p", "-f", "--mount-proc", "/bin/true"}, {.preload = false});
+  Result probe =
+      run({"/usr/bin/unshare", "-p", "-f", "--mount-proc", "/bin/true"}, {.preload = false});
   if (probe.exit_code != 0) GTEST_SKIP() << "cannot create pid namespaces here: " << probe.err;
   char tmpl[] = "/tmp/connleak-pidns-XXXXXX";
   std::string shared = mkdtemp(tmpl);
@@ -237,7 +238,8 @@ TEST(HostileFd, RelativeReportDirIsResolvedWhereTheProgramStarted) {
 
 void suppressions_refused(const std::string& path, const std::string& why) {
   // The exit report reads the file: a FIFO used to hang the host right there.
-  Result r = run({bin("pq_scenarios"), "leak"}, {.options = "suppressions=" + path, .timeout_seconds = 30});
+  Result r = run({bin("pq_scenarios"), "leak"},
+                 {.options = "suppressions=" + path, .timeout_seconds = 30});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(count(r.err, "ignoring option 'suppressions="), 1) << r.err;
   EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
@@ -251,9 +253,13 @@ TEST(HostileFd, SuppressionsFifoNeverHangsTheHost) {
   unlink(fifo.c_str());
 }
 
-TEST(HostileFd, SuppressionsDevZeroIsRefused) { suppressions_refused("/dev/zero", "is not a regular file"); }
+TEST(HostileFd, SuppressionsDevZeroIsRefused) {
+  suppressions_refused("/dev/zero", "is not a regular file");
+}
 
-TEST(HostileFd, SuppressionsDirectoryIsRefused) { suppressions_refused("/tmp", "is a directory"); }
+TEST(HostileFd, SuppressionsDirectoryIsRefused) {
+  suppressions_refused("/tmp", "is a directory");
+}
 
 TEST(HostileFd, SuppressionsBinaryFileWarningHasNoControlBytes) {
   std::string bin_file = "/tmp/connleak-supp-bin-" + std::to_string(getpid());
@@ -271,7 +277,9 @@ TEST(HostileFd, SuppressionsBinaryFileWarningHasNoControlBytes) {
 
 std::vector<std::string> pyenv_pythons(const std::string& minor) {
   std::vector<std::string> found;
-  std::string root = getenv("PYENV_ROOT") ? getenv("PYENV_ROOT") : std::string(getenv("HOME") ? getenv("HOME") : "/root") + "/.pyenv";
+  std::string root = getenv("PYENV_ROOT")
+                         ? getenv("PYENV_ROOT")
+                         : std::string(getenv("HOME") ? getenv("HOME") : "/root") + "/.pyenv";
   if (DIR* d = opendir((root + "/versions").c_str())) {
     while (dirent* e = readdir(d)) {
       std::string v = e->d_name;
@@ -310,9 +318,13 @@ void fork_after_connect_is_warning_free(const std::string& minor) {
   }
 }
 
-TEST(HostileFd, Python312ForkAfterConnectHasNoThreadWarning) { fork_after_connect_is_warning_free("3.12"); }
+TEST(HostileFd, Python312ForkAfterConnectHasNoThreadWarning) {
+  fork_after_connect_is_warning_free("3.12");
+}
 
-TEST(HostileFd, Python313ForkAfterConnectHasNoThreadWarning) { fork_after_connect_is_warning_free("3.13"); }
+TEST(HostileFd, Python313ForkAfterConnectHasNoThreadWarning) {
+  fork_after_connect_is_warning_free("3.13");
+}
 
 }  // namespace
 }  // namespace e2e

@@ -136,23 +136,6 @@ TEST(Perl, DbdPgWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
   expect_perl_program("dbd_pg_leak.pl", "libpq", pg("APP_PASSWORD"));
 }
 
-// Ruby: ruby-pg (libpq). Ruby frees what the program still references inside
-// its garbage collector at exit: reported as closed_by "garbage_collector".
-TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeak) {
-  Result r = run({"/usr/bin/ruby", std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/ruby/pg_leak.rb"});
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(r.out, "done\n") << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
-  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
-  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
-  auto leaked = with_status(report_of(r), "leaked");
-  ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  EXPECT_EQ(leaked[0].at("library"), "libpq") << leaked[0].dump(2);
-  EXPECT_EQ(leaked[0].at("closed_by"), "garbage_collector") << leaked[0].dump(2);
-  EXPECT_EQ(r.err.find(pg("APP_PASSWORD")), std::string::npos);
-  EXPECT_EQ(r.report_text.find(pg("APP_PASSWORD")), std::string::npos);
-}
-
 // PHP: mysqli (mysqlnd speaks the protocol: socket level); the global is
 // closed by PHP's request shutdown.
 TEST(Php, MysqliGlobalKeptUntilExitIsTheOneLeak) {

@@ -4,9 +4,11 @@
 // message is fed as one call, then the whole conversation again one byte per
 // call, then cut at random points; what the parser has reported by the end of
 // each message must be the same every time (a socket may split any write
-// anywhere), every call gets an
-// exact-size heap copy (ASan sees any read past it), and once the parser is
-// done it reports nothing more.
+// anywhere), every call gets an exact-size heap copy (ASan sees any read past
+// it), and once the parser is done it reports nothing more.
+//
+// Seeds (corpus/wire/): the recorded conversations of tests/unit/wire_data, one
+// message per "C"/"S" line, with split seed 00000001.
 #include <cstring>
 #include <memory>
 #include <random>

@@ -30,8 +30,8 @@ TEST(OptionsDumpSignal, AcceptsUserAndRealTimeSignals) {
 }
 
 TEST(OptionsDumpSignal, RefusesEverythingElseWithOneWarning) {
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGINT, SIGPIPE, SIGKILL, SIGSTOP, SIGHUP,
-                  SIGCHLD, SIGALRM, 32, 33}) {
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGINT, SIGPIPE, SIGKILL, SIGSTOP,
+                  SIGHUP, SIGCHLD, SIGALRM, 32, 33}) {
     std::vector<std::string> warnings;
     Options o = parse_options("dump_signal=12:dump_signal=" + std::to_string(sig), &warnings);
     EXPECT_EQ(o.dump_signal, 12) << sig;  // the earlier valid value stays
@@ -45,8 +45,8 @@ TEST(OptionsDumpSignal, RefusesEverythingElseWithOneWarning) {
 }
 
 TEST(OptionsDumpSignal, GarbageIsOneWarningAndKeepsTheDefault) {
-  for (const char* text : {"dump_signal=USR2", "dump_signal=-12", "dump_signal=65", "dump_signal=1e3",
-                           "dump_signal=\x1b[2J"}) {
+  for (const char* text : {"dump_signal=USR2", "dump_signal=-12", "dump_signal=65",
+                           "dump_signal=1e3", "dump_signal=\x1b[2J"}) {
     std::vector<std::string> warnings;
     Options o = parse_options(text, &warnings);
     EXPECT_EQ(o.dump_signal, 0) << text;

@@ -91,6 +91,8 @@ TEST(Registry, ForkChildMarksInheritedAndZeroesCounters) {
 TEST(Registry, SnapshotGivesUpOnAStuckLockAtTheDeadline) {
   Registry reg;
   reg.on_open(rec(0x100));
+  // Another thread sits inside update() on the record's shard, holding its
+  // lock (the registry's locks are ForkMutexes now, not listed for tests).
   std::mutex gate;
   std::condition_variable cv;
   bool held = false, release = false;

@@ -21,9 +21,10 @@ server.listen(4)
 
 
 def serve():
-    reply = open(sys.argv[2], "rb").read() if mode in ("reply", "squat") else b'{"error": "unknown request"}\n'
     while True:
         client, _ = server.accept()
+        # Read per request: the test writes the file once it knows our pid.
+        reply = open(sys.argv[2], "rb").read() if mode in ("reply", "squat") else b'{"error": "unknown request"}\n'
         request = client.recv(64)
         print("request", repr(request), flush=True)
         client.sendall(reply)

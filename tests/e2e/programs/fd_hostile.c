@@ -65,8 +65,10 @@ static void check(void) {
     ssize_t n = read(found[i], buf, sizeof buf);
     if (n != (ssize_t)(sizeof kData - 1) || memcmp(buf, kData, sizeof kData - 1) != 0) ++stolen;
     n = read(kept[i], buf, sizeof buf);
-    if (n > 0) ++foreign;
-    else if (n < 0 && errno != EAGAIN) ++foreign; /* the pair was torn down by someone */
+    if (n > 0)
+      ++foreign;
+    else if (n < 0 && errno != EAGAIN)
+      ++foreign; /* the pair was torn down by someone */
   }
   printf("check stolen=%d foreign=%d\n", stolen, foreign);
 }
@@ -82,8 +84,10 @@ int main(void) {
       if (PQstatus(conn) != CONNECTION_OK) return 3;
     } else if (!strcmp(cmd, "closefrom") || !strcmp(cmd, "close_range")) {
       list_descriptors();
-      if (!strcmp(cmd, "closefrom")) closefrom(3);
-      else if (close_range(3, ~0U, 0) != 0) return 6;
+      if (!strcmp(cmd, "closefrom"))
+        closefrom(3);
+      else if (close_range(3, ~0U, 0) != 0)
+        return 6;
       take_over_numbers();
       printf("found");
       for (int i = 0; i < nfound; ++i) printf(" %d", found[i]);

@@ -2,6 +2,7 @@
  * synchronise on what connleak prints instead of sleeping:
  *   open I | open_elsewhere I | begin I | query I | commit I | close I | ignore I | dump
  *   install_usr2 | fork_child | exit
+ *   secrets I (password-bearing statements) | prepared I | pipeline I | sendlong I (BEGIN, then a query left running)
  * Each command answers "ok <command>" on stdout (handles as "handle I 0x..."). */
 #define _GNU_SOURCE
 #include <connleak/connleak.h>
@@ -72,6 +73,34 @@ int main(void) {
       exec_ok(conns[i], "select 1");
     } else if (!strcmp(cmd, "query")) {
       exec_ok(conns[i], "select 1");
+    } else if (!strcmp(cmd, "secrets")) {
+      /* Statements whose literals are secrets: they must appear in no output. */
+      PQclear(PQexec(conns[i], "ALTER ROLE nobody_at_all PASSWORD 'hunter2-pq'"));
+      PQclear(PQexec(conns[i], "SELECT pgp_sym_encrypt('data', 'hunter2-key')"));
+      PQclear(PQexec(conns[i], "COPY t FROM PROGRAM 'echo hunter2-prog'"));
+      exec_ok(conns[i], "SELECT * FROM pg_roles WHERE rolname = 'hunter2-where' AND oid > 42");
+    } else if (!strcmp(cmd, "prepared")) {
+      PQclear(PQprepare(conns[i], "by_name", "SELECT $1::int + 7 AS v, 'hunter2-prep'", 1, NULL));
+      const char* v[1] = {"35"};
+      PGresult* r = PQexecPrepared(conns[i], "by_name", 1, v, NULL, NULL, 0);
+      if (PQresultStatus(r) != PGRES_TUPLES_OK) return 7;
+      PQclear(r);
+    } else if (!strcmp(cmd, "pipeline")) {
+      if (!PQenterPipelineMode(conns[i])) return 8;
+      PQsendQueryParams(conns[i], "SELECT 1 AS one", 0, NULL, NULL, NULL, NULL, 0);
+      PQsendQueryParams(conns[i], "SELECT 'hunter2-pipe' AS two", 0, NULL, NULL, NULL, NULL, 0);
+      PQpipelineSync(conns[i]);
+      for (int k = 0; k < 2; ++k) {
+        PGresult* r;
+        while ((r = PQgetResult(conns[i])) != NULL) PQclear(r);
+      }
+      PGresult* sync = PQgetResult(conns[i]);
+      if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) return 9;
+      PQclear(sync);
+      if (!PQexitPipelineMode(conns[i])) return 10;
+    } else if (!strcmp(cmd, "sendlong")) {
+      exec_ok(conns[i], "BEGIN");
+      if (!PQsendQuery(conns[i], "SELECT pg_sleep(30)")) return 11;
     } else if (!strcmp(cmd, "commit")) {
       exec_ok(conns[i], "COMMIT");
     } else if (!strcmp(cmd, "close")) {
