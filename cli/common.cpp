@@ -77,6 +77,12 @@ bool has_failures(const Report& report, FailOn fail_on) {
     if (c.status == "leaked") return true;
     if (fail_on == FailOn::flagged && !c.alerts.empty()) return true;
   }
+  // Pool checkouts (extension): one never returned, or reclaimed by the
+  // garbage collector, is a leak; a pooled idle connection is not.
+  for (const Checkout& c : report.checkouts) {
+    if (c.status == "leaked" || c.status == "reclaimed") return true;
+    if (fail_on == FailOn::flagged && !c.alerts.empty()) return true;
+  }
   return false;
 }
 

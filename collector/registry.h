@@ -39,6 +39,7 @@ struct ConnRecord {
   int fd = -1;                     // the descriptor it was connected on
   LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
   bool ignored = false;            // connleak_ignore(): no alerts, not a leak
+  std::uint64_t pool = 0;          // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
   // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
   std::uint8_t alerts = 0;
   double lifetime_alert_after = 0;

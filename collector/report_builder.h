@@ -3,6 +3,7 @@
 #include <functional>
 #include <string>
 
+#include "collector/checkouts.h"
 #include "collector/registry.h"
 #include "collector/report_model.h"
 #include "collector/symbolize.h"
@@ -42,7 +43,18 @@ Connection open_connection_view(const ConnRecord& record, bool at_exit, std::int
 // mysql_init without a connect) and takes them out of the summary.
 void drop_initialized_only(Report& report);
 
+// `checkouts` (optional) adds the pools and checkouts (extension): adopted
+// connections are "pooled" at exit, not leaked; open checkouts are.
 Report build_report(const Snapshot& snapshot, const std::string& trigger, const ProcessInfo& process,
-                    Symbolizer& symbolizer, const StateProbe& probe);
+                    Symbolizer& symbolizer, const StateProbe& probe,
+                    const CheckoutSnapshot* checkouts = nullptr);
+
+// One checkout / pool as a report shows it (status and held time are the caller's).
+Checkout checkout_view(const CheckoutRecord& record, Symbolizer& symbolizer);
+PoolInfo pool_view(const PoolRecord& pool);
+
+// The pools and checkouts part of a report (build_report calls it).
+void add_checkouts(Report& report, const Snapshot& snapshot, const CheckoutSnapshot& checkouts,
+                   std::int64_t now_mono, Symbolizer& symbolizer);
 
 }  // namespace connleak

@@ -28,6 +28,13 @@ const std::vector<Rule> kRules = {
      "and snapshots on the server. Commit or roll back promptly."},
     {"connleak/connection-alert", "ConnectionAlert", "warning", "Connection flagged by connleak",
      "connleak flagged this connection; the message names the alert kind."},
+    {"connleak/leaked-checkout", "LeakedCheckout", "error", "Pooled connection never returned to its pool",
+     "A connection checked out of a pool here was never given back (or the garbage collector "
+     "reclaimed it while it was checked out). Release it on every path: a context manager, "
+     "`async with pool.acquire()`, Session.close()."},
+    {"connleak/checkout-held", "CheckoutHeld", "warning", "Pooled connection held longer than the threshold",
+     "A checkout stayed out of its pool longer than `checkout_threshold`, starving other requests. "
+     "Return the connection before slow work (file copies, remote calls)."},
 };
 
 std::string hex(std::uint64_t v) {
@@ -72,6 +79,8 @@ const Rule& rule_for(std::string_view kind) {
   if (kind == "double_close") return kRules[1];
   if (kind == "lifetime") return kRules[2];
   if (kind == "idle_in_transaction") return kRules[3];
+  if (kind == "checkout_leak") return kRules[5];
+  if (kind == "checkout_held") return kRules[6];
   return kRules[4];
 }
 
@@ -95,10 +104,38 @@ std::vector<Finding> collect_findings(const Report& report) {
     }
     f.connections.push_back(&c);
   }
+  // Checkouts: leaked or reclaimed ones, then flagged ones, grouped by site.
+  std::map<std::string, std::vector<Connection>> checkout_groups;
+  for (const Checkout& c : report.checkouts) {
+    std::string kind;
+    if (c.status == "leaked" || c.status == "reclaimed") kind = "checkout_leak";
+    else if (!c.alerts.empty()) kind = c.alerts.front().kind;
+    else continue;
+    Connection v;
+    v.id = c.id;
+    v.library = "checkout";
+    v.handle = "checkout:" + std::to_string(c.id);
+    v.status = c.status;
+    v.pid = c.pid;
+    v.alerts = c.alerts;
+    v.acquired = c.acquired;
+    for (const PoolInfo& p : report.pools)
+      if (p.id == c.pool && (!c.pid || !p.pid || *p.pid == *c.pid)) v.target = p.kind + (p.name.empty() ? "" : " " + p.name);
+    checkout_groups[kind + '\n' + site_key(c.acquired)].push_back(std::move(v));
+  }
   std::vector<Finding> out;
   for (auto& [key, f] : groups) out.push_back(std::move(f));
+  for (auto& [key, members] : checkout_groups) {
+    Finding f;
+    f.kind = key.substr(0, key.find('\n'));
+    f.rule = &rule_for(f.kind);
+    f.site_key = key.substr(key.find('\n') + 1);
+    f.owned = std::make_shared<std::vector<Connection>>(std::move(members));
+    for (const Connection& c : *f.owned) f.connections.push_back(&c);
+    out.push_back(std::move(f));
+  }
   std::stable_sort(out.begin(), out.end(), [](const Finding& a, const Finding& b) {
-    bool a_leak = a.kind == "leak", b_leak = b.kind == "leak";
+    bool a_leak = a.kind == "leak" || a.kind == "checkout_leak", b_leak = b.kind == "leak" || b.kind == "checkout_leak";
     if (a_leak != b_leak) return a_leak;
     if (a.connections.size() != b.connections.size())
       return a.connections.size() > b.connections.size();
@@ -116,9 +153,11 @@ bool is_system_path(std::string_view path) {
       "/usr/include/", "/usr/local/lib/", "/usr/share/", "/usr/libexec/"};
   for (std::string_view p : kPrefixes)
     if (path.substr(0, p.size()) == p) return true;
-  // Installed Python packages, wherever the interpreter or virtualenv lives.
+  // Installed Python packages and the standard library, wherever the
+  // interpreter (pyenv, a virtualenv) lives.
   return path.find("/site-packages/") != std::string_view::npos ||
-         path.find("/dist-packages/") != std::string_view::npos;
+         path.find("/dist-packages/") != std::string_view::npos ||
+         path.find("/lib/python3") != std::string_view::npos;
 }
 
 bool is_library_frame(const Frame& f) {
@@ -155,7 +194,7 @@ std::string format_stack(const Stacks& s, std::string_view indent) {
   std::string deeper = std::string(indent) + "  ";
   if (s.python && !s.python->empty()) {
     out << indent << "Python stack:\n";
-    format_frames(out, *s.python, false, deeper);
+    out << format_python_frames(*s.python, std::string(deeper).c_str());
     out << indent << "native stack:\n";
     format_frames(out, s.native, true, deeper);
   } else if (!s.native.empty()) {

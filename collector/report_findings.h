@@ -3,6 +3,7 @@
 // rule and acquisition site, plus the helpers that pick the line a user has to
 // fix. Text keeps its own LeakSanitizer layout (report_text); these formats
 // need one record per problem site instead.
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,10 +27,13 @@ const Rule& rule_for(std::string_view kind);
 const std::vector<Rule>& all_rules();
 
 struct Finding {
-  std::string kind;  // "leak" or the alert kind
+  std::string kind;  // "leak", "checkout_leak" or the alert kind
   const Rule* rule = nullptr;
   std::vector<const Connection*> connections;  // all from the same site
   std::string site_key;
+  // Pool checkouts (extension) are shown as connections of library "checkout"
+  // (handle "checkout:<id>", target the pool): `connections` points in here.
+  std::shared_ptr<std::vector<Connection>> owned;
 };
 
 // Leaked connections grouped by site, then connections with alerts grouped by

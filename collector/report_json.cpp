@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "collector/report_findings.h"
+
 namespace connleak {
 
 using nlohmann::json;
@@ -30,6 +32,9 @@ json frame_json(const Frame& f, bool native) {
   j["function"] = opt(f.function);
   j["file"] = opt(f.file);
   j["line"] = opt(f.line);
+  // Extension: which Python frames are the program's own (not the standard
+  // library's or an installed package's); text and SARIF lead with those.
+  if (!native) j["user"] = !is_library_frame(f);
   return j;
 }
 
@@ -77,6 +82,89 @@ Stacks stacks_from(const json& j) {
   return s;
 }
 
+json pools_json(const std::vector<PoolInfo>& pools) {
+  json arr = json::array();
+  for (const PoolInfo& p : pools) {
+    json pj = {{"id", p.id},           {"kind", p.kind},
+               {"name", p.name},       {"target", p.target},
+               {"max_size", p.max_size}, {"connections", p.connections},
+               {"checked_out", p.checked_out}};
+    if (p.pid) pj["pid"] = *p.pid;
+    arr.push_back(std::move(pj));
+  }
+  return arr;
+}
+
+json checkouts_json(const std::vector<Checkout>& checkouts) {
+  json arr = json::array();
+  for (const Checkout& c : checkouts) {
+    json cj;
+    cj["id"] = c.id;
+    cj["pool"] = c.pool;
+    cj["connection"] = opt(c.connection);
+    cj["status"] = c.status;
+    cj["checked_out_at"] = c.checked_out_at;
+    cj["returned_at"] = opt(c.returned_at);
+    cj["held_seconds"] = c.held_seconds;
+    cj["thread"] = c.thread;
+    cj["task"] = opt(c.task);
+    cj["in_transaction"] = opt(c.in_transaction);
+    json alerts = json::array();
+    for (const AlertInfo& a : c.alerts) alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
+    cj["alerts"] = std::move(alerts);
+    cj["acquired"] = stacks_json(c.acquired);
+    if (c.holder_now) {
+      json h = json::object();
+      if (c.holder_now->python) h["python"] = frames_json(*c.holder_now->python, false);
+      cj["holder_now"] = std::move(h);
+    }
+    if (c.holder_note) cj["holder_note"] = *c.holder_note;
+    if (c.pid) cj["pid"] = *c.pid;
+    arr.push_back(std::move(cj));
+  }
+  return arr;
+}
+
+void read_checkouts(const json& j, Report& r) {
+  for (const json& pj : j.value("pools", json::array())) {
+    PoolInfo p;
+    p.id = pj.value("id", 0ULL);
+    p.kind = pj.value("kind", "");
+    p.name = pj.value("name", "");
+    p.target = pj.value("target", "");
+    p.max_size = pj.value("max_size", -1LL);
+    p.connections = pj.value("connections", 0ULL);
+    p.checked_out = pj.value("checked_out", 0ULL);
+    p.pid = get_opt<std::int64_t>(pj, "pid");
+    r.pools.push_back(std::move(p));
+  }
+  for (const json& cj : j.value("checkouts", json::array())) {
+    Checkout c;
+    c.id = cj.value("id", 0ULL);
+    c.pool = cj.value("pool", 0ULL);
+    c.connection = get_opt<std::uint64_t>(cj, "connection");
+    c.status = cj.value("status", "");
+    c.checked_out_at = cj.value("checked_out_at", "");
+    c.returned_at = get_opt<std::string>(cj, "returned_at");
+    c.held_seconds = cj.value("held_seconds", 0.0);
+    c.thread = cj.value("thread", 0LL);
+    c.task = get_opt<std::string>(cj, "task");
+    c.in_transaction = get_opt<bool>(cj, "in_transaction");
+    for (const json& a : cj.value("alerts", json::array()))
+      c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
+    if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
+    if (auto it = cj.find("holder_now"); it != cj.end() && it->is_object()) c.holder_now = stacks_from(*it);
+    c.holder_note = get_opt<std::string>(cj, "holder_note");
+    c.pid = get_opt<std::int64_t>(cj, "pid");
+    r.checkouts.push_back(std::move(c));
+  }
+  if (auto it = j.find("snapshot"); it != j.end() && it->is_object()) {
+    r.snapshot_pool = get_opt<std::uint64_t>(*it, "pool");
+    r.waited_seconds = get_opt<double>(*it, "waited_seconds");
+    r.refusal = get_opt<std::string>(*it, "refusal");
+  }
+}
+
 }  // namespace
 
 json to_json(const Report& r) {
@@ -94,7 +182,21 @@ json to_json(const Report& r) {
                   {"flagged", s.flagged},       {"double_closes", s.double_closes},
                   {"unknown_closes", s.unknown_closes}, {"resets", s.resets},
                   {"inherited", s.inherited},   {"ignored", s.ignored},
-                  {"complete", s.complete}};
+                  {"complete", s.complete},     {"pooled", s.pooled},
+                  {"checkouts",
+                   {{"taken", s.checkouts.taken},
+                    {"returned", s.checkouts.returned},
+                    {"open", s.checkouts.open},
+                    {"leaked", s.checkouts.leaked}}}};
+  j["pools"] = pools_json(r.pools);
+  j["checkouts"] = checkouts_json(r.checkouts);
+  if (r.snapshot_pool || r.waited_seconds || r.refusal) {
+    json snap = json::object();
+    if (r.snapshot_pool) snap["pool"] = *r.snapshot_pool;
+    if (r.waited_seconds) snap["waited_seconds"] = *r.waited_seconds;
+    if (r.refusal) snap["refusal"] = *r.refusal;
+    j["snapshot"] = std::move(snap);
+  }
   json conns = json::array();
   for (const Connection& c : r.connections) {
     json cj;
@@ -127,6 +229,7 @@ json to_json(const Report& r) {
       cj["transaction"] = std::move(t);
     }
     if (c.pid) cj["pid"] = *c.pid;
+    if (c.pool) cj["pool"] = *c.pool;
     conns.push_back(std::move(cj));
   }
   j["connections"] = std::move(conns);
@@ -244,6 +347,14 @@ Report report_from_json(const json& j) {
   r.summary.inherited = s.value("inherited", 0ULL);
   r.summary.ignored = s.value("ignored", 0ULL);
   r.summary.complete = s.value("complete", true);
+  r.summary.pooled = s.value("pooled", 0ULL);
+  if (auto it = s.find("checkouts"); it != s.end() && it->is_object()) {
+    r.summary.checkouts.taken = it->value("taken", 0ULL);
+    r.summary.checkouts.returned = it->value("returned", 0ULL);
+    r.summary.checkouts.open = it->value("open", 0ULL);
+    r.summary.checkouts.leaked = it->value("leaked", 0ULL);
+  }
+  read_checkouts(j, r);
   for (const json& cj : j.at("connections")) {
     Connection c;
     c.id = cj.value("id", 0ULL);
@@ -268,6 +379,7 @@ Report report_from_json(const json& j) {
     c.protocol = get_opt<std::string>(cj, "protocol");
     c.closed_by = get_opt<std::string>(cj, "closed_by");
     c.pid = get_opt<std::int64_t>(cj, "pid");
+    c.pool = get_opt<std::uint64_t>(cj, "pool");
     if (auto it = cj.find("transaction"); it != cj.end() && it->is_object()) {
       TransactionInfo t;
       t.state = it->value("state", "unknown");

@@ -29,6 +29,8 @@ std::string site_name(const Finding& f, const JunitOptions& o) {
 std::string failure_message(const Finding& f) {
   const Connection& first = *f.connections.front();
   std::string n = std::to_string(f.connections.size());
+  if (f.kind == "checkout_leak") return n + " checkout(s) of " + first.target + " never returned";
+  if (f.kind == "checkout_held") return n + " checkout(s) of " + first.target + " held too long";
   if (f.kind == "leak") return n + " " + first.library + " connection(s) never closed";
   if (f.kind == "double_close") return n + " " + first.library + " connection(s) closed twice";
   return n + " " + first.library + " connection(s) flagged: " + f.kind;
@@ -37,7 +39,8 @@ std::string failure_message(const Finding& f) {
 std::string failure_body(const Finding& f) {
   const Connection& first = *f.connections.front();
   std::ostringstream body;
-  body << "Opened from:\n" << format_stack(first.acquired, "  ") << format_closes(first);
+  if (first.library == "checkout") body << "Checked out from:\n" << format_stack(first.acquired, "  ");
+  else body << "Opened from:\n" << format_stack(first.acquired, "  ") << format_closes(first);
   body << "Connections:\n";
   for (const Connection* c : f.connections) {
     body << "  " << c->library << ' ' << c->handle;

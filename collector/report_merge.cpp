@@ -19,6 +19,11 @@ void add(Summary& into, const Summary& s) {
   into.inherited += s.inherited;
   into.ignored += s.ignored;
   into.complete = into.complete && s.complete;
+  into.pooled += s.pooled;
+  into.checkouts.taken += s.checkouts.taken;
+  into.checkouts.returned += s.checkouts.returned;
+  into.checkouts.open += s.checkouts.open;
+  into.checkouts.leaked += s.checkouts.leaked;
 }
 
 std::string describe_processes(const std::vector<Report>& reports) {
@@ -97,6 +102,15 @@ Report merge_reports(std::vector<Report> reports, const MergeOptions& options) {
     for (Connection& c : r.connections) {
       if (!c.pid) c.pid = r.pid;
       merged.connections.push_back(std::move(c));
+    }
+    // Pool and checkout ids are per process: the pid tells them apart.
+    for (PoolInfo& p : r.pools) {
+      if (!p.pid) p.pid = r.pid;
+      merged.pools.push_back(std::move(p));
+    }
+    for (Checkout& c : r.checkouts) {
+      if (!c.pid) c.pid = r.pid;
+      merged.checkouts.push_back(std::move(c));
     }
   }
   return merged;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <unordered_map>
 
 #include "collector/python_frames.h"
 #include "collector/redact.h"
@@ -138,7 +139,7 @@ void drop_initialized_only(Report& report) {
 }
 
 Report build_report(const Snapshot& snap, const std::string& trigger, const ProcessInfo& process,
-                    Symbolizer& symbolizer, const StateProbe& probe) {
+                    Symbolizer& symbolizer, const StateProbe& probe, const CheckoutSnapshot* checkouts) {
   Report r;
   r.version = CONNLEAK_VERSION;
   r.pid = process.pid;
@@ -202,11 +203,93 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   s.open = snap.open.size();
   s.ignored = snap.ignored;
   s.complete = snap.complete;
+  if (checkouts) add_checkouts(r, snap, *checkouts, t.mono_ns, symbolizer);
   for (const Connection& c : r.connections) {
     if (c.status == "leaked") ++s.leaked;
     if (!c.alerts.empty()) ++s.flagged;
   }
   return r;
+}
+
+Checkout checkout_view(const CheckoutRecord& rec, Symbolizer& symbolizer) {
+  Checkout c;
+  c.id = rec.id;
+  c.pool = rec.pool;
+  if (rec.connection) c.connection = rec.connection;
+  c.checked_out_at = iso8601_utc(rec.checked_out.real_ns);
+  c.thread = rec.thread;
+  if (rec.task) c.task = rec.task;
+  c.acquired = stacks_of(symbolizer, rec.stack, rec.py_stack);
+  if (rec.alerted) c.alerts.push_back({"checkout_held", rec.alert_after});
+  if (rec.in_transaction_at_alert >= 0) c.in_transaction = rec.in_transaction_at_alert == 1;
+  if (rec.holder_py_stack) {
+    Stacks holder;
+    holder.python = python_frames(rec.holder_py_stack);
+    c.holder_now = std::move(holder);
+  }
+  return c;
+}
+
+PoolInfo pool_view(const PoolRecord& p) {
+  PoolInfo info;
+  info.id = p.id;
+  info.kind = p.kind;
+  info.name = p.name;
+  info.target = p.target;
+  info.max_size = p.max_size;
+  return info;
+}
+
+void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co, std::int64_t now_mono,
+                   Symbolizer& symbolizer) {
+  const bool at_exit = r.trigger == "exit";
+  std::unordered_map<std::uint64_t, const ConnRecord*> by_id;
+  for (const ConnRecord& rec : snap.open) by_id[rec.id] = &rec;
+  std::unordered_map<std::uint64_t, std::size_t> pool_index;
+  for (const PoolRecord& p : co.pools) {
+    pool_index[p.id] = r.pools.size();
+    r.pools.push_back(pool_view(p));
+  }
+  // Adopted connections: idle in their pool at exit is the pool's normal
+  // state (an engine never disposed), not a leak of the program's.
+  for (Connection& c : r.connections) {
+    auto rec = by_id.find(c.id);
+    if (rec == by_id.end() || rec->second->pool == 0 || c.closed_at) continue;
+    c.pool = rec->second->pool;
+    if (at_exit && c.status == "leaked") c.status = "pooled";
+    ++r.summary.pooled;
+    if (auto p = pool_index.find(*c.pool); p != pool_index.end()) ++r.pools[p->second].connections;
+  }
+  auto view = [&](const CheckoutRecord& rec) { return checkout_view(rec, symbolizer); };
+  for (const CheckoutRecord& rec : co.open) {
+    Checkout c = view(rec);
+    c.status = at_exit ? "leaked" : "open";
+    c.held_seconds = seconds_between(rec.checked_out.mono_ns, now_mono);
+    // Now, from the lent connection's transaction state (if it is known).
+    if (auto conn = by_id.find(rec.connection); rec.connection && conn != by_id.end() && conn->second->live) {
+      const LiveConn* live = conn->second->live;
+      if (conn->second->library == Library::kLibpq || live->txn_known.load(std::memory_order_relaxed)) {
+        auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
+        c.in_transaction = state == TxnState::kInTransaction || state == TxnState::kInError;
+      }
+    }
+    if (auto p = pool_index.find(rec.pool); p != pool_index.end()) ++r.pools[p->second].checked_out;
+    r.checkouts.push_back(std::move(c));
+  }
+  for (const CheckoutRecord& rec : co.ended) {
+    Checkout c = view(rec);
+    c.status = rec.end == CheckoutEnd::kReclaimed ? "reclaimed" : "returned";
+    c.returned_at = iso8601_utc(rec.returned.real_ns);
+    c.held_seconds = seconds_between(rec.checked_out.mono_ns, rec.returned.mono_ns);
+    r.checkouts.push_back(std::move(c));
+  }
+  std::sort(r.checkouts.begin(), r.checkouts.end(), [](const Checkout& a, const Checkout& b) { return a.id < b.id; });
+  CheckoutSummary& s = r.summary.checkouts;
+  s.taken = co.counters.taken;
+  s.returned = co.counters.returned;
+  s.open = co.open.size();
+  s.leaked = co.counters.reclaimed + (at_exit ? co.open.size() : 0);
+  if (!co.complete) r.summary.complete = false;
 }
 
 }  // namespace connleak

@@ -60,6 +60,45 @@ struct Connection {
   std::optional<std::string> closed_by;   // e.g. "interpreter_exit": closed, but not by the program
   std::optional<TransactionInfo> transaction;
   std::optional<std::int64_t> pid;        // set in merged reports (connleak report)
+  std::optional<std::uint64_t> pool;      // adopted by this pool (connleak_pool_adopt)
+};
+
+// Extension (pool checkouts): a pool registered by python/connleak's adapters.
+struct PoolInfo {
+  std::uint64_t id = 0;
+  std::string kind;  // "sqlalchemy.QueuePool", "asyncpg.Pool", ...
+  std::string name;
+  std::string target;  // redacted
+  std::int64_t max_size = -1;
+  std::uint64_t connections = 0;  // open connections it adopted
+  std::uint64_t checked_out = 0;  // checkouts not yet returned
+  std::optional<std::int64_t> pid;  // set in merged reports
+};
+
+// Extension (pool checkouts): one loan of a pooled connection to the program.
+struct Checkout {
+  std::uint64_t id = 0;
+  std::uint64_t pool = 0;
+  std::optional<std::uint64_t> connection;  // the connection record it lends; null = unlinked
+  std::string status;  // "leaked" | "open" | "returned" | "reclaimed"
+  std::string checked_out_at;
+  std::optional<std::string> returned_at;
+  double held_seconds = 0;
+  std::int64_t thread = 0;
+  std::optional<std::string> task;  // asyncio task name
+  std::optional<bool> in_transaction;
+  std::vector<AlertInfo> alerts;  // "checkout_held"
+  Stacks acquired;                // the checkout stack
+  std::optional<Stacks> holder_now;  // what the holder was doing (at the alert / snapshot)
+  std::optional<std::string> holder_note;  // why holder_now is missing
+  std::optional<std::int64_t> pid;  // set in merged reports
+};
+
+struct CheckoutSummary {
+  std::uint64_t taken = 0;
+  std::uint64_t returned = 0;
+  std::uint64_t open = 0;
+  std::uint64_t leaked = 0;  // never returned at exit, or reclaimed by the garbage collector
 };
 
 struct Summary {
@@ -74,6 +113,8 @@ struct Summary {
   std::uint64_t inherited = 0;  // open handles inherited from the parent across fork()
   std::uint64_t ignored = 0;    // open handles passed to connleak_ignore()
   bool complete = true;         // false: some registry shard could not be read in time
+  std::uint64_t pooled = 0;     // open connections adopted by a pool (status "pooled" at exit)
+  CheckoutSummary checkouts;
 };
 
 // A suppression that removed connections from this report (LSan's table).
@@ -89,11 +130,17 @@ struct Report {
   std::int64_t pid = 0;
   std::int64_t ppid = 0;
   std::vector<std::string> argv;
-  std::string trigger;  // "exit" | "signal" | "request"
+  std::string trigger;  // "exit" | "signal" | "request" | "pool_exhausted" | "server_refused"
   std::string generated_at;
   Summary summary;
   std::vector<Connection> connections;
   std::vector<SuppressionUse> suppressions_used;  // applied by the process that wrote it
+  std::vector<PoolInfo> pools;
+  std::vector<Checkout> checkouts;
+  // Snapshots: the pool that ran dry and how long its caller waited, or what the server said.
+  std::optional<std::uint64_t> snapshot_pool;
+  std::optional<double> waited_seconds;
+  std::optional<std::string> refusal;  // "SQLSTATE 53300 too many clients" / "MySQL 1040 ..."
 };
 
 }  // namespace connleak

@@ -126,7 +126,13 @@ std::string message(const Finding& f) {
   const std::size_t n = f.connections.size();
   std::string title = frame_title(title_frame(first.acquired));
   std::string text;
-  if (f.kind == "leak") {
+  if (f.kind == "checkout_leak") {
+    text = std::to_string(n) + " checkout(s) of " + first.target + " taken in " + title + " never returned.";
+  } else if (f.kind == "checkout_held") {
+    char after[48];
+    std::snprintf(after, sizeof after, " held longer than %.1fs.", first.alerts.front().after_seconds);
+    text = std::to_string(n) + " checkout(s) of " + first.target + " taken in " + title + after;
+  } else if (f.kind == "leak") {
     text = std::to_string(n) + " " + first.library + " connection(s) opened in " + title +
            " never closed.";
   } else if (f.kind == "double_close") {
@@ -147,6 +153,7 @@ std::string message(const Finding& f) {
     text += ".";
   }
   if (!first.target.empty()) text += " Target: " + first.target + ".";
+  if (first.library == "checkout") return text + "\n\nChecked out from:\n" + format_stack(first.acquired, "  ");
   text += "\n\nOpened from:\n" + format_stack(first.acquired, "  ") + format_closes(first);
   return text;
 }

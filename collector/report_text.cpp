@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <sstream>
+
+#include "collector/report_checkouts.h"
+#include "collector/report_findings.h"
 
 namespace connleak {
 
@@ -37,13 +41,85 @@ void render_frames(std::ostringstream& out, const std::vector<Frame>& frames, bo
   }
 }
 
+// Where a library frame comes from, for the fold line: the package under
+// site-packages/dist-packages, or the standard library module ("asyncio",
+// "socket"); else the file's name.
+std::string frame_package(const Frame& f) {
+  std::string file = f.file.value_or(f.module.value_or("?"));
+  std::size_t at = std::string::npos;
+  for (const char* marker : {"/site-packages/", "/dist-packages/"})
+    if (std::size_t m = file.find(marker); m != std::string::npos) at = m + std::strlen(marker);
+  if (at == std::string::npos) {
+    std::size_t py = file.find("/python3");
+    if (py != std::string::npos) at = file.find('/', py + 1);
+    if (at != std::string::npos) ++at;
+  }
+  if (at == std::string::npos) at = file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1;
+  std::string rest = file.substr(at);
+  rest = rest.substr(0, rest.find('/'));
+  if (rest.size() > 3 && rest.ends_with(".py")) rest.resize(rest.size() - 3);
+  return rest;
+}
+
+std::string fold_line(const std::vector<Frame>& frames, std::size_t from, std::size_t to) {
+  std::vector<std::string> packages;
+  for (std::size_t i = from; i < to; ++i) {
+    std::string p = frame_package(frames[i]);
+    if (std::find(packages.begin(), packages.end(), p) == packages.end()) packages.push_back(p);
+  }
+  std::string line = "\u2026 " + std::to_string(to - from) + " frame" + (to - from == 1 ? "" : "s") + " in ";
+  for (std::size_t i = 0; i < packages.size(); ++i) line += (i ? ", " : "") + packages[i];
+  return line;
+}
+
+void render_frame(std::ostringstream& out, const Frame& f, std::size_t i, const char* indent) {
+  out << indent << '#' << i << " in " << (f.function ? *f.function : std::string("<unknown>"));
+  if (f.file) {
+    out << ' ' << *f.file;
+    if (f.line) out << ':' << *f.line;
+  }
+  out << '\n';
+}
+
+}  // namespace
+
+// The program's innermost frame leads; runs of standard-library and
+// installed-package frames fold into one line each (the JSON keeps them all).
+// The run above the leading frame (what it called into) follows it.
+std::string format_python_frames(const std::vector<Frame>& frames, const char* indent) {
+  std::ostringstream out;
+  std::size_t lead = 0;
+  while (lead < frames.size() && is_library_frame(frames[lead])) ++lead;
+  if (lead == frames.size()) {  // nothing of the program's: show everything
+    for (std::size_t i = 0; i < frames.size(); ++i) render_frame(out, frames[i], i, indent);
+    return out.str();
+  }
+  render_frame(out, frames[lead], lead, indent);
+  if (lead > 0) out << indent << "   (called into " << fold_line(frames, 0, lead) << ")\n";
+  for (std::size_t i = lead + 1; i < frames.size();) {
+    if (!is_library_frame(frames[i])) {
+      render_frame(out, frames[i], i, indent);
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < frames.size() && is_library_frame(frames[end])) ++end;
+    if (end - i == 1) render_frame(out, frames[i], i, indent);
+    else out << indent << fold_line(frames, i, end) << '\n';
+    i = end;
+  }
+  return out.str();
+}
+
+namespace {
+
 // Python frames lead when they exist: in a Python host the native stack is
 // mostly the interpreter, and the Python line is what the user has to fix.
 void render_stacks(std::ostringstream& out, const Stacks& s, const char* indent) {
   bool python = s.python && !s.python->empty();
   if (python) {
     out << indent << "Python stack:\n";
-    render_frames(out, *s.python, false, "      ");
+    out << format_python_frames(*s.python, "      ");
     out << indent << "native stack:\n";
     render_frames(out, s.native, true, "      ");
   } else if (!s.native.empty()) {
@@ -89,6 +165,12 @@ std::string program(const Report& r) {
 
 }  // namespace
 
+std::string format_stacks(const Stacks& stacks, const char* indent) {
+  std::ostringstream out;
+  render_stacks(out, stacks, indent);
+  return out.str();
+}
+
 std::string site_key(const Stacks& stacks) {
   std::string key;
   auto add = [&](const std::vector<Frame>& frames) {
@@ -123,7 +205,22 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
         << seconds(threshold_seconds) << " (threshold), opened at:\n";
   }
   render_stacks(out, first.acquired, "    ");
-  for (const Connection& c : conns) out << "  " << describe(c) << '\n';
+  for (const Connection& c : conns) {
+    out << "  " << describe(c) << '\n';
+    // A member whose own stacks differ from the block's: shown, never hidden
+    // behind the first connection's.
+    if (&c == &first) continue;
+    if (site_key(c.acquired) != site_key(first.acquired)) {
+      out << "    this connection was opened at:\n";
+      render_stacks(out, c.acquired, "      ");
+    }
+    if (kind == "idle_in_transaction" && c.transaction && c.transaction->began &&
+        !(first.transaction && first.transaction->began &&
+          site_key(*c.transaction->began) == site_key(*first.transaction->began))) {
+      out << "    its transaction began at:\n";
+      render_stacks(out, *c.transaction->began, "      ");
+    }
+  }
   if (total > conns.size()) out << "  ... " << total - conns.size() << " more connection(s) from this site\n";
   return out.str();
 }
@@ -141,6 +238,9 @@ std::string render_text(const Report& r, const TextOptions& options) {
     if (!c.alerts.empty() && c.status == "closed") misuse.push_back(&c);
   }
   std::vector<std::vector<const Connection*>> groups;
+  // A pool_exhausted snapshot is about that pool's checkouts (the JSON keeps
+  // every open connection).
+  if (r.trigger == "pool_exhausted") sites.clear();
   for (auto& [key, conns] : sites) groups.push_back(std::move(conns));
   std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
     if (a.size() != b.size()) return a.size() > b.size();
@@ -152,8 +252,14 @@ std::string render_text(const Report& r, const TextOptions& options) {
   const Summary& s = r.summary;
   std::ostringstream out;
 
-  if (groups.empty() && misuse.empty()) {
-    if (!dump && !options.clean_line) return "";
+  // Pool checkouts (extension): leaked/reclaimed ones are problems; idle
+  // pooled connections at exit only get a low-severity line.
+  const std::string checkout_text = render_checkouts_text(r);
+  const std::size_t checkout_issues = checkout_problems(r);
+  if (groups.empty() && misuse.empty() && checkout_issues == 0) {
+    if (!dump && !options.clean_line && checkout_text.empty()) return "";
+    if (!checkout_text.empty()) out << checkout_text.substr(1);
+    if (!dump && !options.clean_line) return out.str();
     if (dump) {
       out << "connleak: dump (" << r.trigger << ") of pid " << r.pid << ": no open connections; "
           << s.opened << " opened, " << s.closed << " closed\n";
@@ -167,10 +273,20 @@ std::string render_text(const Report& r, const TextOptions& options) {
 
   out << "=================================================================\n";
   if (r.pid) out << "==" << r.pid << "==";  // a merge of several processes has no single pid
-  if (dump) {
+  if (r.trigger == "pool_exhausted") {
+    out << "connleak: snapshot (pool_exhausted): " << (r.snapshot_pool ? pool_label(r, *r.snapshot_pool) : "a pool")
+        << " ran dry";
+    if (r.waited_seconds) out << " (the caller waited " << seconds(*r.waited_seconds) << ")";
+    out << "; " << checkout_issues << " checkout(s) held in " << program(r) << "\n";
+  } else if (r.trigger == "server_refused") {
+    out << "connleak: snapshot (server_refused): the server refused a new connection";
+    if (r.refusal) out << " (" << *r.refusal << ")";
+    out << "; " << listed << " open connection(s) in " << program(r) << "\n";
+  } else if (dump) {
     out << "connleak: dump (" << r.trigger << "): " << listed << " open connection(s) in " << program(r) << "\n";
   } else {
-    out << "connleak: " << (groups.empty() ? "flagged connections" : "detected connection leaks") << " in "
+    out << "connleak: "
+        << (groups.empty() && checkout_issues == 0 ? "flagged connections" : "detected connection leaks") << " in "
         << program(r) << "\n";
   }
   for (const auto& g : groups) {
@@ -182,7 +298,17 @@ std::string render_text(const Report& r, const TextOptions& options) {
     else out << " connection(s) " << (dump ? "open" : "never closed") << ", opened from:\n";
     render_stacks(out, g.front()->acquired, "    ");
     std::size_t shown = std::min(g.size(), options.max_handles);
-    for (std::size_t i = 0; i < shown; ++i) out << "  " << describe(*g[i]) << '\n';
+    for (std::size_t i = 0; i < shown; ++i) {
+      out << "  " << describe(*g[i]) << '\n';
+      // The group shares its opening site, not its transactions: each open
+      // transaction's own start is shown.
+      const Connection& c = *g[i];
+      if (c.transaction && c.transaction->began &&
+          (c.transaction->state == "in_transaction" || c.transaction->state == "in_error")) {
+        out << "    its transaction began at:\n";
+        render_stacks(out, *c.transaction->began, "      ");
+      }
+    }
     if (g.size() > shown) out << "  ... and " << g.size() - shown << " more\n";
   }
   for (const Connection* c : misuse) {
@@ -204,12 +330,17 @@ std::string render_text(const Report& r, const TextOptions& options) {
       render_stacks(out, *c->closed_again_from, "    ");
     }
   }
+  out << checkout_text;
   out << '\n' << options.before_summary << "SUMMARY: connleak: ";
   if (dump) out << listed << " open connection(s)";
   else out << s.leaked << " leaked connection(s)";
   out << " from " << groups.size() << " site(s); " << s.opened << " opened, " << s.closed << " closed";
   if (s.double_closes) out << ", " << s.double_closes << " double close(s)";
   if (s.unknown_closes) out << ", " << s.unknown_closes << " close(s) of unknown handles";
+  if (s.checkouts.taken) {
+    out << "; " << s.checkouts.taken << " checkout(s), " << s.checkouts.leaked << " leaked";
+    if (s.pooled) out << ", " << s.pooled << " pooled connection(s)";
+  }
   if (!s.complete) out << " (incomplete: some records could not be read in time)";
   out << ".\n";
   return out.str();

@@ -28,4 +28,12 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
 // frame (module and address are ignored so sites match across processes and ASLR).
 std::string site_key(const Stacks& stacks);
 
+// Python frames as text and SARIF show them: the program's innermost frame
+// first, standard-library and installed-package runs folded with a count
+// ("… 7 frames in asyncio, pymysql").
+std::string format_python_frames(const std::vector<Frame>& frames, const char* indent);
+
+// A block's stacks as the text report prints them (Python first when present).
+std::string format_stacks(const Stacks& stacks, const char* indent);
+
 }  // namespace connleak

@@ -95,18 +95,32 @@ const Suppressions* configured_suppressions(const Options& options) {
 }
 
 std::optional<CollectedReport> collect_report(const Options& options, const std::string& trigger,
-                                              const StateProbe& probe, bool skip_untouched) {
+                                              const StateProbe& probe, bool skip_untouched,
+                                              const ReportExtras* extras) {
   Snapshot snap = Registry::instance().snapshot(mono_now_ns() + 500'000'000);
+  CheckoutSnapshot checkouts = CheckoutTable::instance().snapshot(mono_now_ns() + 500'000'000);
+  if (extras && extras->pool) {
+    std::erase_if(checkouts.open, [&](const CheckoutRecord& c) { return c.pool != *extras->pool; });
+    checkouts.ended.clear();
+  }
+  if (extras && extras->holder_stack)
+    for (CheckoutRecord& c : checkouts.open)
+      if (StackId now = extras->holder_stack(c)) c.holder_py_stack = now;
   const Counters& c = snap.counters;
   bool own_open = std::any_of(snap.open.begin(), snap.open.end(),
                               [](const ConnRecord& r) { return !r.inherited; });
   bool touched = c.opened || c.unknown_closes || c.double_closes || own_open || !snap.flagged.empty() ||
-                 !snap.finalized.empty();
+                 !snap.finalized.empty() || checkouts.counters.taken || !checkouts.pools.empty();
   // A process that never saw a connection (a shell, git, a compiler under
   // `connleak run`) stays silent and writes no file, like LeakSanitizer.
   if (!touched && skip_untouched) return std::nullopt;
   Symbolizer symbolizer;
-  CollectedReport out{build_report(snap, trigger, current_process(), symbolizer, probe), ""};
+  CollectedReport out{build_report(snap, trigger, current_process(), symbolizer, probe, &checkouts), ""};
+  if (extras) {
+    out.report.snapshot_pool = extras->pool;
+    out.report.waited_seconds = extras->waited_seconds;
+    out.report.refusal = extras->refusal;
+  }
   if (!options.report_initialized) drop_initialized_only(out.report);
   if (const Suppressions* configured = configured_suppressions(options)) {
     Suppressions counted = *configured;  // hit counts for this report only
@@ -137,8 +151,8 @@ void output_report(const Options& options, const CollectedReport& collected, con
 }
 
 bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
-                 const StateProbe& probe) {
-  std::optional<CollectedReport> report = collect_report(options, trigger, probe, trigger == "exit");
+                 const StateProbe& probe, const ReportExtras* extras) {
+  std::optional<CollectedReport> report = collect_report(options, trigger, probe, trigger == "exit", extras);
   if (!report) return false;
   output_report(options, *report, file_name);
   return true;

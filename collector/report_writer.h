@@ -1,6 +1,7 @@
 #pragma once
 // Writes reports: the human text through the logger and the JSON file into
 // report_dir, atomically (temp name + rename) so a reader never sees half a file.
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,15 @@ bool write_file_atomically(const std::string& dir, const std::string& name, std:
 // is one warning, then no suppressions); null when none are configured.
 const Suppressions* configured_suppressions(const Options& options);
 
+// What a snapshot adds to a dump (extension: pool checkouts).
+struct ReportExtras {
+  std::optional<std::uint64_t> pool;      // pool_exhausted: only this pool's open checkouts
+  std::optional<double> waited_seconds;   // how long the pool's caller waited
+  std::optional<std::string> refusal;     // server_refused: what the server said
+  // The current Python stack of a checkout's holder (the shim reads it); null: none.
+  std::function<StackId(const CheckoutRecord&)> holder_stack;
+};
+
 struct CollectedReport {
   Report report;
   std::string suppressions_table;  // LSan's "Suppressions used:" table, or ""
@@ -30,7 +40,8 @@ struct CollectedReport {
 // `skip_untouched`, returns nothing for a process that never saw a connection
 // (nothing to say at exit).
 std::optional<CollectedReport> collect_report(const Options& options, const std::string& trigger,
-                                              const StateProbe& probe, bool skip_untouched);
+                                              const StateProbe& probe, bool skip_untouched,
+                                              const ReportExtras* extras = nullptr);
 // JSON file (when report_dir is set) first, then the text on stderr: once the
 // text is visible, the file is complete.
 void output_report(const Options& options, const CollectedReport& collected, const std::string& file_name);
@@ -39,6 +50,6 @@ void output_report(const Options& options, const CollectedReport& collected, con
 // Returns false when there was nothing to report (exit of a process that never
 // saw a connection), in which case nothing is printed or written.
 bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
-                 const StateProbe& probe);
+                 const StateProbe& probe, const ReportExtras* extras = nullptr);
 
 }  // namespace connleak

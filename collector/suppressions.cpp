@@ -171,6 +171,21 @@ std::size_t apply_suppressions(Report& report, Suppressions& suppressions) {
       decrement(s.double_closes);
   }
   report.connections = std::move(kept);
+  // Pool checkouts (extension) match on their checkout stack.
+  std::vector<Checkout> kept_checkouts;
+  kept_checkouts.reserve(report.checkouts.size());
+  for (Checkout& c : report.checkouts) {
+    std::optional<std::size_t> hit = suppressions.match(c.acquired);
+    if (!hit) {
+      kept_checkouts.push_back(std::move(c));
+      continue;
+    }
+    ++suppressions.entries()[*hit].hits;
+    ++removed;
+    if (c.status == "leaked" || c.status == "reclaimed") decrement(s.checkouts.leaked);
+    if (c.status == "leaked" || c.status == "open") decrement(s.checkouts.open);
+  }
+  report.checkouts = std::move(kept_checkouts);
   return removed;
 }
 

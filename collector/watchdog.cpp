@@ -44,11 +44,15 @@ std::vector<std::string> render_alerts(const std::vector<RaisedAlert>& alerts, c
                                        const StateProbe& probe, std::size_t max_groups,
                                        const Suppressions* suppressions) {
   // Group by kind and the stacks shown in the block; order by size, then first id.
-  using Key = std::tuple<std::string, StackId, StackId>;
+  // Python stacks are part of the key: in a Python host the native stacks are
+  // the interpreter's and alike for every site.
+  using Key = std::tuple<std::string, StackId, StackId, StackId, StackId>;
   std::map<Key, std::vector<const RaisedAlert*>> groups;
   for (const RaisedAlert& a : alerts) {
-    StackId txn = a.kind == "idle_in_transaction" ? a.record.txn_alert_stack : 0;
-    groups[{a.kind, a.record.open_stack, txn}].push_back(&a);
+    bool txn = a.kind == "idle_in_transaction";
+    groups[{a.kind, a.record.open_stack, a.record.py_open_stack, txn ? a.record.txn_alert_stack : 0,
+            txn ? a.record.txn_alert_py_stack : 0}]
+        .push_back(&a);
   }
   std::vector<std::vector<const RaisedAlert*>> ordered;
   for (auto& [key, members] : groups) {

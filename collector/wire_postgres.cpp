@@ -229,7 +229,8 @@ bool Conversation::pg_message_header(Feed& out) {
     go_blind(Blind::kLost, out);
     return false;
   }
-  const std::size_t prefix = type == 'Z' ? 1 : type == 'K' ? 4 : 0;
+  // An ErrorResponse's first fields (severity, SQLSTATE) fit in the buffer.
+  const std::size_t prefix = type == 'Z' ? 1 : type == 'K' ? 4 : type == 'E' ? 64 : 0;
   server_.expect_payload(length - 4, prefix);
   return true;
 }
@@ -239,6 +240,16 @@ void Conversation::pg_message(Feed& out) {
   const std::uint8_t* body = server_.payload();
   if (type == 'K') {
     out.server_id = be32(body);
+  } else if (type == 'E') {
+    // Fields: a code byte, then a NUL-terminated string; 'C' is the SQLSTATE.
+    const std::size_t n = server_.prefix_len();
+    for (std::size_t i = 0; i < n && body[i] != 0;) {
+      std::size_t end = i + 1;
+      while (end < n && body[end] != 0) ++end;
+      if (end >= n) break;  // cut off by the buffer
+      if (body[i] == 'C' && end - i - 1 == 5 && std::memcmp(body + i + 1, "53300", 5) == 0) out.refused = true;
+      i = end + 1;
+    }
   } else if (type == 'Z') {
     switch (body[0]) {
       case 'I':

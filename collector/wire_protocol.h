@@ -51,6 +51,9 @@ struct Feed {
   // program's close starts here, even when the descriptor's close() comes
   // later from an event loop's callback with none of the program's frames.
   bool closing = false;
+  // The server refused the session for want of connection slots (PostgreSQL
+  // ErrorResponse with SQLSTATE 53300, "too many clients").
+  bool refused = false;
 };
 
 // True when SQL text (its first bytes; the rest may be cut off) begins a

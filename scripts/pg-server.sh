@@ -179,15 +179,19 @@ host    all       all   ::1/128        trust
 EOF
   chown "$OS_USER:" -- "$dir/data/pg_hba.conf"
 
+  max_connections=${CONNLEAK_PG_MAX_CONNECTIONS:-300}
+  [[ $max_connections =~ ^[0-9]+$ ]] || die "CONNLEAK_PG_MAX_CONNECTIONS='$max_connections' is not a number"
   log=$dir/server.log
   for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
     port=$(free_port)
     lines=$(wc -l 2>/dev/null <"$log" || echo 0)
-    # max_connections=300: tests run 16-thread storms and pgbench. Also on ::1
+    # max_connections=300: tests run 16-thread storms and pgbench
+    # (CONNLEAK_PG_MAX_CONNECTIONS overrides it: the server-refusal test wants
+    # a cluster that says "too many clients" after a few). Also on ::1
     # for the IPv6 socket test (PostgreSQL only warns where it cannot bind it).
     if as_pg $((START_TIMEOUT + 10)) "$bindir/pg_ctl" -D "$dir/data" -l "$log" \
       -w -t "$START_TIMEOUT" start -o "-c listen_addresses=127.0.0.1,::1 -c port=$port \
--c unix_socket_directories=$dir/sock -c fsync=off -c max_connections=300 \
+-c unix_socket_directories=$dir/sock -c fsync=off -c max_connections=$max_connections \
 -c password_encryption=scram-sha-256" >/dev/null 2>&1; then
       started=1
       break

@@ -21,6 +21,7 @@
 #include "collector/report_writer.h"
 #include "collector/watchdog.h"
 #include "shim/guard.h"
+#include "shim/pool_snapshot.h"
 #include "shim/runtime.h"
 
 namespace connleak::shim {
@@ -53,7 +54,7 @@ Thresholds thresholds() {
 
 bool needed() {
   const Options& o = options();
-  return thresholds().any() || o.dump_signal > 0 || o.control;
+  return thresholds().any() || o.checkout_threshold.seconds > 0 || o.dump_signal > 0 || o.control;
 }
 
 void say_signal_taken(int sig) {
@@ -154,6 +155,7 @@ void serve_control_client(int listen_fd) {
 }
 
 void watchdog_round() {
+  checkout_watchdog_round();
   Thresholds th = thresholds();
   if (!th.any()) return;
   std::int64_t now_mono = mono_now_ns();
@@ -170,7 +172,7 @@ int tick_ms() {
   // at least once a second to notice a dump signal handler being replaced.
   Thresholds th = thresholds();
   double smallest = 0;
-  for (double t : {th.lifetime_seconds, th.txn_seconds})
+  for (double t : {th.lifetime_seconds, th.txn_seconds, options().checkout_threshold.seconds})
     if (t > 0 && (smallest == 0 || t < smallest)) smallest = t;
   if (smallest == 0) return 1000;
   return std::clamp(static_cast<int>(smallest * 1000 / 4), 10, 1000);

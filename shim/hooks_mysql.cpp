@@ -31,6 +31,7 @@
 #include "shim/export.h"
 #include "shim/guard.h"
 #include "shim/mysql_probe.h"
+#include "shim/pool_snapshot.h"
 #include "shim/python_stack.h"
 #include "shim/real_symbol.h"
 #include "shim/runtime.h"
@@ -281,8 +282,18 @@ void track_connect_start(MYSQL* m, const Resolution& r, const ConnectArgs& args)
 
 // A connect finished. `args` is null for a non-blocking connect finished in a
 // _cont call (the arguments were taken at _start).
+// The server refused for want of connections: ER_CON_COUNT_ERROR (1040) or
+// ER_TOO_MANY_USER_CONNECTIONS (1203). One snapshot of every open connection.
+void note_refusal(MYSQL* m, const Resolution& r) {
+  auto err = CONNLEAK_IN(mysql_errno, r);
+  unsigned int code = err ? err(m) : 0;
+  if (code == 1040) write_refusal_snapshot("MySQL error 1040: Too many connections");
+  else if (code == 1203) write_refusal_snapshot("MySQL error 1203: the user has too many connections (max_user_connections)");
+}
+
 void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArgs* args) {
   Reentry guard;
+  if (!ok) note_refusal(m, r);
   std::int64_t thread_id = ok ? thread_id_of(m, r) : -1;
   std::string target = ok ? live_target(m, r) : std::string();
   if (target.empty() && args) target = args->target();

@@ -18,6 +18,7 @@
 #include "shim/libpq_impl.h"
 #include "shim/libpq_probe.h"
 #include "shim/live_cache.h"
+#include "shim/pool_snapshot.h"
 #include "shim/python_stack.h"
 #include "shim/runtime.h"
 #include "shim/tracking.h"
@@ -51,6 +52,21 @@ std::string live_target(PGconn* conn, const Resolution& r) {
                         {"user", str_or_empty(user(conn))}});
 }
 
+// A connect the server refused for want of slots (SQLSTATE 53300): one
+// snapshot of every open connection, the likely culprits. libpq keeps no
+// SQLSTATE for a failed connect, so the server's fixed texts are matched (the
+// C-locale ones; the server sends them before any lc_messages applies).
+void note_refusal(PGconn* conn, const Resolution& r) {
+  auto message = CONNLEAK_IN(PQerrorMessage, r);
+  const char* text = message ? message(conn) : nullptr;
+  if (!text) return;
+  std::string_view m(text);
+  if (m.find("too many clients already") != std::string_view::npos)
+    write_refusal_snapshot("PostgreSQL SQLSTATE 53300: sorry, too many clients already");
+  else if (m.find("remaining connection slots are reserved") != std::string_view::npos)
+    write_refusal_snapshot("PostgreSQL SQLSTATE 53300: remaining connection slots are reserved");
+}
+
 template <typename FallbackTarget>
 void track_open(PGconn* conn, const Resolution& r, FallbackTarget fallback) {
   if (!conn) return;  // out of memory in libpq: no handle, nothing to leak
@@ -77,6 +93,7 @@ void track_open(PGconn* conn, const Resolution& r, FallbackTarget fallback) {
     log().info("connleak: libpq connection {} opened: handle {} {} (libpq {})", id,
                static_cast<const void*>(conn), target, r.module);
   ensure_collector_thread();
+  if (status && status(conn) == CONNECTION_BAD) note_refusal(conn, r);
 }
 
 void track_reset(PGconn* conn) {

@@ -37,6 +37,9 @@ struct PyApi {
   // cannot trigger a collection, and with it finalizers written in Python.
   int (*gc_disable)();
   int (*gc_enable)();
+  // Optional: another thread's stack (a checkout's holder), from the collector thread.
+  void* (*interpreter_thread_head)(void*);
+  void* (*thread_state_next)(void*);
 };
 
 using py::load;
@@ -69,6 +72,9 @@ const PyApi* api() {
             load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore");
   if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
     t.gc_disable = nullptr;
+  if (ok && !(load(t.interpreter_thread_head, "PyInterpreterState_ThreadHead") &&
+              load(t.thread_state_next, "PyThreadState_Next")))
+    t.interpreter_thread_head = nullptr;
   if (ok) table = t;
   set_python_host(ok);
   state.store(ok ? 2 : 1, std::memory_order_release);
@@ -192,6 +198,49 @@ StackId capture_python_stack(int depth) {
   py->err_restore(type, value, trace);
   py->gil_release(gil);
   return python_depot().intern(frames, static_cast<std::size_t>(n));
+}
+
+const void* current_python_thread() {
+  const PyApi* py = api();
+  if (!py || !py->is_initialized() || py->is_finalizing()) return nullptr;
+  return py->gil_this_thread_state();
+}
+
+StackId capture_thread_python_stack(const void* holder, int depth) {
+  const PyApi* py = api();
+  if (!py || !holder || depth <= 0 || !py->interpreter_thread_head) return 0;
+  if (depth > static_cast<int>(kMaxFrames)) depth = kMaxFrames;
+  // See capture_python_stack: never PyGILState_Ensure while finalizing.
+  if (!py->is_initialized() || py->is_finalizing()) return 0;
+  Reentry guard;
+  int gil = py->gil_ensure();
+  void *type = nullptr, *value = nullptr, *trace = nullptr;
+  py->err_fetch(&type, &value, &trace);
+  bool gc_was_enabled = py->gc_disable && py->gc_disable();
+  // The holder may have exited since its checkout: only a thread state still
+  // in the interpreter's list is read (by identity; nothing is dereferenced
+  // before it is found there).
+  void* target = nullptr;
+  for (void* ts = py->interpreter_thread_head(py->interpreter_main()); ts; ts = py->thread_state_next(ts))
+    if (ts == holder) target = ts;
+  std::uintptr_t frames[kMaxFrames];
+  int n = 0;
+  if (target) {
+    // With the GIL held here the holder is not running Python: its frame
+    // chain is stable while we read it.
+    void* frame = py->thread_state_get_frame(target);
+    while (frame && n < depth) {
+      if (const PyFrameInfo* info = frame_info(*py, frame)) frames[n++] = reinterpret_cast<std::uintptr_t>(info);
+      void* back = py->frame_get_back(frame);
+      py->dec_ref(frame);
+      frame = back;
+    }
+    if (frame) py->dec_ref(frame);
+  }
+  if (gc_was_enabled) py->gc_enable();
+  py->err_restore(type, value, trace);
+  py->gil_release(gil);
+  return n ? python_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
 }
 
 }  // namespace connleak::shim

@@ -14,4 +14,12 @@ StackId capture_python_stack(int depth);
 // interpreter tearing down module globals, not by the program.
 bool python_finalizing();
 
+// The calling thread's PyThreadState (an identity for a checkout's holder), or
+// null outside Python.
+const void* current_python_thread();
+// The current Python stack of another thread (`holder`, from
+// current_python_thread()), read under PyGILState_Ensure from any thread: only
+// frames are read, no Python code runs. 0 if that thread has gone or is idle.
+StackId capture_thread_python_stack(const void* holder, int depth);
+
 }  // namespace connleak::shim

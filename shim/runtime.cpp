@@ -57,6 +57,7 @@ void fork_prepare() {
   auto& list = fork_mutexes();
   list.clear();
   Registry::instance().collect_mutexes(list);
+  CheckoutTable::instance().collect_mutexes(list);
   StackDepot::instance().collect_mutexes(list);
   string_table_collect_mutexes(list);
   sock::collect_mutexes(list);
@@ -82,6 +83,7 @@ void fork_child() {
   g_exit_reported.store(false, std::memory_order_relaxed);
   g_dump_count.store(0, std::memory_order_relaxed);
   Registry::instance().after_fork_child();
+  CheckoutTable::instance().after_fork_child();
   collector_after_fork_child();
   sock::after_fork_child();
 }
@@ -160,12 +162,12 @@ void report_at_exit() {
   emit_report(options(), "exit", name, &probe_state);
 }
 
-bool write_dump(const char* trigger) {
+bool write_dump(const char* trigger, const ReportExtras* extras) {
   if (in_vfork_child() || !options().enabled) return false;
   Reentry guard;
   unsigned n = g_dump_count.fetch_add(1) + 1;
   std::string name = "connleak." + std::to_string(cached_pid()) + "." + std::to_string(n) + ".json";
-  return emit_report(options(), trigger, name, &probe_state);
+  return emit_report(options(), trigger, name, &probe_state, extras);
 }
 
 HandleState probe_state(const ConnRecord& record) {

@@ -5,6 +5,7 @@
 #include "collector/options.h"
 #include "collector/registry.h"
 #include "collector/report_builder.h"
+#include "collector/report_writer.h"
 
 namespace connleak::shim {
 
@@ -21,7 +22,7 @@ bool in_vfork_child();
 // Writes the exit report once per process (atexit, _exit, _Exit all land here).
 void report_at_exit();
 // Writes a dump (trigger "signal" or "request") numbered per process.
-bool write_dump(const char* trigger);
+bool write_dump(const char* trigger, const ReportExtras* extras = nullptr);
 
 // State of a live handle, asked from the client library that owns it.
 HandleState probe_state(const ConnRecord& record);

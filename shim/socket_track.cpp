@@ -21,6 +21,7 @@
 #include "shim/guard.h"
 #include "shim/real_symbol.h"
 #include "shim/runtime.h"
+#include "shim/pool_snapshot.h"
 #include "shim/socket_table.h"
 #include "shim/tracking.h"
 
@@ -182,6 +183,7 @@ void merge(wire::Feed& into, const wire::Feed& f) {
   if (f.server_id >= 0) into.server_id = f.server_id;
   into.may_begin |= f.may_begin;
   into.closing |= f.closing;
+  into.refused |= f.refused;
 }
 
 // What the bytes taught, applied outside the conversation's lock: capturing a
@@ -190,6 +192,7 @@ void merge(wire::Feed& into, const wire::Feed& f) {
 void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire::Blind blind) {
   const bool database = protocol == wire::Protocol::kPostgres || protocol == wire::Protocol::kMysql;
   if (feed.decided && database) register_database(conn, protocol);
+  if (feed.refused) write_refusal_snapshot("PostgreSQL SQLSTATE 53300: too many clients (ErrorResponse at startup)");
   if (!conn.record_id.load(std::memory_order_acquire)) return;
   auto key = key_of(conn.index);
   if (feed.server_id >= 0)
@@ -288,7 +291,7 @@ void on_data(int fd, bool sent, const iovec* iov, int iovcnt, std::size_t n) {
   const wire::Blind blind = conn->conv.blind();
   conn->busy.store(false, std::memory_order_release);
   if (!feed.decided && !feed.has_txn && !feed.went_blind && !feed.may_begin && !feed.closing &&
-      feed.server_id < 0)
+      feed.server_id < 0 && !feed.refused)
     return;
   Reentry guard;
   apply(*conn, feed, protocol, blind);

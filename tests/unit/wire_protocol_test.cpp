@@ -982,3 +982,31 @@ TEST(WireFuzz, MutatedRealTranscripts) {
 
 }  // namespace
 }  // namespace connleak::wire
+
+namespace connleak::wire {
+namespace {
+
+// Pool checkouts (server_refused snapshots): an ErrorResponse with SQLSTATE
+// 53300 at startup says the server ran out of slots; another SQLSTATE does not.
+bool refused_after(const std::string& sqlstate, bool byte_by_byte) {
+  Conversation conv;
+  conv.client_sent(pg_startup().data(), pg_startup().size());
+  Bytes err = pg_msg('E', cat({str("SFATAL"), {0}, str("VFATAL"), {0}, str("C" + sqlstate), {0},
+                               str("Msorry, too many clients already"), {0}, {0}}));
+  bool refused = false;
+  if (byte_by_byte) {
+    for (std::uint8_t b : err) refused |= conv.client_received(&b, 1).refused;
+  } else {
+    refused = conv.client_received(err.data(), err.size()).refused;
+  }
+  return refused;
+}
+
+TEST(WirePostgres, TooManyClientsErrorAtStartupIsARefusal) {
+  EXPECT_TRUE(refused_after("53300", false));
+  EXPECT_TRUE(refused_after("53300", true));
+  EXPECT_FALSE(refused_after("28P01", false));  // bad password: not a refusal for slots
+}
+
+}  // namespace
+}  // namespace connleak::wire
