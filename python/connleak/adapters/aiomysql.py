@@ -38,7 +38,7 @@ def _state(pool):
                 kw = getattr(pool, "_conn_kwargs", {}) or {}
                 target = " ".join("%s=%s" % (k, kw[k]) for k in ("host", "port", "db", "user") if kw.get(k) is not None)
                 pid = _native.api().pool_register(b"aiomysql.Pool",
-                                                  _native.text("aiomysql#%d %s" % (next(_numbers), target)),
+                                                  _native.text("aiomysql#%d" % next(_numbers)),
                                                   _native.text(target), pool.maxsize or -1)
                 st = pool._connleak = _State(pid)
     return st

@@ -39,7 +39,7 @@ def _pool_id(pool):
                 target = _target(pool)
                 max_size = getattr(pool, "_maxsize", -1)
                 pid = _native.api().pool_register(b"asyncpg.Pool",
-                                                  _native.text("asyncpg#%d %s" % (next(_numbers), target)),
+                                                  _native.text("asyncpg#%d" % next(_numbers)),
                                                   _native.text(target), max_size)
                 _pools[id(pool)] = pid
     return pid

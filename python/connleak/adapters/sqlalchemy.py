@@ -173,7 +173,7 @@ def hook_create_engine(module):
         if A.on:
             try:
                 url = engine.url.render_as_string(hide_password=True)
-                engine.dialect._connleak_label = ("sqlalchemy#%d %s" % (next(_engines), url), url)
+                engine.dialect._connleak_label = ("sqlalchemy#%d" % next(_engines), url)
             except Exception as exc:
                 A.fail(exc)
         return engine
