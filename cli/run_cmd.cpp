@@ -103,8 +103,11 @@ int run_command(const RunArgs& args) {
   if (!args.suppressions.empty()) flags.suppressions = absolute(args.suppressions);
 
   const auto before = exit_reports_in(dir);
-  const auto env = child_environment(preload_value(std::getenv("LD_PRELOAD"), shim),
-                                     options_value(env_options, flags));
+  // Python programs of the tree import connleak's sitecustomize (pool checkouts).
+  const std::string python_hooks = find_python_hooks();
+  const auto env = child_environment(
+      preload_value(std::getenv("LD_PRELOAD"), shim), options_value(env_options, flags),
+      python_hooks.empty() ? std::string() : python_path_value(std::getenv("PYTHONPATH"), python_hooks));
   ChildExit child = run_child(args.command, env);
 
   // Each process of the tree wrote its own exit report; a report already in

@@ -52,6 +52,35 @@ std::string find_shim() {
   return shim;
 }
 
+std::string python_hooks_next_to(const std::string& program_path) {
+  std::string dir = parent_dir(parent_dir(program_path)) + "/share/connleak/python";
+  return readable(dir + "/sitecustomize.py") ? dir : std::string();
+}
+
+std::string find_python_hooks() {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return {};
+  exe[n] = '\0';
+  return python_hooks_next_to(exe);
+}
+
+std::string python_path_value(const char* existing, const std::string& dir) {
+  std::string value = dir;
+  if (!existing || !*existing) return value;
+  // Python splits on ':' only; empty entries (the current directory) are kept as they were.
+  std::string text = existing;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t end = text.find(':', start);
+    std::string entry = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (entry != dir) value += ":" + entry;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return value;
+}
+
 std::string preload_value(const char* existing, const std::string& shim) {
   std::string value = shim;
   if (!existing) return value;
@@ -95,15 +124,18 @@ std::string options_value(const char* existing, const ShimFlags& flags) {
   return value;
 }
 
-std::vector<std::string> child_environment(const std::string& preload, const std::string& options) {
+std::vector<std::string> child_environment(const std::string& preload, const std::string& options,
+                                           const std::string& python_path) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string entry = *e;
     if (entry.rfind("LD_PRELOAD=", 0) == 0 || entry.rfind("CONNLEAK_OPTIONS=", 0) == 0) continue;
+    if (!python_path.empty() && entry.rfind("PYTHONPATH=", 0) == 0) continue;
     env.push_back(std::move(entry));
   }
   env.push_back("LD_PRELOAD=" + preload);
   env.push_back("CONNLEAK_OPTIONS=" + options);
+  if (!python_path.empty()) env.push_back("PYTHONPATH=" + python_path);
   return env;
 }
 

@@ -14,6 +14,15 @@ std::string find_shim();
 // Same, relative to a given program path (testable without /proc/self/exe).
 std::string shim_next_to(const std::string& program_path);
 
+// The directory of connleak's sitecustomize (Python pool hooks) relative to a
+// program path: <dir>/bin/connleak -> <dir>/share/connleak/python; empty when
+// it is not there (then Python programs are tracked without pool checkouts).
+std::string python_hooks_next_to(const std::string& program_path);
+std::string find_python_hooks();
+
+// PYTHONPATH with `dir` first and the existing entries kept; `dir` is not repeated.
+std::string python_path_value(const char* existing, const std::string& dir);
+
 // LD_PRELOAD with the shim first and the existing entries kept (separated by
 // spaces or colons, as ld.so accepts); an existing copy of the shim is not repeated.
 std::string preload_value(const char* existing, const std::string& shim);
@@ -35,7 +44,9 @@ std::string options_value(const char* existing, const ShimFlags& flags);
 // A value as the option parser reads it: bare, or quoted when it holds ':'.
 std::string quote_option_value(const std::string& value);
 
-// `environ` with LD_PRELOAD and CONNLEAK_OPTIONS replaced.
-std::vector<std::string> child_environment(const std::string& preload, const std::string& options);
+// `environ` with LD_PRELOAD and CONNLEAK_OPTIONS replaced, and PYTHONPATH
+// when `python_path` is not empty.
+std::vector<std::string> child_environment(const std::string& preload, const std::string& options,
+                                           const std::string& python_path = "");
 
 }  // namespace connleak::cli

@@ -152,7 +152,9 @@ bool is_system_path(std::string_view path) {
   // interpreter (pyenv, a virtualenv) lives.
   return path.find("/site-packages/") != std::string_view::npos ||
          path.find("/dist-packages/") != std::string_view::npos ||
-         path.find("/lib/python3") != std::string_view::npos;
+         path.find("/lib/python3") != std::string_view::npos ||
+         // connleak's own pool adapters (python/connleak), installed or in a build tree.
+         path.find("/share/connleak/python/") != std::string_view::npos;
 }
 
 bool is_library_frame(const Frame& f) {

@@ -278,6 +278,11 @@ void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co, 
   const bool at_exit = r.trigger == "exit";
   std::unordered_map<std::uint64_t, const ConnRecord*> by_id;
   for (const ConnRecord& rec : snap.open) by_id[rec.id] = &rec;
+  // A pool never closed by a Python program: CPython closes its idle
+  // connections (asyncpg's transports, PyMySQL's sockets) while tearing down.
+  std::unordered_map<std::uint64_t, const ConnRecord*> finalized;
+  for (const ClosedRecord& rec : snap.finalized)
+    if (rec.by_interpreter && rec.record.pool) finalized[rec.record.id] = &rec.record;
   std::unordered_map<std::uint64_t, std::size_t> pool_index;
   for (const PoolRecord& p : co.pools) {
     pool_index[p.id] = r.pools.size();
@@ -286,9 +291,10 @@ void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co, 
   // Adopted connections: idle in their pool at exit is the pool's normal
   // state (an engine never disposed), not a leak of the program's.
   for (Connection& c : r.connections) {
-    auto rec = by_id.find(c.id);
-    if (rec == by_id.end() || rec->second->pool == 0 || c.closed_at) continue;
-    c.pool = rec->second->pool;
+    const auto& from = c.closed_at ? finalized : by_id;
+    auto it = from.find(c.id);
+    if (it == from.end() || it->second->pool == 0) continue;
+    c.pool = it->second->pool;
     if (at_exit && c.status == "leaked") c.status = "pooled";
     ++r.summary.pooled;
     if (auto p = pool_index.find(*c.pool); p != pool_index.end()) ++r.pools[p->second].connections;

@@ -93,7 +93,7 @@ void render_frames(std::ostringstream& out, const std::vector<Frame>& frames, bo
 std::string frame_package(const Frame& f) {
   std::string file = f.file.value_or(f.module.value_or("?"));
   std::size_t at = std::string::npos;
-  for (const char* marker : {"/site-packages/", "/dist-packages/"})
+  for (const char* marker : {"/site-packages/", "/dist-packages/", "/share/connleak/python/"})
     if (std::size_t m = file.find(marker); m != std::string::npos) at = m + std::strlen(marker);
   if (at == std::string::npos) {
     std::size_t py = file.find("/python3");

@@ -17,7 +17,7 @@ PACKAGES=(
   postgresql postgresql-client
   mariadb-server mariadb-client
   python3 python3-psycopg2 python3-psycopg python3-mysqldb python3-sqlalchemy
-  python3-asyncpg python3-aiomysql python3-pymysql python3-greenlet
+  python3-asyncpg python3-aiomysql python3-pymysql python3-greenlet python3-psycopg-pool
   procps
   libbenchmark-dev
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm

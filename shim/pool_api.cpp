@@ -103,8 +103,9 @@ CONNLEAK_EXPORT unsigned long long connleak_pool_register(const char* kind, cons
                                                           const char* target, int max_size) {
   if (!should_track()) return 0;
   Reentry guard;
-  // Names and targets come from the program (an engine URL, free text):
-  // URI passwords and password=... removed before they are kept.
+  // Names and targets come from the program in any shape ("sqlalchemy#1",
+  // an engine URL "mysql+pymysql://u:pw@h/db", a conninfo): passwords are
+  // scrubbed from the text, which is otherwise kept as given.
   std::string safe_name = name ? scrub_value(name) : "";
   std::string safe_target = target ? scrub_value(target) : "";
   return CheckoutTable::instance().register_pool(kind ? kind : "unknown", safe_name.c_str(),

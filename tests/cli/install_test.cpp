@@ -30,6 +30,17 @@ TEST(Install, PrefixIsSelfContained) {
       run({links.file("connleak"), "run", "--", "/bin/sh", "-c", "echo \"$LD_PRELOAD\""});
   EXPECT_EQ(via_link.out, prefix.file("lib/libconnleak.so") + "\n") << describe(via_link);
 
+  // The Python pool hooks: installed, and put first on PYTHONPATH (the user's entries kept).
+  const std::string hooks = prefix.file("share/connleak/python");
+  for (const std::string& f : {hooks + "/sitecustomize.py", hooks + "/connleak/_bootstrap.py",
+                               hooks + "/connleak/adapters/sqlalchemy.py"})
+    EXPECT_TRUE(std::filesystem::exists(f)) << f;
+  Result py = run({cli, "run", "--", "/bin/sh", "-c", "echo \"$PYTHONPATH\""},
+                  {.env = {{"PYTHONPATH", "/opt/app:" + hooks}}});
+  EXPECT_EQ(py.out, hooks + ":/opt/app\n") << describe(py);
+  Result no_py = run({cli, "run", "--", "/bin/sh", "-c", "echo \"$PYTHONPATH\""}, {.unset = {"PYTHONPATH"}});
+  EXPECT_EQ(no_py.out, hooks + "\n") << describe(no_py);
+
   Result leak = run({cli, "run", "--", bin("pq_scenarios"), "leak"}, {.pg = true});
   EXPECT_EQ(leak.exit_code, 23) << describe(leak);
   EXPECT_TRUE(contains(leak.err, "open_report_conn")) << leak.err;
