@@ -3,6 +3,8 @@
 #include <atomic>
 #include <mutex>
 
+#include "collector/fork_mutex.h"
+
 namespace connleak::activity {
 
 namespace {
@@ -16,7 +18,7 @@ struct Slot {
 };
 // Constant-initialized: usable from hooks that run before constructors.
 Slot g_slots[kSlots];
-constinit std::mutex g_write_mutex;
+constinit ForkMutex g_write_mutex;
 std::atomic<std::size_t> g_evict{0};
 
 std::uint64_t mix(std::uint64_t h) {
@@ -39,7 +41,7 @@ std::uint64_t prepared_key(std::uint64_t owner, const void* name, std::size_t na
 }
 
 void prepared_put(std::uint64_t key, const char* normalized) {
-  std::lock_guard<std::mutex> lock(g_write_mutex);
+  std::lock_guard<ForkMutex> lock(g_write_mutex);
   const std::size_t start = key & (kSlots - 1);
   Slot* target = nullptr;
   for (std::size_t i = 0; i < kProbe; ++i) {
