@@ -25,13 +25,15 @@ __attribute__((noinline)) void at_depth(int depth, Fn& fn) {
 void BM_pool_checkout_checkin(benchmark::State& state) {
   PGconn* conn = PQconnectdb("host=127.0.0.1 port=5432 dbname=bench user=bench");
   unsigned long long pool =
-      connleak_pool_register ? connleak_pool_register("bench.Pool", "bench#1", "postgresql://bench@127.0.0.1/bench", 4)
-                             : 0;
-  if (connleak_pool_adopt) connleak_pool_adopt(pool, CONNLEAK_KEY_HANDLE, reinterpret_cast<unsigned long long>(conn));
+      connleak_pool_register
+          ? connleak_pool_register("bench.Pool", "bench#1", "postgresql://bench@127.0.0.1/bench", 4)
+          : 0;
+  if (connleak_pool_adopt)
+    connleak_pool_adopt(pool, CONNLEAK_KEY_HANDLE, reinterpret_cast<unsigned long long>(conn));
   auto pair = [&] {
     if (!connleak_checkout) return;
-    unsigned long long id =
-        connleak_checkout(pool, CONNLEAK_KEY_HANDLE, reinterpret_cast<unsigned long long>(conn), nullptr);
+    unsigned long long id = connleak_checkout(pool, CONNLEAK_KEY_HANDLE,
+                                              reinterpret_cast<unsigned long long>(conn), nullptr);
     connleak_checkin(id, CONNLEAK_RETURNED);
   };
   unsigned long before = bench_alloc_count();

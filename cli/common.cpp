@@ -28,7 +28,8 @@ void print_warning(const std::string& message) {
   write_stderr("connleak: warning: " + message + "\n");
 }
 
-bool read_file(const std::string& path, std::string* content, std::string* error, std::size_t max_bytes) {
+bool read_file(const std::string& path, std::string* content, std::string* error,
+               std::size_t max_bytes) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     *error = "cannot read " + path + ": " + std::strerror(errno);
@@ -52,7 +53,8 @@ bool read_file(const std::string& path, std::string* content, std::string* error
     if (n == 0) break;
     content->append(buf, static_cast<std::size_t>(n));
     if (content->size() > max_bytes) {
-      *error = path + " is larger than " + std::to_string(max_bytes >> 20) + " MiB, connleak's limit for this file";
+      *error = path + " is larger than " + std::to_string(max_bytes >> 20) +
+               " MiB, connleak's limit for this file";
       close(fd);
       return false;
     }

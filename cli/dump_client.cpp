@@ -14,7 +14,6 @@
 
 #include "cli/common.h"
 #include "collector/options.h"
-
 #include "collector/text_util.h"
 
 namespace connleak::cli {
@@ -101,12 +100,11 @@ void check_peer(int fd, pid_t pid, const std::string& name) {
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0)
     throw Failure(who(pid) + ": cannot tell who holds @" + name + " (" + std::strerror(errno) +
                   "); refusing to talk to it");
-  std::string holder = peer.pid > 0 ? "process " + std::to_string(peer.pid)
-                                    : "a process outside this pid namespace";
+  std::string holder =
+      peer.pid > 0 ? "process " + std::to_string(peer.pid) : "a process outside this pid namespace";
   if (peer.pid != pid)
     throw Failure(who(pid) + "'s control socket @" + name + " is held by " + holder + " (uid " +
-                  std::to_string(peer.uid) + "), not by " + who(pid) +
-                  "; refusing to talk to it");
+                  std::to_string(peer.uid) + "), not by " + who(pid) + "; refusing to talk to it");
   if (peer.uid != 0 && peer.uid != getuid())
     throw Failure(who(pid) + "'s control socket @" + name + " is held by uid " +
                   std::to_string(peer.uid) + ", neither you nor root; refusing to talk to it");

@@ -107,7 +107,8 @@ int run_command(const RunArgs& args) {
   const std::string python_hooks = find_python_hooks();
   const auto env = child_environment(
       preload_value(std::getenv("LD_PRELOAD"), shim), options_value(env_options, flags),
-      python_hooks.empty() ? std::string() : python_path_value(std::getenv("PYTHONPATH"), python_hooks));
+      python_hooks.empty() ? std::string()
+                           : python_path_value(std::getenv("PYTHONPATH"), python_hooks));
   ChildExit child = run_child(args.command, env);
 
   // Each process of the tree wrote its own exit report; a report already in
@@ -123,8 +124,8 @@ int run_command(const RunArgs& args) {
   // A command killed by a signal (SIGSEGV, abort, SIGKILL) wrote no exit
   // report: "no leaks: 0 connection(s)" would be a false all-clear.
   std::string missing;
-  if (child.signal != 0 &&
-      std::none_of(reports.begin(), reports.end(), [&](const Report& r) { return r.pid == child.pid; })) {
+  if (child.signal != 0 && std::none_of(reports.begin(), reports.end(),
+                                        [&](const Report& r) { return r.pid == child.pid; })) {
     const char* abbrev = sigabbrev_np(child.signal);
     missing = "connleak run: " + printable(redact_argv({args.command.front()}).front()) + " (pid " +
               std::to_string(child.pid) + ") was killed by signal " + std::to_string(child.signal) +

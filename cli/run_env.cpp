@@ -73,7 +73,8 @@ std::string python_path_value(const char* existing, const std::string& dir) {
   std::size_t start = 0;
   while (true) {
     std::size_t end = text.find(':', start);
-    std::string entry = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string entry =
+        text.substr(start, end == std::string::npos ? std::string::npos : end - start);
     if (entry != dir) value += ":" + entry;
     if (end == std::string::npos) break;
     start = end + 1;

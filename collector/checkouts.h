@@ -71,7 +71,9 @@ class CheckoutTable {
  public:
   static CheckoutTable& instance();
   CheckoutTable() = default;
-  ~CheckoutTable() { mutex_.forget(); }  // test instances only: the process-wide one is never destroyed
+  ~CheckoutTable() {
+    mutex_.forget();
+  }  // test instances only: the process-wide one is never destroyed
   CheckoutTable(const CheckoutTable&) = delete;
   CheckoutTable& operator=(const CheckoutTable&) = delete;
 
@@ -108,7 +110,8 @@ class CheckoutTable {
   CheckoutSnapshot snapshot(std::int64_t deadline_mono_ns);
   std::size_t open_count();
 
-  void after_fork_child();  // ForkMutex has re-initialised the lock  // the parent's checkouts are the parent's to report
+  void after_fork_child();  // ForkMutex has re-initialised the lock  // the parent's checkouts are
+                            // the parent's to report
 
   // Returned checkouts kept for the report (the timeline): the most recent ones.
   static constexpr std::size_t kRecentReturns = 1000;

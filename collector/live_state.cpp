@@ -9,10 +9,14 @@ namespace connleak {
 
 const char* txn_state_name(TxnState s) {
   switch (s) {
-    case TxnState::kIdle: return "idle";
-    case TxnState::kInTransaction: return "in_transaction";
-    case TxnState::kInError: return "in_error";
-    case TxnState::kUnknown: return "unknown";
+    case TxnState::kIdle:
+      return "idle";
+    case TxnState::kInTransaction:
+      return "in_transaction";
+    case TxnState::kInError:
+      return "in_error";
+    case TxnState::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -68,6 +72,5 @@ void live_free(LiveConn* live) {
   live->next_free = p.free_list;
   p.free_list = live;
 }
-
 
 }  // namespace connleak

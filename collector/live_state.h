@@ -19,18 +19,20 @@ enum class TxnState : std::uint8_t { kIdle = 0, kInTransaction = 1, kInError = 2
 const char* txn_state_name(TxnState s);
 
 struct LiveConn {
-  std::atomic<std::uintptr_t> handle{0};  // 0 while free
+  std::atomic<std::uintptr_t> handle{0};    // 0 while free
   std::atomic<std::uint64_t> record_id{0};  // for follow-up messages from hooks
   std::atomic<std::uint8_t> txn{static_cast<std::uint8_t>(TxnState::kIdle)};
   std::atomic<std::int64_t> txn_since_mono{0};
   std::atomic<StackId> txn_stack{0};
-  std::atomic<StackId> txn_py_stack{0};  // python_depot(); set by the hook when a transaction begins
+  std::atomic<StackId> txn_py_stack{
+      0};  // python_depot(); set by the hook when a transaction begins
   std::atomic<std::uint32_t> txn_generation{0};  // +1 for each transaction begun
   std::atomic<std::uint32_t> txn_alerted{0};     // generation the watchdog alerted on
   std::atomic<bool> txn_known{false};            // a state was read at least once
-  std::atomic<std::int64_t> idle_alerted{0};     // idle_threshold: the idle period alerted on (its start)
-  activity::Activity activity;                   // statements sent (option statements)
-  LiveConn* next_free = nullptr;                  // guarded by the pool mutex
+  std::atomic<std::int64_t> idle_alerted{
+      0};                         // idle_threshold: the idle period alerted on (its start)
+  activity::Activity activity;    // statements sent (option statements)
+  LiveConn* next_free = nullptr;  // guarded by the pool mutex
 };
 
 LiveConn* live_alloc(std::uintptr_t handle);
@@ -49,7 +51,8 @@ struct TxnChange {
 template <typename Capture>
 TxnChange note_txn_state(LiveConn& live, TxnState now, Capture&& capture) {
   TxnChange change;
-  if (!live.txn_known.load(std::memory_order_relaxed)) live.txn_known.store(true, std::memory_order_relaxed);
+  if (!live.txn_known.load(std::memory_order_relaxed))
+    live.txn_known.store(true, std::memory_order_relaxed);
   auto old = static_cast<TxnState>(live.txn.load(std::memory_order_relaxed));
   if (old == now) return change;  // the hot path: nothing changed, no clock read
   const std::int64_t now_mono = mono_now_ns();

@@ -1,22 +1,23 @@
 #include "collector/logger.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <memory>
 #include <string>
 
-
 namespace connleak {
 
 namespace {
 
-void write_all(int fd, const char* data, size_t len) { write_all_no_sigpipe(fd, data, len); }
+void write_all(int fd, const char* data, size_t len) {
+  write_all_no_sigpipe(fd, data, len);
+}
 
 // Writes the message payload only, with one write(2) per line. No pattern
 // formatter (its cached time state needs a mutex) and no stdio buffer (the host
@@ -69,8 +70,7 @@ void write_all_no_sigpipe(int fd, const char* data, std::size_t len) noexcept {
 
 spdlog::logger& log() {
   // Leaked on purpose: must outlive every static destructor (exit reports run late).
-  static spdlog::logger& instance =
-      *new spdlog::logger("connleak", std::make_shared<FdSink>());
+  static spdlog::logger& instance = *new spdlog::logger("connleak", std::make_shared<FdSink>());
   return instance;
 }
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <limits>
 #include <system_error>
 
@@ -24,7 +24,6 @@ bool is_digit(char c) {
 char to_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
-
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -265,7 +264,8 @@ Options parse_options(std::string_view text, std::vector<std::string>* warnings)
     if (warnings && warnings->size() - before > kShown + 1) {
       const std::size_t hidden = warnings->size() - before - kShown;
       warnings->resize(before + kShown);
-      warnings->push_back("connleak: ... and " + std::to_string(hidden) + " more option warnings not shown");
+      warnings->push_back("connleak: ... and " + std::to_string(hidden) +
+                          " more option warnings not shown");
     }
   } catch (...) {
     // Only an allocation failure can get here; a half-parsed configuration beats killing the host.

@@ -82,14 +82,23 @@ std::string printable(std::string_view text) {
     }
     if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
       switch (cp) {
-        case '\n': out += "\\n"; break;
-        case '\t': out += "\\t"; break;
-        case '\r': out += "\\r"; break;
-        case 0x1B: out += "\\e"; break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case 0x1B:
+          out += "\\e";
+          break;
         default:
           // A C1 control is two bytes in UTF-8; both are shown, so the
           // escape says exactly what was in the field.
-          for (std::size_t k = 0; k < len; ++k) append_hex(out, static_cast<unsigned char>(text[i + k]));
+          for (std::size_t k = 0; k < len; ++k)
+            append_hex(out, static_cast<unsigned char>(text[i + k]));
       }
     } else {
       out.append(text.substr(i, len));

@@ -63,7 +63,11 @@ std::vector<Frame> python_frames(StackId id) {
   return out;
 }
 
-void set_python_host(bool yes) { g_python_host.store(yes, std::memory_order_relaxed); }
-bool python_host() { return g_python_host.load(std::memory_order_relaxed); }
+void set_python_host(bool yes) {
+  g_python_host.store(yes, std::memory_order_relaxed);
+}
+bool python_host() {
+  return g_python_host.load(std::memory_order_relaxed);
+}
 
 }  // namespace connleak

@@ -36,7 +36,6 @@ bool iends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && istarts_with(s.substr(s.size() - suffix.size()), suffix);
 }
 
-
 // C strings end at NUL, and so does everything libpq would have read.
 std::string_view up_to_nul(std::string_view s) {
   return s.substr(0, s.find('\0'));
@@ -406,7 +405,8 @@ void mark_json_passwords(std::string_view s, Spans* spans) {
     if (v < s.size() && (s[v] == '"' || s[v] == '\'')) {
       end = value_end(s, v, ' ');
     } else {
-      while (end < s.size() && s[end] != ',' && s[end] != '}' && s[end] != ']' && !is_space(s[end])) ++end;
+      while (end < s.size() && s[end] != ',' && s[end] != '}' && s[end] != ']' && !is_space(s[end]))
+        ++end;
     }
     if (end > v) spans->emplace_back(v, end);
     q = end > close ? end - 1 : close;
@@ -487,7 +487,9 @@ std::string redact_params(const char* const* keywords, const char* const* values
   }
 }
 
-bool names_a_secret(std::string_view key) noexcept { return is_secret_key(key); }
+bool names_a_secret(std::string_view key) noexcept {
+  return is_secret_key(key);
+}
 
 bool uri_password_ambiguous(std::string_view conninfo) noexcept {
   const std::string_view s = trim(up_to_nul(conninfo));

@@ -6,9 +6,12 @@ namespace connleak {
 
 const char* library_name(Library lib) {
   switch (lib) {
-    case Library::kLibpq: return "libpq";
-    case Library::kMysql: return "mysql";
-    case Library::kSocket: return "socket";
+    case Library::kLibpq:
+      return "libpq";
+    case Library::kMysql:
+      return "mysql";
+    case Library::kSocket:
+      return "socket";
   }
   return "unknown";
 }
@@ -73,7 +76,8 @@ ClosedRecord closed_record(const ConnRecord& record, const CloseEvent& close) {
 }
 }  // namespace
 
-CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, ClosedRecord* info_out) {
+CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event,
+                                ClosedRecord* info_out) {
   Shard& shard = shard_for(handle);
   ClosedRecord again;
   {
@@ -87,7 +91,8 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event, 
       lock.unlock();
       open_count_.fetch_sub(1, std::memory_order_relaxed);
       live_free(live);
-      if ((event.by_interpreter || event.by_finalizer || event.by_runtime) && !record.ignored && !record.inherited) {
+      if ((event.by_interpreter || event.by_finalizer || event.by_runtime) && !record.ignored &&
+          !record.inherited) {
         // Not closed by the program: reported as a leak, with where it was closed.
         ClosedRecord leaked = closed_record(record, event);
         if (info_out) *info_out = leaked;

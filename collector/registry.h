@@ -40,7 +40,7 @@ struct ConnRecord {
   int fd = -1;                     // the descriptor it was connected on
   LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
   bool ignored = false;            // connleak_ignore(): no alerts, not a leak
-  std::uint64_t pool = 0;          // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
+  std::uint64_t pool = 0;  // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
   // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
   std::uint8_t alerts = 0;
   double lifetime_alert_after = 0;
@@ -93,12 +93,12 @@ struct Counters {
 };
 
 struct Snapshot {
-  std::vector<ConnRecord> open;      // includes inherited records (flagged as such)
-  std::vector<ClosedRecord> flagged;  // closed but carrying an alert
+  std::vector<ConnRecord> open;         // includes inherited records (flagged as such)
+  std::vector<ClosedRecord> flagged;    // closed but carrying an alert
   std::vector<ClosedRecord> finalized;  // closed by the interpreter at exit: leaks
   Counters counters;
   std::uint64_t ignored = 0;  // open handles the program asked us to ignore
-  bool complete = true;  // false when a shard stayed locked past the deadline
+  bool complete = true;       // false when a shard stayed locked past the deadline
 };
 
 enum class CloseOutcome { kClosed, kDoubleClose, kUnknown };
@@ -119,7 +119,8 @@ class Registry {
   // receives the closed record for a double close (with both stacks) and for a
   // close of a flagged connection (record.alerts != 0), which is also kept for
   // the report.
-  CloseOutcome on_close(std::uintptr_t handle, const CloseEvent& event, ClosedRecord* info_out = nullptr);
+  CloseOutcome on_close(std::uintptr_t handle, const CloseEvent& event,
+                        ClosedRecord* info_out = nullptr);
   CloseOutcome on_close(std::uintptr_t handle, StackId close_stack, Timestamp when,
                         ClosedRecord* info_out = nullptr) {
     CloseEvent event;

@@ -14,8 +14,9 @@ namespace connleak {
 // knows how to reach the right library copy; the collector itself never calls
 // into libpq or the MySQL client.
 struct HandleState {
-  std::string state = "unknown";  // "connected" | "failed" | "connecting" | "initialized" | "unknown"
-  std::int64_t server_id = -1;    // -1: unknown
+  std::string state =
+      "unknown";                // "connected" | "failed" | "connecting" | "initialized" | "unknown"
+  std::int64_t server_id = -1;  // -1: unknown
   // Non-empty: replaces the record's target (MySQL records are made at
   // mysql_init, before a connect names host, user and database).
   std::string target;
@@ -45,8 +46,8 @@ void drop_initialized_only(Report& report);
 
 // `checkouts` (optional) adds the pools and checkouts (extension): adopted
 // connections are "pooled" at exit, not leaked; open checkouts are.
-Report build_report(const Snapshot& snapshot, const std::string& trigger, const ProcessInfo& process,
-                    Symbolizer& symbolizer, const StateProbe& probe,
+Report build_report(const Snapshot& snapshot, const std::string& trigger,
+                    const ProcessInfo& process, Symbolizer& symbolizer, const StateProbe& probe,
                     const CheckoutSnapshot* checkouts = nullptr);
 
 // One checkout / pool as a report shows it (status and held time are the caller's).

@@ -29,11 +29,13 @@ const std::vector<Rule> kRules = {
      "and snapshots on the server. Commit or roll back promptly."},
     {"connleak/connection-alert", "ConnectionAlert", "warning", "Connection flagged by connleak",
      "connleak flagged this connection; the message names the alert kind."},
-    {"connleak/leaked-checkout", "LeakedCheckout", "error", "Pooled connection never returned to its pool",
+    {"connleak/leaked-checkout", "LeakedCheckout", "error",
+     "Pooled connection never returned to its pool",
      "A connection checked out of a pool here was never given back (or the garbage collector "
      "reclaimed it while it was checked out). Release it on every path: a context manager, "
      "`async with pool.acquire()`, Session.close()."},
-    {"connleak/checkout-held", "CheckoutHeld", "warning", "Pooled connection held longer than the threshold",
+    {"connleak/checkout-held", "CheckoutHeld", "warning",
+     "Pooled connection held longer than the threshold",
      "A checkout stayed out of its pool longer than `checkout_threshold`, starving other requests. "
      "Return the connection before slow work (file copies, remote calls)."},
 };
@@ -103,9 +105,12 @@ std::vector<Finding> collect_findings(const Report& report) {
   std::map<std::string, std::vector<Connection>> checkout_groups;
   for (const Checkout& c : report.checkouts) {
     std::string kind;
-    if (c.status == "leaked" || c.status == "reclaimed") kind = "checkout_leak";
-    else if (!c.alerts.empty()) kind = c.alerts.front().kind;
-    else continue;
+    if (c.status == "leaked" || c.status == "reclaimed")
+      kind = "checkout_leak";
+    else if (!c.alerts.empty())
+      kind = c.alerts.front().kind;
+    else
+      continue;
     Connection v;
     v.id = c.id;
     v.library = "checkout";
@@ -115,7 +120,8 @@ std::vector<Finding> collect_findings(const Report& report) {
     v.alerts = c.alerts;
     v.acquired = c.acquired;
     for (const PoolInfo& p : report.pools)
-      if (p.id == c.pool && (!c.pid || !p.pid || *p.pid == *c.pid)) v.target = p.kind + (p.name.empty() ? "" : " " + p.name);
+      if (p.id == c.pool && (!c.pid || !p.pid || *p.pid == *c.pid))
+        v.target = p.kind + (p.name.empty() ? "" : " " + p.name);
     checkout_groups[kind + '\n' + site_key(c.acquired)].push_back(std::move(v));
   }
   std::vector<Finding> out;
@@ -130,7 +136,8 @@ std::vector<Finding> collect_findings(const Report& report) {
     out.push_back(std::move(f));
   }
   std::stable_sort(out.begin(), out.end(), [](const Finding& a, const Finding& b) {
-    bool a_leak = a.kind == "leak" || a.kind == "checkout_leak", b_leak = b.kind == "leak" || b.kind == "checkout_leak";
+    bool a_leak = a.kind == "leak" || a.kind == "checkout_leak",
+         b_leak = b.kind == "leak" || b.kind == "checkout_leak";
     if (a_leak != b_leak) return a_leak;
     if (a.connections.size() != b.connections.size())
       return a.connections.size() > b.connections.size();

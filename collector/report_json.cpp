@@ -8,8 +8,8 @@
 #include <type_traits>
 #include <unordered_map>
 
-#include "collector/text_util.h"
 #include "collector/report_findings.h"
+#include "collector/text_util.h"
 
 namespace connleak {
 
@@ -140,9 +140,12 @@ Stacks stacks_from(const json& j) {
 json pools_json(const std::vector<PoolInfo>& pools) {
   json arr = json::array();
   for (const PoolInfo& p : pools) {
-    json pj = {{"id", p.id},           {"kind", p.kind},
-               {"name", p.name},       {"target", p.target},
-               {"max_size", p.max_size}, {"connections", p.connections},
+    json pj = {{"id", p.id},
+               {"kind", p.kind},
+               {"name", p.name},
+               {"target", p.target},
+               {"max_size", p.max_size},
+               {"connections", p.connections},
                {"checked_out", p.checked_out}};
     if (p.pid) pj["pid"] = *p.pid;
     arr.push_back(std::move(pj));
@@ -165,7 +168,8 @@ json checkouts_json(const std::vector<Checkout>& checkouts) {
     cj["task"] = opt(c.task);
     cj["in_transaction"] = opt(c.in_transaction);
     json alerts = json::array();
-    for (const AlertInfo& a : c.alerts) alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
+    for (const AlertInfo& a : c.alerts)
+      alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
     cj["alerts"] = std::move(alerts);
     cj["acquired"] = stacks_json(c.acquired);
     if (c.holder_now) {
@@ -208,7 +212,8 @@ void read_checkouts(const json& j, Report& r) {
     for (const json& a : cj.value("alerts", json::array()))
       c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
-    if (auto it = cj.find("holder_now"); it != cj.end() && it->is_object()) c.holder_now = stacks_from(*it);
+    if (auto it = cj.find("holder_now"); it != cj.end() && it->is_object())
+      c.holder_now = stacks_from(*it);
     c.holder_note = get_opt<std::string>(cj, "holder_note");
     r.checkouts.push_back(std::move(c));
   }
@@ -231,12 +236,18 @@ json to_json(const Report& r) {
   j["trigger"] = r.trigger;
   j["generated_at"] = r.generated_at;
   const Summary& s = r.summary;
-  j["summary"] = {{"opened", s.opened},         {"closed", s.closed},
-                  {"open", s.open},             {"leaked", s.leaked},
-                  {"flagged", s.flagged},       {"double_closes", s.double_closes},
-                  {"unknown_closes", s.unknown_closes}, {"resets", s.resets},
-                  {"inherited", s.inherited},   {"ignored", s.ignored},
-                  {"complete", s.complete},     {"pooled", s.pooled},
+  j["summary"] = {{"opened", s.opened},
+                  {"closed", s.closed},
+                  {"open", s.open},
+                  {"leaked", s.leaked},
+                  {"flagged", s.flagged},
+                  {"double_closes", s.double_closes},
+                  {"unknown_closes", s.unknown_closes},
+                  {"resets", s.resets},
+                  {"inherited", s.inherited},
+                  {"ignored", s.ignored},
+                  {"complete", s.complete},
+                  {"pooled", s.pooled},
                   {"checkouts",
                    {{"taken", s.checkouts.taken},
                     {"returned", s.checkouts.returned},
@@ -267,7 +278,8 @@ json to_json(const Report& r) {
     cj["resets"] = c.resets;
     cj["client_module"] = c.client_module;
     json alerts = json::array();
-    for (const AlertInfo& a : c.alerts) alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
+    for (const AlertInfo& a : c.alerts)
+      alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
     cj["alerts"] = alerts;
     cj["acquired"] = stacks_json(c.acquired);
     if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
@@ -297,7 +309,8 @@ json to_json(const Report& r) {
   if (!r.suppressions_used.empty()) {
     json used = json::array();
     for (const SuppressionUse& u : r.suppressions_used)
-      used.push_back({{"suppression", "leak:" + u.pattern}, {"origin", u.origin}, {"hits", u.hits}});
+      used.push_back(
+          {{"suppression", "leak:" + u.pattern}, {"origin", u.origin}, {"hits", u.hits}});
     j["suppressions"] = std::move(used);
   }
   return j;
@@ -373,7 +386,8 @@ std::string to_json_text(const Report& report) {
       std::string marker = "\"transaction\":" + dump(cj["transaction"]);
       std::size_t at = text.find(marker);
       if (at != std::string::npos) {
-        std::string with = marker.substr(0, marker.size() - 1) + ",\"began\":" + stacks_text(*c.transaction->began) + "}";
+        std::string with = marker.substr(0, marker.size() - 1) +
+                           ",\"began\":" + stacks_text(*c.transaction->began) + "}";
         text.replace(at, marker.size(), with);
       }
     }
@@ -434,7 +448,8 @@ Report report_from_json(const json& j) {
       c.alerts.push_back({a.value("kind", ""), seconds(a, "after_seconds")});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
     if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
-    if (auto it = cj.find("closed_again_from"); it != cj.end()) c.closed_again_from = stacks_from(*it);
+    if (auto it = cj.find("closed_again_from"); it != cj.end())
+      c.closed_again_from = stacks_from(*it);
     c.closed_again_at = get_opt<std::string>(cj, "closed_again_at");
     c.server_id = opt_integer<std::int64_t>(cj, "server_id");
     c.protocol = get_opt<std::string>(cj, "protocol");
@@ -459,7 +474,8 @@ Report report_from_json(const json& j) {
   for (const json& u : j.value("suppressions", json::array())) {
     std::string text = u.value("suppression", "");
     if (text.rfind("leak:", 0) == 0) text = text.substr(5);
-    r.suppressions_used.push_back({text, u.value("origin", ""), integer<std::uint64_t>(u, "hits", 0)});
+    r.suppressions_used.push_back(
+        {text, u.value("origin", ""), integer<std::uint64_t>(u, "hits", 0)});
   }
   return r;
 }

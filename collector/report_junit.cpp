@@ -40,8 +40,10 @@ std::string failure_message(const Finding& f) {
 std::string failure_body(const Finding& f) {
   const Connection& first = *f.connections.front();
   std::ostringstream body;
-  if (first.library == "checkout") body << "Checked out from:\n" << format_stack(first.acquired, "  ");
-  else body << "Opened from:\n" << format_stack(first.acquired, "  ") << format_closes(first);
+  if (first.library == "checkout")
+    body << "Checked out from:\n" << format_stack(first.acquired, "  ");
+  else
+    body << "Opened from:\n" << format_stack(first.acquired, "  ") << format_closes(first);
   body << "Connections:\n";
   for (const Connection* c : f.connections) {
     body << "  " << c->library << ' ' << c->handle;

@@ -96,8 +96,10 @@ Report merge_reports(std::vector<Report> reports, const MergeOptions& options) {
     for (const SuppressionUse& u : r.suppressions_used) {
       auto same = std::find_if(merged.suppressions_used.begin(), merged.suppressions_used.end(),
                                [&](const SuppressionUse& m) { return m.pattern == u.pattern; });
-      if (same == merged.suppressions_used.end()) merged.suppressions_used.push_back(u);
-      else same->hits += u.hits;
+      if (same == merged.suppressions_used.end())
+        merged.suppressions_used.push_back(u);
+      else
+        same->hits += u.hits;
     }
     for (Connection& c : r.connections) {
       if (!c.pid) c.pid = r.pid;

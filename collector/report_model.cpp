@@ -27,7 +27,8 @@ std::string secret_flag_name(const std::string& arg) {
   if (arg.size() < 2 || arg[0] != '-') return "";
   std::size_t start = arg.find_first_not_of('-');
   if (start == std::string::npos || start > 2) return "";
-  std::string name = arg.substr(start, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - start);
+  std::string name = arg.substr(
+      start, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - start);
   if (name.rfind("no-", 0) == 0 || name.rfind("no_", 0) == 0) return "";
   return names_a_secret(name) ? name : "";
 }
@@ -90,7 +91,8 @@ Stacks stacks_of(Symbolizer& symbolizer, StackId id, StackId py_id) {
 
 void add_alerts(const ConnRecord& rec, Connection& c) {
   if (rec.alerts & kAlertLifetime) c.alerts.push_back({"lifetime", rec.lifetime_alert_after});
-  if (rec.alerts & kAlertIdleInTransaction) c.alerts.push_back({"idle_in_transaction", rec.txn_alert_after});
+  if (rec.alerts & kAlertIdleInTransaction)
+    c.alerts.push_back({"idle_in_transaction", rec.txn_alert_after});
   if (rec.alerts & kAlertIdle) c.alerts.push_back({"idle", rec.idle_alert_after});
 }
 
@@ -113,7 +115,8 @@ Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
   Connection c;
   c.id = rec.id;
   c.library = library_name(rec.library);
-  c.handle = rec.library == Library::kSocket && rec.fd >= 0 ? "fd:" + std::to_string(rec.fd) : hex(rec.handle);
+  c.handle = rec.library == Library::kSocket && rec.fd >= 0 ? "fd:" + std::to_string(rec.fd)
+                                                            : hex(rec.handle);
   if (rec.protocol) c.protocol = rec.protocol;
   c.target = rec.target ? rec.target : "";
   c.opened_at = iso8601_utc(rec.opened.real_ns);
@@ -172,7 +175,8 @@ void drop_initialized_only(Report& report) {
 }
 
 Report build_report(const Snapshot& snap, const std::string& trigger, const ProcessInfo& process,
-                    Symbolizer& symbolizer, const StateProbe& probe, const CheckoutSnapshot* checkouts) {
+                    Symbolizer& symbolizer, const StateProbe& probe,
+                    const CheckoutSnapshot* checkouts) {
   Report r;
   r.version = CONNLEAK_VERSION;
   r.pid = process.pid;
@@ -204,7 +208,8 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
     if (closed.record.txn_alert_stack) {
       TransactionInfo txn;
       txn.state = "closed";
-      txn.began = stacks_of(symbolizer, closed.record.txn_alert_stack, closed.record.txn_alert_py_stack);
+      txn.began =
+          stacks_of(symbolizer, closed.record.txn_alert_stack, closed.record.txn_alert_py_stack);
       c.transaction = std::move(txn);
     }
     return c;
@@ -213,7 +218,9 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   for (const ClosedRecord& closed : snap.finalized) {
     Connection c = closed_view(closed);
     c.status = at_exit ? "leaked" : "closed";
-    c.closed_by = closed.by_finalizer ? "garbage_collector" : closed.by_runtime ? "runtime_exit" : "interpreter_exit";
+    c.closed_by = closed.by_finalizer ? "garbage_collector"
+                  : closed.by_runtime ? "runtime_exit"
+                                      : "interpreter_exit";
     r.connections.push_back(std::move(c));
   }
   for (const ClosedRecord& closed : snap.flagged) {
@@ -221,7 +228,8 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
     if (closed.double_close) {
       c.alerts.push_back({"double_close", seconds_between(closed.record.opened.mono_ns,
                                                           closed.closed_again.mono_ns)});
-      c.closed_again_from = stacks_of(symbolizer, closed.close_again_stack, closed.py_close_again_stack);
+      c.closed_again_from =
+          stacks_of(symbolizer, closed.close_again_stack, closed.py_close_again_stack);
       c.closed_again_at = iso8601_utc(closed.closed_again.real_ns);
     }
     r.connections.push_back(std::move(c));
@@ -273,8 +281,8 @@ PoolInfo pool_view(const PoolRecord& p) {
   return info;
 }
 
-void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co, std::int64_t now_mono,
-                   Symbolizer& symbolizer) {
+void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co,
+                   std::int64_t now_mono, Symbolizer& symbolizer) {
   const bool at_exit = r.trigger == "exit";
   std::unordered_map<std::uint64_t, const ConnRecord*> by_id;
   for (const ConnRecord& rec : snap.open) by_id[rec.id] = &rec;
@@ -305,9 +313,11 @@ void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co, 
     c.status = at_exit ? "leaked" : "open";
     c.held_seconds = seconds_between(rec.checked_out.mono_ns, now_mono);
     // Now, from the lent connection's transaction state (if it is known).
-    if (auto conn = by_id.find(rec.connection); rec.connection && conn != by_id.end() && conn->second->live) {
+    if (auto conn = by_id.find(rec.connection);
+        rec.connection && conn != by_id.end() && conn->second->live) {
       const LiveConn* live = conn->second->live;
-      if (conn->second->library == Library::kLibpq || live->txn_known.load(std::memory_order_relaxed)) {
+      if (conn->second->library == Library::kLibpq ||
+          live->txn_known.load(std::memory_order_relaxed)) {
         auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
         c.in_transaction = state == TxnState::kInTransaction || state == TxnState::kInError;
       }
@@ -322,7 +332,8 @@ void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co, 
     c.held_seconds = seconds_between(rec.checked_out.mono_ns, rec.returned.mono_ns);
     r.checkouts.push_back(std::move(c));
   }
-  std::sort(r.checkouts.begin(), r.checkouts.end(), [](const Checkout& a, const Checkout& b) { return a.id < b.id; });
+  std::sort(r.checkouts.begin(), r.checkouts.end(),
+            [](const Checkout& a, const Checkout& b) { return a.id < b.id; });
   CheckoutSummary& s = r.summary.checkouts;
   s.taken = co.counters.taken;
   s.returned = co.counters.returned;

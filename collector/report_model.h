@@ -26,9 +26,9 @@ struct Stacks {
 // Transaction state of a connection when the report was taken (libpq: from
 // PQtransactionStatus; MySQL: SERVER_STATUS_IN_TRANS; sockets: ReadyForQuery).
 struct TransactionInfo {
-  std::string state;  // "idle" | "active" | "in_transaction" | "in_error" | "unknown"
-  double seconds = 0;  // how long the current transaction has been open
-  std::optional<Stacks> began;  // where the transaction's first command was sent
+  std::string state;                // "idle" | "active" | "in_transaction" | "in_error" | "unknown"
+  double seconds = 0;               // how long the current transaction has been open
+  std::optional<Stacks> began;      // where the transaction's first command was sent
   std::optional<std::string> note;  // why the state is unknown: "encrypted", "compressed", ...
 };
 
@@ -59,14 +59,14 @@ struct Connection {
   std::optional<std::string> protocol;    // socket-level: "postgresql" | "mysql"
   std::optional<std::string> closed_by;   // e.g. "interpreter_exit": closed, but not by the program
   std::optional<TransactionInfo> transaction;
-  std::optional<std::int64_t> pid;        // set in merged reports (connleak report)
+  std::optional<std::int64_t> pid;  // set in merged reports (connleak report)
   // Activity (option statements): present once the connection sent a statement.
   std::optional<std::uint64_t> statements;
   std::optional<std::string> last_statement;  // normalized: literals are `?`
   std::optional<std::string> last_used_at;
   std::optional<double> idle_seconds;  // since the last statement was sent or its result read
   std::optional<bool> busy;            // a statement is still running (idle_seconds: how long)
-  std::optional<std::uint64_t> pool;      // adopted by this pool (connleak_pool_adopt)
+  std::optional<std::uint64_t> pool;   // adopted by this pool (connleak_pool_adopt)
 };
 
 // Extension (pool checkouts): a pool registered by python/connleak's adapters.
@@ -76,8 +76,8 @@ struct PoolInfo {
   std::string name;
   std::string target;  // redacted
   std::int64_t max_size = -1;
-  std::uint64_t connections = 0;  // open connections it adopted
-  std::uint64_t checked_out = 0;  // checkouts not yet returned
+  std::uint64_t connections = 0;    // open connections it adopted
+  std::uint64_t checked_out = 0;    // checkouts not yet returned
   std::optional<std::int64_t> pid;  // set in merged reports
 };
 
@@ -86,18 +86,18 @@ struct Checkout {
   std::uint64_t id = 0;
   std::uint64_t pool = 0;
   std::optional<std::uint64_t> connection;  // the connection record it lends; null = unlinked
-  std::string status;  // "leaked" | "open" | "returned" | "reclaimed"
+  std::string status;                       // "leaked" | "open" | "returned" | "reclaimed"
   std::string checked_out_at;
   std::optional<std::string> returned_at;
   double held_seconds = 0;
   std::int64_t thread = 0;
   std::optional<std::string> task;  // asyncio task name
   std::optional<bool> in_transaction;
-  std::vector<AlertInfo> alerts;  // "checkout_held"
-  Stacks acquired;                // the checkout stack
-  std::optional<Stacks> holder_now;  // what the holder was doing (at the alert / snapshot)
+  std::vector<AlertInfo> alerts;           // "checkout_held"
+  Stacks acquired;                         // the checkout stack
+  std::optional<Stacks> holder_now;        // what the holder was doing (at the alert / snapshot)
   std::optional<std::string> holder_note;  // why holder_now is missing
-  std::optional<std::int64_t> pid;  // set in merged reports
+  std::optional<std::int64_t> pid;         // set in merged reports
 };
 
 struct CheckoutSummary {
@@ -110,8 +110,8 @@ struct CheckoutSummary {
 struct Summary {
   std::uint64_t opened = 0;
   std::uint64_t closed = 0;
-  std::uint64_t open = 0;    // still open now (leaked at exit + inherited)
-  std::uint64_t leaked = 0;  // connections with status "leaked"
+  std::uint64_t open = 0;     // still open now (leaked at exit + inherited)
+  std::uint64_t leaked = 0;   // connections with status "leaked"
   std::uint64_t flagged = 0;  // connections carrying at least one alert
   std::uint64_t double_closes = 0;
   std::uint64_t unknown_closes = 0;  // closes of handles the shim never saw opened

@@ -127,10 +127,12 @@ std::string message(const Finding& f) {
   std::string title = frame_title(title_frame(first.acquired));
   std::string text;
   if (f.kind == "checkout_leak") {
-    text = std::to_string(n) + " checkout(s) of " + first.target + " taken in " + title + " never returned.";
+    text = std::to_string(n) + " checkout(s) of " + first.target + " taken in " + title +
+           " never returned.";
   } else if (f.kind == "checkout_held") {
     char after[48];
-    std::snprintf(after, sizeof after, " held longer than %.1fs.", first.alerts.front().after_seconds);
+    std::snprintf(after, sizeof after, " held longer than %.1fs.",
+                  first.alerts.front().after_seconds);
     text = std::to_string(n) + " checkout(s) of " + first.target + " taken in " + title + after;
   } else if (f.kind == "leak") {
     text = std::to_string(n) + " " + first.library + " connection(s) opened in " + title +
@@ -153,7 +155,8 @@ std::string message(const Finding& f) {
     text += ".";
   }
   if (!first.target.empty()) text += " Target: " + first.target + ".";
-  if (first.library == "checkout") return text + "\n\nChecked out from:\n" + format_stack(first.acquired, "  ");
+  if (first.library == "checkout")
+    return text + "\n\nChecked out from:\n" + format_stack(first.acquired, "  ");
   text += "\n\nOpened from:\n" + format_stack(first.acquired, "  ") + format_closes(first);
   return text;
 }
@@ -240,7 +243,8 @@ ordered_json to_sarif(const Report& report, const SarifOptions& options) {
 }
 
 std::string render_sarif(const Report& report, const SarifOptions& options) {
-  return to_sarif(report, options).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return to_sarif(report, options).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
 }
 
 }  // namespace connleak

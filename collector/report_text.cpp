@@ -8,9 +8,9 @@
 
 #include "collector/activity/activity.h"
 #include "collector/printable.h"
-#include "collector/text_util.h"
 #include "collector/report_checkouts.h"
 #include "collector/report_findings.h"
+#include "collector/text_util.h"
 
 namespace connleak {
 
@@ -19,7 +19,9 @@ namespace {
 // Every string of a report is the host's (or a report file's) bytes: a
 // function name holding "\n\nSUMMARY: connleak: no leaks" would forge a line,
 // an OSC sequence would retitle the terminal. Text output shows them escaped.
-void make_printable(std::string& s) { s = printable(s); }
+void make_printable(std::string& s) {
+  s = printable(s);
+}
 void make_printable(std::optional<std::string>& s) {
   if (s) make_printable(*s);
 }
@@ -38,9 +40,11 @@ void make_printable(std::optional<Stacks>& s) {
   if (s) make_printable(*s);
 }
 Connection printable_copy(Connection c) {
-  for (std::string* f : {&c.library, &c.handle, &c.target, &c.status, &c.state, &c.opened_at, &c.client_module})
+  for (std::string* f :
+       {&c.library, &c.handle, &c.target, &c.status, &c.state, &c.opened_at, &c.client_module})
     make_printable(*f);
-  for (std::optional<std::string>* f : {&c.closed_at, &c.closed_again_at, &c.protocol, &c.closed_by})
+  for (std::optional<std::string>* f :
+       {&c.closed_at, &c.closed_again_at, &c.protocol, &c.closed_by})
     make_printable(*f);
   for (AlertInfo& a : c.alerts) make_printable(a.kind);
   make_printable(c.acquired);
@@ -55,7 +59,8 @@ Connection printable_copy(Connection c) {
 }
 Report printable_copy(const Report& r) {
   Report out = r;
-  for (std::string* f : {&out.tool, &out.version, &out.trigger, &out.generated_at}) make_printable(*f);
+  for (std::string* f : {&out.tool, &out.version, &out.trigger, &out.generated_at})
+    make_printable(*f);
   for (std::string& a : out.argv) make_printable(a);
   for (Connection& c : out.connections) c = printable_copy(std::move(c));
   for (SuppressionUse& u : out.suppressions_used) {
@@ -113,7 +118,8 @@ std::string fold_line(const std::vector<Frame>& frames, std::size_t from, std::s
     std::string p = frame_package(frames[i]);
     if (std::find(packages.begin(), packages.end(), p) == packages.end()) packages.push_back(p);
   }
-  std::string line = "\u2026 " + std::to_string(to - from) + " frame" + (to - from == 1 ? "" : "s") + " in ";
+  std::string line =
+      "\u2026 " + std::to_string(to - from) + " frame" + (to - from == 1 ? "" : "s") + " in ";
   for (std::size_t i = 0; i < packages.size(); ++i) line += (i ? ", " : "") + packages[i];
   return line;
 }
@@ -150,8 +156,10 @@ std::string format_python_frames(const std::vector<Frame>& frames, const char* i
     }
     std::size_t end = i;
     while (end < frames.size() && is_library_frame(frames[end])) ++end;
-    if (end - i == 1) render_frame(out, frames[i], i, indent);
-    else out << indent << fold_line(frames, i, end) << '\n';
+    if (end - i == 1)
+      render_frame(out, frames[i], i, indent);
+    else
+      out << indent << fold_line(frames, i, end) << '\n';
     i = end;
   }
   return out.str();
@@ -184,18 +192,24 @@ std::string describe(const Connection& c) {
   d << ' ' << c.handle;
   if (!c.target.empty()) d << ' ' << c.target;
   d << " (id " << c.id << ", thread " << c.thread << ", open " << seconds(c.age_seconds);
-  if (c.state == "failed") d << ", connect failed and the handle was never closed";
-  else if (c.state == "initialized") d << ", initialized, never connected";
-  else if (c.state != "unknown" && !c.state.empty()) d << ", " << c.state;
+  if (c.state == "failed")
+    d << ", connect failed and the handle was never closed";
+  else if (c.state == "initialized")
+    d << ", initialized, never connected";
+  else if (c.state != "unknown" && !c.state.empty())
+    d << ", " << c.state;
   if (c.server_id) d << ", server id " << *c.server_id;
-  if (c.transaction && (c.transaction->state == "in_transaction" || c.transaction->state == "in_error"))
+  if (c.transaction &&
+      (c.transaction->state == "in_transaction" || c.transaction->state == "in_error"))
     d << ", " << c.transaction->state << " for " << seconds(c.transaction->seconds);
   if (c.transaction && c.transaction->note)
     d << ", transaction state unknown (" << *c.transaction->note << ")";
   for (const AlertInfo& a : c.alerts)
-    if (a.kind != "double_close") d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
+    if (a.kind != "double_close")
+      d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
-  if (c.closed_by == "interpreter_exit") d << ", never closed by the program: closed by the Python interpreter at exit";
+  if (c.closed_by == "interpreter_exit")
+    d << ", never closed by the program: closed by the Python interpreter at exit";
   if (c.closed_by == "runtime_exit")
     d << ", never closed by the program: closed by the runtime (Perl, PHP) while it shut down";
   if (c.closed_by == "garbage_collector")
@@ -203,8 +217,9 @@ std::string describe(const Connection& c) {
   d << ')';
   // What the connection last did, on its own line under the connection.
   if (c.statements && *c.statements > 0)
-    d << "\n    " << activity::describe_activity(*c.statements, c.last_statement.value_or(""),
-                                                   c.idle_seconds.value_or(0), c.busy.value_or(false));
+    d << "\n    "
+      << activity::describe_activity(*c.statements, c.last_statement.value_or(""),
+                                     c.idle_seconds.value_or(0), c.busy.value_or(false));
   return d.str();
 }
 
@@ -253,11 +268,14 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
   if (kind == "idle_in_transaction") {
     out << "connleak: WARNING: " << total << " connection(s) inside one transaction for more than "
         << seconds(threshold_seconds) << " (txn_threshold); the transaction began at:\n";
-    if (first.transaction && first.transaction->began) render_stacks(out, *first.transaction->began, "    ");
-    else out << "    <no stack captured>\n";
+    if (first.transaction && first.transaction->began)
+      render_stacks(out, *first.transaction->began, "    ");
+    else
+      out << "    <no stack captured>\n";
     out << "  the connection was opened at:\n";
   } else if (kind == "idle") {
-    out << "connleak: WARNING: " << total << " connection(s) inside a transaction sent nothing for more than "
+    out << "connleak: WARNING: " << total
+        << " connection(s) inside a transaction sent nothing for more than "
         << seconds(threshold_seconds) << " (idle_threshold), opened at:\n";
   } else {
     out << "connleak: WARNING: " << total << " connection(s) open for more than "
@@ -280,7 +298,8 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
       render_stacks(out, *c.transaction->began, "      ");
     }
   }
-  if (total > conns.size()) out << "  ... " << total - conns.size() << " more connection(s) from this site\n";
+  if (total > conns.size())
+    out << "  ... " << total - conns.size() << " more connection(s) from this site\n";
   return out.str();
 }
 
@@ -334,8 +353,8 @@ std::string render_text(const Report& raw, const TextOptions& options) {
   out << "=================================================================\n";
   if (r.pid) out << "==" << r.pid << "==";  // a merge of several processes has no single pid
   if (r.trigger == "pool_exhausted") {
-    out << "connleak: snapshot (pool_exhausted): " << (r.snapshot_pool ? pool_label(r, *r.snapshot_pool) : "a pool")
-        << " ran dry";
+    out << "connleak: snapshot (pool_exhausted): "
+        << (r.snapshot_pool ? pool_label(r, *r.snapshot_pool) : "a pool") << " ran dry";
     if (r.waited_seconds) out << " (the caller waited " << seconds(*r.waited_seconds) << ")";
     out << "; " << checkout_issues << " checkout(s) held in " << program(r) << "\n";
   } else if (r.trigger == "server_refused") {
@@ -343,19 +362,24 @@ std::string render_text(const Report& raw, const TextOptions& options) {
     if (r.refusal) out << " (" << *r.refusal << ")";
     out << "; " << listed << " open connection(s) in " << program(r) << "\n";
   } else if (dump) {
-    out << "connleak: dump (" << r.trigger << "): " << listed << " open connection(s) in " << program(r) << "\n";
+    out << "connleak: dump (" << r.trigger << "): " << listed << " open connection(s) in "
+        << program(r) << "\n";
   } else {
     out << "connleak: "
-        << (groups.empty() && checkout_issues == 0 ? "flagged connections" : "detected connection leaks") << " in "
-        << program(r) << "\n";
+        << (groups.empty() && checkout_issues == 0 ? "flagged connections"
+                                                   : "detected connection leaks")
+        << " in " << program(r) << "\n";
   }
   for (const auto& g : groups) {
     // Initialized but never connected: owns client memory, holds no server
     // session; reported at a lower severity.
-    bool only_initialized = std::all_of(g.begin(), g.end(), [](const Connection* c) { return c->state == "initialized"; });
+    bool only_initialized = std::all_of(
+        g.begin(), g.end(), [](const Connection* c) { return c->state == "initialized"; });
     out << '\n' << "connleak: " << g.size();
-    if (only_initialized) out << " handle(s) initialized but never connected (low severity), initialized from:\n";
-    else out << " connection(s) " << (dump ? "open" : "never closed") << ", opened from:\n";
+    if (only_initialized)
+      out << " handle(s) initialized but never connected (low severity), initialized from:\n";
+    else
+      out << " connection(s) " << (dump ? "open" : "never closed") << ", opened from:\n";
     render_stacks(out, g.front()->acquired, "    ");
     std::size_t shown = std::min(g.size(), options.max_handles);
     for (std::size_t i = 0; i < shown; ++i) {
@@ -392,9 +416,12 @@ std::string render_text(const Report& raw, const TextOptions& options) {
   }
   out << checkout_text;
   out << '\n' << options.before_summary << "SUMMARY: connleak: ";
-  if (dump) out << listed << " open connection(s)";
-  else out << s.leaked << " leaked connection(s)";
-  out << " from " << groups.size() << " site(s); " << s.opened << " opened, " << s.closed << " closed";
+  if (dump)
+    out << listed << " open connection(s)";
+  else
+    out << s.leaked << " leaked connection(s)";
+  out << " from " << groups.size() << " site(s); " << s.opened << " opened, " << s.closed
+      << " closed";
   if (s.double_closes) out << ", " << s.double_closes << " double close(s)";
   if (s.unknown_closes) out << ", " << s.unknown_closes << " close(s) of unknown handles";
   if (s.checkouts.taken) {

@@ -11,7 +11,8 @@ namespace connleak {
 struct TextOptions {
   bool clean_line = true;       // print a one-line summary when nothing leaked
   std::size_t max_handles = 5;  // handles listed per site before "... and N more"
-  std::string before_summary;   // printed just before the SUMMARY line (the CLI's suppressions table)
+  std::string
+      before_summary;  // printed just before the SUMMARY line (the CLI's suppressions table)
 };
 
 // Returns "" when there is nothing to say (clean report with clean_line off).

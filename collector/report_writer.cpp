@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <mutex>
 #include <cstring>
+#include <mutex>
 
 #include "collector/logger.h"
 #include "collector/report_json.h"
@@ -33,7 +33,7 @@ bool ensure_directory(const std::string& dir, std::string* error) {
       return false;
     }
   }
-  struct stat st{};
+  struct stat st {};
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     *error = dir + " is not a directory";
     return false;
@@ -90,7 +90,8 @@ std::string process_tag() {
 
 std::string tagged_name(const std::string& name, const std::string& tag) {
   const std::string suffix = ".json";
-  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+  if (name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
     return name.substr(0, name.size() - suffix.size()) + "." + tag + suffix;
   return name + "." + tag;
 }
@@ -110,8 +111,8 @@ bool rename_noreplace(const std::string& from, const std::string& to) {
 
 }  // namespace
 
-bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view content,
-                           std::string* error, std::string* written) {
+bool write_file_atomically(const std::string& dir, const std::string& name,
+                           std::string_view content, std::string* error, std::string* written) {
   std::string final_path = dir + "/" + name;
   // The temp name carries the pid namespace and the start time: the same pid
   // in another container sharing this directory has another name, so no
@@ -194,13 +195,15 @@ std::optional<CollectedReport> collect_report(const Options& options, const std:
   const Counters& c = snap.counters;
   bool own_open = std::any_of(snap.open.begin(), snap.open.end(),
                               [](const ConnRecord& r) { return !r.inherited; });
-  bool touched = c.opened || c.unknown_closes || c.double_closes || own_open || !snap.flagged.empty() ||
-                 !snap.finalized.empty() || checkouts.counters.taken || !checkouts.pools.empty();
+  bool touched = c.opened || c.unknown_closes || c.double_closes || own_open ||
+                 !snap.flagged.empty() || !snap.finalized.empty() || checkouts.counters.taken ||
+                 !checkouts.pools.empty();
   // A process that never saw a connection (a shell, git, a compiler under
   // `connleak run`) stays silent and writes no file, like LeakSanitizer.
   if (!touched && skip_untouched) return std::nullopt;
   Symbolizer symbolizer;
-  CollectedReport out{build_report(snap, trigger, current_process(), symbolizer, probe, &checkouts), ""};
+  CollectedReport out{build_report(snap, trigger, current_process(), symbolizer, probe, &checkouts),
+                      ""};
   if (extras) {
     out.report.snapshot_pool = extras->pool;
     out.report.waited_seconds = extras->waited_seconds;
@@ -218,7 +221,8 @@ std::optional<CollectedReport> collect_report(const Options& options, const std:
   return out;
 }
 
-void output_report(const Options& options, const CollectedReport& collected, const std::string& file_name) {
+void output_report(const Options& options, const CollectedReport& collected,
+                   const std::string& file_name) {
   const Report& report = collected.report;
   if (!options.report_dir.empty()) {
     std::string error;
@@ -228,7 +232,8 @@ void output_report(const Options& options, const CollectedReport& collected, con
     } else if (!trusted_directory(options.report_dir, &error)) {
       if (!said_untrusted.exchange(true))
         log().warn("connleak: not writing JSON reports to report_dir: {}", error);
-    } else if (!write_file_atomically(options.report_dir, file_name, to_json_text(report), &error)) {
+    } else if (!write_file_atomically(options.report_dir, file_name, to_json_text(report),
+                                      &error)) {
       log().warn("connleak: could not write the JSON report: {}", error);
     }
   }
@@ -242,7 +247,8 @@ void output_report(const Options& options, const CollectedReport& collected, con
 
 bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
                  const StateProbe& probe, const ReportExtras* extras) {
-  std::optional<CollectedReport> report = collect_report(options, trigger, probe, trigger == "exit", extras);
+  std::optional<CollectedReport> report =
+      collect_report(options, trigger, probe, trigger == "exit", extras);
   if (!report) return false;
   output_report(options, *report, file_name);
   return true;

@@ -27,8 +27,9 @@ std::string tagged_name(const std::string& name, const std::string& tag);
 // carries process_tag()), then renamed without replacing: when dir/name
 // already exists (another process's report), the file is named
 // tagged_name(name, process_tag()) instead. *written gets the path used.
-bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view content,
-                           std::string* error, std::string* written = nullptr);
+bool write_file_atomically(const std::string& dir, const std::string& name,
+                           std::string_view content, std::string* error,
+                           std::string* written = nullptr);
 
 // The suppressions named by the `suppressions` option, read once (a bad file
 // is one warning, then no suppressions); null when none are configured.
@@ -36,9 +37,9 @@ const Suppressions* configured_suppressions(const Options& options);
 
 // What a snapshot adds to a dump (extension: pool checkouts).
 struct ReportExtras {
-  std::optional<std::uint64_t> pool;      // pool_exhausted: only this pool's open checkouts
-  std::optional<double> waited_seconds;   // how long the pool's caller waited
-  std::optional<std::string> refusal;     // server_refused: what the server said
+  std::optional<std::uint64_t> pool;     // pool_exhausted: only this pool's open checkouts
+  std::optional<double> waited_seconds;  // how long the pool's caller waited
+  std::optional<std::string> refusal;    // server_refused: what the server said
   // The current Python stack of a checkout's holder (the shim reads it); null: none.
   std::function<StackId(const CheckoutRecord&)> holder_stack;
 };
@@ -56,7 +57,8 @@ std::optional<CollectedReport> collect_report(const Options& options, const std:
                                               const ReportExtras* extras = nullptr);
 // JSON file (when report_dir is set) first, then the text on stderr: once the
 // text is visible, the file is complete.
-void output_report(const Options& options, const CollectedReport& collected, const std::string& file_name);
+void output_report(const Options& options, const CollectedReport& collected,
+                   const std::string& file_name);
 
 // collect_report + output_report. `file_name` is e.g. "connleak.<pid>.json".
 // Returns false when there was nothing to report (exit of a process that never

@@ -99,5 +99,4 @@ std::span<const std::uintptr_t> StackDepot::get(StackId id) const {
   return {node->frames, node->count};
 }
 
-
 }  // namespace connleak

@@ -7,10 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-
-#include "collector/fork_mutex.h"
 #include <span>
 #include <vector>
+
+#include "collector/fork_mutex.h"
 
 namespace connleak {
 

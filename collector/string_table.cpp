@@ -1,11 +1,11 @@
 #include "collector/string_table.h"
 
-#include "collector/fork_mutex.h"
-
 #include <mutex>
 #include <new>
 #include <string>
 #include <unordered_set>
+
+#include "collector/fork_mutex.h"
 
 namespace connleak {
 

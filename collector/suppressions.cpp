@@ -59,7 +59,6 @@ bool glob_match(std::string_view p, std::string_view t) noexcept {
   return pi == p.size();
 }
 
-
 bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) {
     return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
@@ -195,7 +194,8 @@ std::optional<Suppressions> Suppressions::load(const std::string& path,
     close(fd);
     if (std::size_t nul = text.find('\0'); nul != std::string::npos) {
       *error = name + " is not a text file (a NUL byte on line " +
-               std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<long>(nul), '\n')) +
+               std::to_string(
+                   1 + std::count(text.begin(), text.begin() + static_cast<long>(nul), '\n')) +
                ")";
       return std::nullopt;
     }
@@ -278,8 +278,10 @@ void absorb_suppression_uses(Suppressions& suppressions, const Report& report) {
     auto& entries = suppressions.entries();
     auto same = std::find_if(entries.begin(), entries.end(),
                              [&](const Suppression& s) { return s.pattern == use.pattern; });
-    if (same != entries.end()) same->hits += use.hits;
-    else entries.push_back(Suppression{use.pattern, use.origin, use.hits});
+    if (same != entries.end())
+      same->hits += use.hits;
+    else
+      entries.push_back(Suppression{use.pattern, use.origin, use.hits});
   }
 }
 

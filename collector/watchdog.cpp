@@ -44,7 +44,8 @@ ScanResult watchdog_scan(Registry& registry, const Thresholds& th, std::int64_t 
   result.complete = registry.scan(deadline_mono, [&](ConnRecord& rec) {
     // Ignored handles are intentional; inherited ones belong to the parent.
     if (rec.ignored || rec.inherited) return;
-    if (lifetime_ns > 0 && !(rec.alerts & kAlertLifetime) && now_mono - rec.opened.mono_ns >= lifetime_ns) {
+    if (lifetime_ns > 0 && !(rec.alerts & kAlertLifetime) &&
+        now_mono - rec.opened.mono_ns >= lifetime_ns) {
       rec.alerts |= kAlertLifetime;
       rec.lifetime_alert_after = static_cast<double>(now_mono - rec.opened.mono_ns) / 1e9;
       result.alerts.push_back({"lifetime", rec});
@@ -56,7 +57,8 @@ ScanResult watchdog_scan(Registry& registry, const Thresholds& th, std::int64_t 
       if (state != TxnState::kInTransaction && state != TxnState::kInError) return;
       std::uint32_t gen = live->txn_generation.load(std::memory_order_relaxed);
       std::int64_t since = live->txn_since_mono.load(std::memory_order_relaxed);
-      if (live->txn_alerted.load(std::memory_order_relaxed) == gen || now_mono - since < txn_ns) return;
+      if (live->txn_alerted.load(std::memory_order_relaxed) == gen || now_mono - since < txn_ns)
+        return;
       live->txn_alerted.store(gen, std::memory_order_relaxed);
       rec.alerts |= kAlertIdleInTransaction;
       rec.txn_alert_after = static_cast<double>(now_mono - since) / 1e9;
@@ -107,7 +109,9 @@ std::vector<std::string> render_alerts(const std::vector<RaisedAlert>& alerts, c
       continue;
     }
     const std::string& kind = members.front()->kind;
-    double threshold = kind == "lifetime" ? th.lifetime_seconds : kind == "idle" ? th.idle_seconds : th.txn_seconds;
+    double threshold = kind == "lifetime" ? th.lifetime_seconds
+                       : kind == "idle"   ? th.idle_seconds
+                                          : th.txn_seconds;
     out.push_back(render_alert(kind, threshold, views, members.size()));
   }
   if (hidden > 0) {

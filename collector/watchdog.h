@@ -19,7 +19,7 @@ struct Thresholds {
 };
 
 struct RaisedAlert {
-  std::string kind;  // "lifetime" | "idle_in_transaction" | "idle"
+  std::string kind;   // "lifetime" | "idle_in_transaction" | "idle"
   ConnRecord record;  // copy taken under the shard lock, alert fields set
 };
 
@@ -38,6 +38,7 @@ ScanResult watchdog_scan(Registry& registry, const Thresholds& thresholds, std::
 std::vector<std::string> render_alerts(const std::vector<RaisedAlert>& alerts,
                                        const Thresholds& thresholds, std::int64_t now_mono,
                                        Symbolizer& symbolizer, const StateProbe& probe,
-                                       std::size_t max_groups, const Suppressions* suppressions = nullptr);
+                                       std::size_t max_groups,
+                                       const Suppressions* suppressions = nullptr);
 
 }  // namespace connleak

@@ -55,7 +55,8 @@ constexpr std::uint64_t kMaxColumns = 65535;
 constexpr std::size_t kGreetingPrefix = 80;   // up to the capability flags after the version
 constexpr std::size_t kHandshakePrefix = 32;  // capability flags ... filler
 constexpr std::size_t kResponsePrefix = 24;   // an OK packet up to its status flags
-constexpr std::size_t kCommandPrefix = 216;   // the command byte, then the SQL's first bytes (bounded)
+constexpr std::size_t kCommandPrefix =
+    216;  // the command byte, then the SQL's first bytes (bounded)
 
 std::uint32_t le16(const std::uint8_t* p) {
   return p[0] | (std::uint32_t{p[1]} << 8);

@@ -25,7 +25,7 @@ constexpr std::uint32_t kMaxStartupLength = 10000;  // the server's own limit
 constexpr std::uint32_t kMaxMessageLength = 1u << 30;
 
 // pg_client_
-constexpr std::uint8_t kClientStartup = 0;  // startup-class packets expected
+constexpr std::uint8_t kClientStartup = 0;   // startup-class packets expected
 constexpr std::uint8_t kClientMessages = 1;  // StartupMessage sent: typed messages follow
 // pg_server_
 constexpr std::uint8_t kServerMessages = 0;
@@ -96,7 +96,8 @@ void Conversation::pg_client(const std::uint8_t* p, const std::uint8_t* end, Fee
         if (length < 4 || length > kMaxMessageLength) return go_blind(Blind::kLost, out);
         // Query: the SQL; Parse: statement name, then the SQL.
         const std::uint8_t type = client_.buf[0];
-        client_.expect_payload(length - 4, type == 'Q' || type == 'P' || type == 'B' ? sizeof client_.buf : 0);
+        client_.expect_payload(length - 4,
+                               type == 'Q' || type == 'P' || type == 'B' ? sizeof client_.buf : 0);
         continue;
       }
       pg_client_message(out);
@@ -138,7 +139,8 @@ void Conversation::pg_client_message(Feed& out) {
   if (type == 'P') {  // skip the statement name
     const void* nul = std::memchr(sql, 0, n);
     if (!nul) return;
-    const std::size_t skip = static_cast<std::size_t>(static_cast<const std::uint8_t*>(nul) - sql) + 1;
+    const std::size_t skip =
+        static_cast<std::size_t>(static_cast<const std::uint8_t*>(nul) - sql) + 1;
     sql += skip;
     n -= skip;
   }
@@ -153,7 +155,8 @@ void Conversation::pg_statement(std::uint8_t type) {
   const std::size_t n = client_.prefix_len();
   auto field = [&](std::size_t from, std::size_t& len) {
     const void* nul = from <= n ? std::memchr(p + from, 0, n - from) : nullptr;
-    len = nul ? static_cast<std::size_t>(static_cast<const std::uint8_t*>(nul) - (p + from)) : n - from;
+    len = nul ? static_cast<std::size_t>(static_cast<const std::uint8_t*>(nul) - (p + from))
+              : n - from;
     return nul != nullptr;
   };
   StatementEvent e;
@@ -288,7 +291,8 @@ void Conversation::pg_message(Feed& out) {
       std::size_t end = i + 1;
       while (end < n && body[end] != 0) ++end;
       if (end >= n) break;  // cut off by the buffer
-      if (body[i] == 'C' && end - i - 1 == 5 && std::memcmp(body + i + 1, "53300", 5) == 0) out.refused = true;
+      if (body[i] == 'C' && end - i - 1 == 5 && std::memcmp(body + i + 1, "53300", 5) == 0)
+        out.refused = true;
       i = end + 1;
     }
   } else if (type == 'Z') {

@@ -36,10 +36,10 @@ const char* blind_reason(Blind b);  // "encrypted" | "compressed" | "unparsed" |
 
 // What one call's bytes changed. Fields are "latest wins" within the call.
 struct Feed {
-  bool decided = false;       // the protocol was decided by these bytes (see protocol())
+  bool decided = false;         // the protocol was decided by these bytes (see protocol())
   bool cancel_request = false;  // PostgreSQL CancelRequest: a short-lived side connection
-  bool went_blind = false;    // from now on the state cannot be followed (see blind())
-  bool has_txn = false;       // `txn` holds a state the server reported
+  bool went_blind = false;      // from now on the state cannot be followed (see blind())
+  bool has_txn = false;         // `txn` holds a state the server reported
   TxnState txn = TxnState::kUnknown;
   std::int64_t server_id = -1;  // PostgreSQL BackendKeyData pid / MySQL connection id, once
   // The client sent, outside a transaction, a command that may begin one
@@ -117,13 +117,13 @@ class Conversation {
   struct Framer {
     enum class Step : std::uint8_t { kNeedMore, kHeader, kPacket };
     std::uint8_t buf[216] = {};  // header, then the payload's first bytes (SQL: a bounded copy)
-    std::uint8_t hdr = 0;       // header size (0 until the protocol is known)
-    std::uint8_t have = 0;      // bytes in buf
-    std::uint8_t want = 0;      // bytes buf must hold before the next step
-    bool in_payload = false;    // the header is complete
-    bool continued = false;     // MySQL: the previous packet was 0xFFFFFF long
-    std::uint32_t body = 0;     // payload length, from the header
-    std::uint32_t skip = 0;     // payload bytes still to pass over
+    std::uint8_t hdr = 0;        // header size (0 until the protocol is known)
+    std::uint8_t have = 0;       // bytes in buf
+    std::uint8_t want = 0;       // bytes buf must hold before the next step
+    bool in_payload = false;     // the header is complete
+    bool continued = false;      // MySQL: the previous packet was 0xFFFFFF long
+    std::uint32_t body = 0;      // payload length, from the header
+    std::uint32_t skip = 0;      // payload bytes still to pass over
 
     void start(std::uint8_t header_size);
     Step step(const std::uint8_t*& p, const std::uint8_t* end);
@@ -175,7 +175,9 @@ class Conversation {
   void my_result_start(Feed& out);
   void my_prepare_packet(Feed& out);
 
-  bool in_transaction() const { return last_txn_ == TxnState::kInTransaction || last_txn_ == TxnState::kInError; }
+  bool in_transaction() const {
+    return last_txn_ == TxnState::kInTransaction || last_txn_ == TxnState::kInError;
+  }
 
   Protocol protocol_ = Protocol::kUndecided;
   TxnState last_txn_ = TxnState::kUnknown;  // the server's latest report
@@ -185,7 +187,7 @@ class Conversation {
   std::uint8_t first_len_ = 0;
   std::uint8_t first_dir_ = 0;  // who spoke first: 1 client, 2 server
   std::uint8_t pg_client_ = 0;  // PostgreSQL client: startup packets / done
-  bool pg_tentative_ = false;    // PostgreSQL: SSL/GSSENC request seen, session not yet confirmed
+  bool pg_tentative_ = false;   // PostgreSQL: SSL/GSSENC request seen, session not yet confirmed
   std::uint8_t pg_server_ = 0;  // PostgreSQL server: messages / awaiting the SSL or GSS answer
   std::uint8_t my_phase_ = 0;   // MySQL: greeting / handshake response / commands
   std::uint8_t my_resp_ = 0;    // MySQL: where the oldest pending response is

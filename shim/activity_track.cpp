@@ -30,8 +30,10 @@ std::uint64_t owner_of(const void* handle) {
 
 }  // namespace
 
-void activity_sent(const void* handle, const char* sql, std::size_t n, activity::Dialect dialect, bool cut) {
-  if (LiveConn* live = live_for(handle)) activity::note_statement(live->activity, sql, n, dialect, cut);
+void activity_sent(const void* handle, const char* sql, std::size_t n, activity::Dialect dialect,
+                   bool cut) {
+  if (LiveConn* live = live_for(handle))
+    activity::note_statement(live->activity, sql, n, dialect, cut);
 }
 
 void activity_prepare(const void* handle, const void* name, std::size_t name_len, const char* sql,
@@ -41,16 +43,17 @@ void activity_prepare(const void* handle, const void* name, std::size_t name_len
   if (n == static_cast<std::size_t>(-1)) n = std::strlen(sql);
   // Bounded like the per-connection copy: a 1 MB statement is not read whole.
   const bool cut = cut_copy || n > activity::kRawBytes;
-  std::string text =
-      activity::normalize_sql(std::string_view(sql, n > activity::kRawBytes ? activity::kRawBytes : n), dialect, cut);
-  activity::prepared_put(activity::prepared_key(owner_of(handle), name, name_len), intern_string(text));
+  std::string text = activity::normalize_sql(
+      std::string_view(sql, n > activity::kRawBytes ? activity::kRawBytes : n), dialect, cut);
+  activity::prepared_put(activity::prepared_key(owner_of(handle), name, name_len),
+                         intern_string(text));
 }
 
 void activity_execute(const void* handle, const void* name, std::size_t name_len) {
   LiveConn* live = live_for(handle);
   if (!live) return;
-  const char* text =
-      activity::prepared_get(activity::prepared_key(live->record_id.load(std::memory_order_relaxed), name, name_len));
+  const char* text = activity::prepared_get(
+      activity::prepared_key(live->record_id.load(std::memory_order_relaxed), name, name_len));
   activity::note_prepared(live->activity, text ? text : activity::kUnknownPrepared);
 }
 

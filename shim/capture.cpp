@@ -64,7 +64,9 @@ StackId capture_stack(int depth) {
   return StackDepot::instance().intern(frames, static_cast<std::size_t>(kept));
 }
 
-int raw_backtrace(void** frames, int max) { return backtrace_fn()(frames, max); }
+int raw_backtrace(void** frames, int max) {
+  return backtrace_fn()(frames, max);
+}
 
 CapturedStacks capture_stacks(int depth) {
   return {capture_stack(depth), capture_python_stack(depth)};

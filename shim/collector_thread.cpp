@@ -2,15 +2,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <linux/futex.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,8 +23,8 @@
 #include "collector/logger.h"
 #include "collector/report_json.h"
 #include "collector/report_writer.h"
-#include "collector/watchdog.h"
 #include "collector/text_util.h"
+#include "collector/watchdog.h"
 #include "shim/guard.h"
 #include "shim/host_safe.h"
 #include "shim/own_fds.h"
@@ -44,7 +44,7 @@ std::atomic<bool> g_dump_pending{false};
 std::atomic<bool> g_handler_installed{false};
 std::atomic<bool> g_said_signal_taken{false};
 std::atomic<pid_t> g_said_squatted{0};
-bool g_want_pipe = false;    // set before the thread starts, read by it
+bool g_want_pipe = false;  // set before the thread starts, read by it
 bool g_want_listen = false;
 // Exit report asked for by an _exit hook (maybe in a signal handler): an
 // eventfd (slot kExitWake) wakes the thread, a futex word says it is done.
@@ -63,7 +63,8 @@ void on_dump_signal(int) {
 }
 
 Thresholds thresholds() {
-  return {options().threshold.seconds, options().txn_threshold.seconds, options().idle_threshold.seconds};
+  return {options().threshold.seconds, options().txn_threshold.seconds,
+          options().idle_threshold.seconds};
 }
 
 bool needed() {
@@ -73,8 +74,10 @@ bool needed() {
 
 void say_signal_taken(int sig) {
   if (!g_said_signal_taken.exchange(true))
-    log().warn("connleak: the program handles signal {} itself; dumps on that signal are off "
-               "(use `connleak dump {}` or connleak_dump())", sig, getpid());
+    log().warn(
+        "connleak: the program handles signal {} itself; dumps on that signal are off "
+        "(use `connleak dump {}` or connleak_dump())",
+        sig, getpid());
 }
 
 // Never take a signal away from the program: install only over the default
@@ -82,7 +85,7 @@ void say_signal_taken(int sig) {
 void install_dump_handler() {
   int sig = static_cast<int>(options().dump_signal);
   if (sig <= 0 || own::peek(own::kPipeWrite) < 0) return;
-  struct sigaction current{};
+  struct sigaction current {};
   if (sigaction(sig, nullptr, &current) != 0) return;
   if (current.sa_handler == &on_dump_signal) {  // inherited across fork()
     g_handler_installed = true;
@@ -92,7 +95,7 @@ void install_dump_handler() {
     say_signal_taken(sig);
     return;
   }
-  struct sigaction ours{};
+  struct sigaction ours {};
   ours.sa_handler = &on_dump_signal;
   sigemptyset(&ours.sa_mask);
   ours.sa_flags = SA_RESTART;  // the program's blocking calls must not see EINTR
@@ -102,7 +105,7 @@ void install_dump_handler() {
 void check_dump_handler_still_ours() {
   int sig = static_cast<int>(options().dump_signal);
   if (!g_handler_installed || sig <= 0) return;
-  struct sigaction current{};
+  struct sigaction current {};
   if (sigaction(sig, nullptr, &current) == 0 && current.sa_handler != &on_dump_signal) {
     g_handler_installed = false;
     say_signal_taken(sig);
@@ -133,9 +136,10 @@ void make_control_socket() {
     // Someone else holds our name: whatever answers there is not us, and
     // `connleak dump` checks who it talks to (SO_PEERCRED) and refuses it.
     if (g_said_squatted.exchange(pid) != pid)
-      log().warn("connleak: cannot serve `connleak dump {}`: the control socket @{} is taken by "
-                 "another process ({}); `connleak dump` will refuse to talk to it",
-                 pid, name, std::strerror(err));
+      log().warn(
+          "connleak: cannot serve `connleak dump {}`: the control socket @{} is taken by "
+          "another process ({}); `connleak dump` will refuse to talk to it",
+          pid, name, std::strerror(err));
     return;
   }
   own::adopt(own::kListen, fd);
@@ -143,7 +147,9 @@ void make_control_socket() {
 
 // The host closed one of our descriptors (own_fds.h): make new ones. The old
 // numbers are the host's now and are not touched.
-void make_exit_wake() { own::adopt(own::kExitWake, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)); }
+void make_exit_wake() {
+  own::adopt(own::kExitWake, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
 
 void repair_descriptors() {
   if (g_want_pipe && (own::peek(own::kPipeRead) < 0 || own::peek(own::kPipeWrite) < 0)) {
@@ -195,12 +201,13 @@ void serve_control_client() {
   });
   if (allowed && wait_client(POLLIN, 2000)) {
     char buf[64];
-    ssize_t n = own::use<ssize_t>(own::kClient, -1,
-                                  [&](int fd) { return recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT); });
+    ssize_t n = own::use<ssize_t>(
+        own::kClient, -1, [&](int fd) { return recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT); });
     std::string request = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
     if (request.rfind("dump", 0) == 0) {
       host_safe("answer `connleak dump`", [] {
-        std::optional<CollectedReport> report = collect_report(options(), "request", &probe_state, false);
+        std::optional<CollectedReport> report =
+            collect_report(options(), "request", &probe_state, false);
         if (report) write_all(to_json_text(report->report));
       });
     } else {
@@ -219,8 +226,9 @@ void watchdog_round() {
     ScanResult scan = watchdog_scan(Registry::instance(), th, now_mono, now_mono + 50'000'000);
     if (scan.alerts.empty()) return;
     Symbolizer symbolizer;
-    for (const std::string& block : render_alerts(scan.alerts, th, now_mono, symbolizer, &probe_state, 10,
-                                                  configured_suppressions(options())))
+    for (const std::string& block :
+         render_alerts(scan.alerts, th, now_mono, symbolizer, &probe_state, 10,
+                       configured_suppressions(options())))
       log_block(block);
   });
 }
@@ -233,12 +241,14 @@ std::int64_t mono_ms() {
 
 void exit_report_requested() {
   std::uint64_t drained;
-  while (own::use<ssize_t>(own::kExitWake, -1, [&](int fd) { return read(fd, &drained, sizeof drained); }) > 0) {
+  while (own::use<ssize_t>(own::kExitWake, -1,
+                           [&](int fd) { return read(fd, &drained, sizeof drained); }) > 0) {
   }
   if (!g_exit_asked.load(std::memory_order_acquire)) return;
   report_at_exit();  // host_safe inside; a no-op when already written
   g_exit_done.store(1, std::memory_order_release);
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
 }
 
 int tick_ms() {
@@ -246,7 +256,8 @@ int tick_ms() {
   // at least once a second to notice a dump signal handler being replaced.
   Thresholds th = thresholds();
   double smallest = 0;
-  for (double t : {th.lifetime_seconds, th.txn_seconds, th.idle_seconds, options().checkout_threshold.seconds})
+  for (double t :
+       {th.lifetime_seconds, th.txn_seconds, th.idle_seconds, options().checkout_threshold.seconds})
     if (t > 0 && (smallest == 0 || t < smallest)) smallest = t;
   if (smallest == 0) return 1000;
   return std::clamp(static_cast<int>(smallest * 1000 / 4), 10, 1000);
@@ -259,14 +270,16 @@ void* thread_main(void*) {
     pollfd fds[3] = {{own::peek(own::kPipeRead), POLLIN, 0},
                      {own::peek(own::kListen), POLLIN, 0},
                      {own::peek(own::kExitWake), POLLIN, 0}};
-    int wait = static_cast<int>(std::max<std::int64_t>(0, (next_round - mono_now_ns()) / 1'000'000));
+    int wait =
+        static_cast<int>(std::max<std::int64_t>(0, (next_round - mono_now_ns()) / 1'000'000));
     int ready = poll(fds, 3, wait);
-    if ((ready > 0 && (fds[2].revents & POLLIN)) ||
-        (g_exit_asked.load(std::memory_order_acquire) && !g_exit_done.load(std::memory_order_acquire)))
+    if ((ready > 0 && (fds[2].revents & POLLIN)) || (g_exit_asked.load(std::memory_order_acquire) &&
+                                                     !g_exit_done.load(std::memory_order_acquire)))
       exit_report_requested();
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       char drain[64];
-      while (own::use<ssize_t>(own::kPipeRead, -1, [&](int fd) { return read(fd, drain, sizeof drain); }) > 0) {
+      while (own::use<ssize_t>(own::kPipeRead, -1,
+                               [&](int fd) { return read(fd, drain, sizeof drain); }) > 0) {
       }
     }
     // The request first, then the repair: a host that closed our descriptors
@@ -292,7 +305,8 @@ ExitReport collector_write_exit_report(int timeout_ms) {
   std::uint64_t one = 1;
   // own::use is async-signal-safe; a wake descriptor the host closed is
   // re-created by the thread, which also sees g_exit_asked on its next round.
-  if (own::use<ssize_t>(own::kExitWake, -1, [&](int fd) { return write(fd, &one, sizeof one); }) != sizeof one &&
+  if (own::use<ssize_t>(own::kExitWake, -1, [&](int fd) { return write(fd, &one, sizeof one); }) !=
+          sizeof one &&
       own::peek(own::kExitWake) >= 0)
     return ExitReport::kNoThread;
   const std::int64_t deadline = mono_ms() + timeout_ms;
@@ -301,7 +315,8 @@ ExitReport collector_write_exit_report(int timeout_ms) {
     std::int64_t left = deadline - mono_ms();
     if (left <= 0) return ExitReport::kTimedOut;
     timespec ts{static_cast<time_t>(left / 1000), static_cast<long>(left % 1000) * 1'000'000};
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0);
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&g_exit_done), FUTEX_WAIT_PRIVATE, 0, &ts,
+            nullptr, 0);
   }
 }
 
@@ -329,7 +344,8 @@ void ensure_collector_thread() {
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (rc != 0) {
-    log().warn("connleak: could not start the collector thread ({}); no alerts or dumps", std::strerror(rc));
+    log().warn("connleak: could not start the collector thread ({}); no alerts or dumps",
+               std::strerror(rc));
     return;
   }
   g_running.store(true, std::memory_order_release);
@@ -340,7 +356,8 @@ void collector_after_fork_child() {
   // The pipe and the socket are shared with the parent: a signal sent to the
   // child must wake the child's thread, and the socket name carries the pid.
   own::after_fork_child();
-  for (own::Slot slot : {own::kPipeRead, own::kPipeWrite, own::kListen, own::kClient, own::kExitWake})
+  for (own::Slot slot :
+       {own::kPipeRead, own::kPipeWrite, own::kListen, own::kClient, own::kExitWake})
     own::release(slot);
   g_dump_pending.store(false, std::memory_order_relaxed);
   g_running.store(false, std::memory_order_release);

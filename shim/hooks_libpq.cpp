@@ -15,14 +15,14 @@
 using namespace connleak::shim;
 
 // Exported hooks: the real function is found in the caller's scope.
-#define CONNLEAK_HOOK(name, ret, fail, params, args)                 \
-  CONNLEAK_EXPORT ret name params {                                  \
+#define CONNLEAK_HOOK(name, ret, fail, params, args)                  \
+  CONNLEAK_EXPORT ret name params {                                   \
     Resolution r = resolve(kSym_##name, __builtin_return_address(0)); \
-    if (!r.real) {                                                   \
-      report_missing(#name);                                         \
-      return fail;                                                   \
-    }                                                                \
-    return impl_##name(r, CONNLEAK_STRIP args);                      \
+    if (!r.real) {                                                    \
+      report_missing(#name);                                          \
+      return fail;                                                    \
+    }                                                                 \
+    return impl_##name(r, CONNLEAK_STRIP args);                       \
   }
 #define CONNLEAK_COMMAND(name, ret, fail, params, args) CONNLEAK_HOOK(name, ret, fail, params, args)
 #define CONNLEAK_CALL(name)
@@ -74,7 +74,8 @@ struct WrapperSet {
 };
 const WrapperSet kWrappers[] = {
 #define CONNLEAK_HOOK(name, ...) \
-  {#name, kSym_##name, wrappers_for<&impl_##name, kSym_##name>(std::make_index_sequence<kCopies>())},
+  {#name, kSym_##name,           \
+   wrappers_for<&impl_##name, kSym_##name>(std::make_index_sequence<kCopies>())},
 #define CONNLEAK_COMMAND(name, ...) CONNLEAK_HOOK(name)
 #define CONNLEAK_CALL(name)
 #include "shim/libpq_symbols.inc"
@@ -98,8 +99,9 @@ void* libpq_dlsym_wrapper(const char* name, void* real) {
     if (bound == real) return set->fns[copy];
     if (bound) continue;
     Dl_info info{};
-    slot.module.store(connleak::intern_string(dladdr(real, &info) && info.dli_fname ? info.dli_fname : ""),
-                      std::memory_order_relaxed);
+    slot.module.store(
+        connleak::intern_string(dladdr(real, &info) && info.dli_fname ? info.dli_fname : ""),
+        std::memory_order_relaxed);
     slot.real.store(real, std::memory_order_release);
     return set->fns[copy];
   }

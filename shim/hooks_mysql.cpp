@@ -48,8 +48,9 @@ enum net_async_status {
   NET_ASYNC_COMPLETE_NO_MORE_RESULTS
 };
 net_async_status mysql_real_connect_nonblocking(MYSQL* mysql, const char* host, const char* user,
-                                                const char* passwd, const char* db, unsigned int port,
-                                                const char* unix_socket, unsigned long clientflag);
+                                                const char* passwd, const char* db,
+                                                unsigned int port, const char* unix_socket,
+                                                unsigned long clientflag);
 }
 
 namespace connleak::shim {
@@ -62,9 +63,15 @@ namespace {
 #define CONNLEAK_IN(name, resolution) \
   reinterpret_cast<decltype(&::name)>(resolve_in((resolution).module, kSym_##name))
 
-const char* str_or_empty(const char* s) { return s ? s : ""; }
-std::uintptr_t key(const MYSQL* m) { return reinterpret_cast<std::uintptr_t>(m); }
-int depth() { return static_cast<int>(options().stack_depth); }
+const char* str_or_empty(const char* s) {
+  return s ? s : "";
+}
+std::uintptr_t key(const MYSQL* m) {
+  return reinterpret_cast<std::uintptr_t>(m);
+}
+int depth() {
+  return static_cast<int>(options().stack_depth);
+}
 
 // --- side table -------------------------------------------------------------
 // What the report needs about a handle, written while the handle is known to be
@@ -74,10 +81,14 @@ enum class Phase : std::uint8_t { kInitialized, kConnecting, kConnected, kFailed
 
 const char* phase_name(Phase p) {
   switch (p) {
-    case Phase::kInitialized: return "initialized";
-    case Phase::kConnecting: return "connecting";
-    case Phase::kConnected: return "connected";
-    case Phase::kFailed: return "failed";
+    case Phase::kInitialized:
+      return "initialized";
+    case Phase::kConnecting:
+      return "connecting";
+    case Phase::kConnected:
+      return "connected";
+    case Phase::kFailed:
+      return "failed";
   }
   return "unknown";
 }
@@ -191,11 +202,12 @@ std::string live_target(MYSQL* m, const Resolution& r, const char* passwd) {
   // PVIO_TYPE_UNIXSOCKET (ma_pvio.h) is 0: a socket connection has no port that matters.
   bool unix_socket = !info(m, MARIADB_CONNECTION_PVIO_TYPE, &pvio) && pvio == 0;
   std::string port_text = unix_socket || port == 0 ? std::string() : std::to_string(port);
-  return format_target_without(str_or_empty(passwd), {{"host", str_or_empty(host)},
-                                                      {"port", port_text},
-                                                      {"socket", unix_socket ? str_or_empty(socket) : ""},
-                                                      {"dbname", str_or_empty(db)},
-                                                      {"user", str_or_empty(user)}});
+  return format_target_without(str_or_empty(passwd),
+                               {{"host", str_or_empty(host)},
+                                {"port", port_text},
+                                {"socket", unix_socket ? str_or_empty(socket) : ""},
+                                {"dbname", str_or_empty(db)},
+                                {"user", str_or_empty(user)}});
 }
 
 // The connect arguments, for a failed connect and for client libraries without
@@ -220,7 +232,8 @@ struct ConnectArgs {
   }
 };
 
-std::uint64_t record_open(MYSQL* m, const Resolution& r, const char* target, std::int64_t server_id) {
+std::uint64_t record_open(MYSQL* m, const Resolution& r, const char* target,
+                          std::int64_t server_id) {
   ConnRecord rec;
   rec.handle = key(m);
   rec.library = Library::kMysql;
@@ -243,8 +256,8 @@ void track_init(MYSQL* m, const Resolution& r) {
   info.record_id = record_open(m, r, "", -1);
   HandleTable::instance().put(key(m), info);
   if (options().verbosity >= 2)
-    log().info("connleak: mysql handle {} initialized (connection {}, {})", static_cast<const void*>(m),
-               info.record_id, r.module);
+    log().info("connleak: mysql handle {} initialized (connection {}, {})",
+               static_cast<const void*>(m), info.record_id, r.module);
 }
 
 // A (non-blocking) connect begins: the stack is taken here, in the caller's
@@ -271,8 +284,11 @@ void track_connect_start(MYSQL* m, const Resolution& r, const ConnectArgs& args)
 void note_refusal(MYSQL* m, const Resolution& r) {
   auto err = CONNLEAK_IN(mysql_errno, r);
   unsigned int code = err ? err(m) : 0;
-  if (code == 1040) write_refusal_snapshot("MySQL error 1040: Too many connections");
-  else if (code == 1203) write_refusal_snapshot("MySQL error 1203: the user has too many connections (max_user_connections)");
+  if (code == 1040)
+    write_refusal_snapshot("MySQL error 1040: Too many connections");
+  else if (code == 1203)
+    write_refusal_snapshot(
+        "MySQL error 1203: the user has too many connections (max_user_connections)");
 }
 
 void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArgs* args) {
@@ -364,7 +380,8 @@ HandleState mysql_state(const ConnRecord& record) {
   HandleState out;
   HandleInfo info;
   // Never the handle itself: a stack MYSQL may be gone, a heap one freed.
-  if (!HandleTable::instance().get_until(record.handle, mono_now_ns() + 50'000'000, &info)) return out;
+  if (!HandleTable::instance().get_until(record.handle, mono_now_ns() + 50'000'000, &info))
+    return out;
   if (info.record_id != record.id) return out;  // the side entry belongs to a later record
   out.state = phase_name(info.phase);
   if (info.phase == Phase::kConnected) out.server_id = info.thread_id;
@@ -413,7 +430,7 @@ CONNLEAK_EXPORT MYSQL* mysql_real_connect(MYSQL* mysql, const char* host, const 
 }
 
 CONNLEAK_EXPORT void mysql_close(MYSQL* mysql) {
-  CONNLEAK_HOOK_PROLOGUE(mysql_close, return)
+  CONNLEAK_HOOK_PROLOGUE(mysql_close, return )
   // mysql_close(NULL) is a documented no-op.
   if (!mysql || !should_track()) return real(mysql);
   if (r.self_call) {
@@ -431,7 +448,8 @@ CONNLEAK_EXPORT my_bool mysql_change_user(MYSQL* mysql, const char* user, const 
                                           const char* db) {
   CONNLEAK_HOOK_PROLOGUE(mysql_change_user, return 1)
   my_bool failed = real(mysql, user, passwd, db);
-  if (!r.self_call && mysql && !failed && should_track()) no_throw([&] { refresh_target(mysql, r, passwd); });
+  if (!r.self_call && mysql && !failed && should_track())
+    no_throw([&] { refresh_target(mysql, r, passwd); });
   return failed;
 }
 
@@ -453,7 +471,7 @@ CONNLEAK_EXPORT int mysql_real_connect_start(MYSQL** ret, MYSQL* mysql, const ch
                                              const char* user, const char* passwd, const char* db,
                                              unsigned int port, const char* unix_socket,
                                              unsigned long clientflag) {
-  CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_start, if (ret) *ret = nullptr; return 0)
+  CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_start, if (ret)* ret = nullptr; return 0)
   if (r.self_call || !mysql || !should_track())
     return real(ret, mysql, host, user, passwd, db, port, unix_socket, clientflag);
   ConnectArgs args{host, user, db, port, unix_socket, passwd};
@@ -464,7 +482,7 @@ CONNLEAK_EXPORT int mysql_real_connect_start(MYSQL** ret, MYSQL* mysql, const ch
 }
 
 CONNLEAK_EXPORT int mysql_real_connect_cont(MYSQL** ret, MYSQL* mysql, int ready_status) {
-  CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_cont, if (ret) *ret = nullptr; return 0)
+  CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_cont, if (ret)* ret = nullptr; return 0)
   int status = real(ret, mysql, ready_status);
   if (status == 0 && !r.self_call && mysql && should_track())
     no_throw([&] { track_connect_done(mysql, ret && *ret, r, nullptr); });
@@ -492,18 +510,17 @@ CONNLEAK_EXPORT int mysql_close_cont(MYSQL* mysql, int ready_status) {
 // MySQL 8: called again with the same arguments until it stops returning
 // NET_ASYNC_NOT_READY. The first call of a round starts the connect (and takes
 // the stack); the last one settles it.
-CONNLEAK_EXPORT net_async_status mysql_real_connect_nonblocking(MYSQL* mysql, const char* host,
-                                                                const char* user, const char* passwd,
-                                                                const char* db, unsigned int port,
-                                                                const char* unix_socket,
-                                                                unsigned long clientflag) {
+CONNLEAK_EXPORT net_async_status mysql_real_connect_nonblocking(
+    MYSQL* mysql, const char* host, const char* user, const char* passwd, const char* db,
+    unsigned int port, const char* unix_socket, unsigned long clientflag) {
   CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_nonblocking, return NET_ASYNC_ERROR)
   if (r.self_call || !mysql || !should_track())
     return real(mysql, host, user, passwd, db, port, unix_socket, clientflag);
   ConnectArgs args{host, user, db, port, unix_socket, passwd};
   no_throw([&] {
     HandleInfo info;
-    bool in_progress = HandleTable::instance().get(key(mysql), &info) && info.phase == Phase::kConnecting;
+    bool in_progress =
+        HandleTable::instance().get(key(mysql), &info) && info.phase == Phase::kConnecting;
     if (!in_progress) track_connect_start(mysql, r, args);
   });
   net_async_status status = real(mysql, host, user, passwd, db, port, unix_socket, clientflag);

@@ -47,9 +47,11 @@ Fn real(std::atomic<Fn>& slot, const char* name) {
   return fn;
 }
 
-#define CONNLEAK_REAL_FN(name) \
-  real(g_real_##name, #name)
-#define CONNLEAK_DECLARE_REAL(name, type) std::atomic<type> g_real_##name{nullptr}
+#define CONNLEAK_REAL_FN(name) real(g_real_##name, #name)
+#define CONNLEAK_DECLARE_REAL(name, type) \
+  std::atomic<type> g_real_##name {       \
+    nullptr                               \
+  }
 
 using ConnectFn = int (*)(int, const sockaddr*, socklen_t);
 using CloseFn = int (*)(int);
@@ -180,7 +182,8 @@ CONNLEAK_EXPORT int dup(int fd) {
 CONNLEAK_EXPORT int dup2(int fd, int target) {
   auto fn = CONNLEAK_REAL_FN(dup2);
   if (!fn) return missing<int>();
-  if (target >= 0 && target != fd) before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
+  if (target >= 0 && target != fd)
+    before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target);
   if (r >= 0 && r != fd && (sock::has_conn(fd) || sock::has_conn(r)))
     no_throw([&] { sock::on_dup(fd, r); });
@@ -190,7 +193,8 @@ CONNLEAK_EXPORT int dup2(int fd, int target) {
 CONNLEAK_EXPORT int dup3(int fd, int target, int flags) {
   auto fn = CONNLEAK_REAL_FN(dup3);
   if (!fn) return missing<int>();
-  if (target >= 0 && target != fd) before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
+  if (target >= 0 && target != fd)
+    before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target, flags);
   if (r >= 0 && (sock::has_conn(fd) || sock::has_conn(r))) no_throw([&] { sock::on_dup(fd, r); });
   return r;
@@ -261,7 +265,8 @@ CONNLEAK_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
   return r;
 }
 
-CONNLEAK_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fromlen) {
+CONNLEAK_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
+                                 socklen_t* fromlen) {
   auto fn = CONNLEAK_REAL_FN(recvfrom);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, flags, from, fromlen);
@@ -273,7 +278,8 @@ CONNLEAK_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   auto fn = CONNLEAK_REAL_FN(recvmsg);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, msg, flags);
-  if (msg && !(flags & MSG_PEEK)) after_vec(fd, false, msg->msg_iov, static_cast<int>(msg->msg_iovlen), r);
+  if (msg && !(flags & MSG_PEEK))
+    after_vec(fd, false, msg->msg_iov, static_cast<int>(msg->msg_iovlen), r);
   return r;
 }
 
@@ -311,8 +317,8 @@ CONNLEAK_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, i
   return r;
 }
 
-CONNLEAK_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* from,
-                                       socklen_t* fromlen) {
+CONNLEAK_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
+                                       sockaddr* from, socklen_t* fromlen) {
   auto fn = CONNLEAK_REAL_FN(__recvfrom_chk);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, buflen, flags, from, fromlen);

@@ -15,12 +15,15 @@ namespace connleak::shim {
 // One line, built on the stack: after a bad_alloc nothing may allocate.
 inline void say_internal_failure(const char* what, const char* why) noexcept {
   char line[256];
-  int n = std::snprintf(line, sizeof line, "connleak: could not %s (internal error: %s); the program is not affected\n",
-                        what, why);
+  int n = std::snprintf(
+      line, sizeof line,
+      "connleak: could not %s (internal error: %s); the program is not affected\n", what, why);
   if (n < 0) return;
-  std::size_t len = static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1;
+  std::size_t len =
+      static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1;
   for (std::size_t i = 0; i + 1 < len; ++i)  // the reason may quote host bytes
-    if (static_cast<unsigned char>(line[i]) < 0x20 || static_cast<unsigned char>(line[i]) >= 0x7f) line[i] = '?';
+    if (static_cast<unsigned char>(line[i]) < 0x20 || static_cast<unsigned char>(line[i]) >= 0x7f)
+      line[i] = '?';
   write_all_no_sigpipe(2, line, len);
 }
 

@@ -34,11 +34,17 @@ namespace {
   reinterpret_cast<decltype(&::name)>(resolve_in((resolution).module, kSym_##name))
 #define CONNLEAK_REAL(name) reinterpret_cast<decltype(&::name)>(r.real)
 
-bool tracking(const Resolution& r) { return !r.self_call && should_track(); }
+bool tracking(const Resolution& r) {
+  return !r.self_call && should_track();
+}
 
-const char* str_or_empty(const char* s) { return s ? s : ""; }
+const char* str_or_empty(const char* s) {
+  return s ? s : "";
+}
 
-int depth() { return static_cast<int>(options().stack_depth); }
+int depth() {
+  return static_cast<int>(options().stack_depth);
+}
 
 // The target as libpq resolved it (defaults and environment applied), read
 // back through the same libpq copy: only whitelisted fields, and none that
@@ -107,8 +113,10 @@ void track_open(PGconn* conn, const Resolution& r, bool trust_live, FallbackTarg
 void track_reset(PGconn* conn) {
   if (!conn) return;
   Reentry guard;
-  if (!Registry::instance().on_reset(reinterpret_cast<std::uintptr_t>(conn)) && options().verbosity >= 2)
-    log().info("connleak: reset of a handle connleak never saw opened ({})", static_cast<const void*>(conn));
+  if (!Registry::instance().on_reset(reinterpret_cast<std::uintptr_t>(conn)) &&
+      options().verbosity >= 2)
+    log().info("connleak: reset of a handle connleak never saw opened ({})",
+               static_cast<const void*>(conn));
 }
 
 // After a command: read the transaction state back from libpq and note a
@@ -122,11 +130,20 @@ void after_command(PGconn* conn, const Resolution& r) {
   activity_result(conn, status == PQTRANS_ACTIVE);
   TxnState state;
   switch (status) {
-    case PQTRANS_IDLE: state = TxnState::kIdle; break;
-    case PQTRANS_INTRANS: state = TxnState::kInTransaction; break;
-    case PQTRANS_INERROR: state = TxnState::kInError; break;
-    case PQTRANS_ACTIVE: return;  // a command in flight: the state is known when it completes
-    default: state = TxnState::kUnknown; break;
+    case PQTRANS_IDLE:
+      state = TxnState::kIdle;
+      break;
+    case PQTRANS_INTRANS:
+      state = TxnState::kInTransaction;
+      break;
+    case PQTRANS_INERROR:
+      state = TxnState::kInError;
+      break;
+    case PQTRANS_ACTIVE:
+      return;  // a command in flight: the state is known when it completes
+    default:
+      state = TxnState::kUnknown;
+      break;
   }
   note_command_state(Library::kLibpq, conn, state);
 }
@@ -136,16 +153,22 @@ void after_command(PGconn* conn, const Resolution& r) {
 // statement text of their own (PQgetResult, ...) match the catch-all.
 using activity::Dialect;
 constexpr std::size_t kNul = static_cast<std::size_t>(-1);
-std::size_t name_len(const char* name) { return name ? std::strlen(name) : 0; }
+std::size_t name_len(const char* name) {
+  return name ? std::strlen(name) : 0;
+}
 
-void before_PQexec(PGconn* conn, const char* query) { activity_sent(conn, query, kNul, Dialect::kPostgres); }
-void before_PQsendQuery(PGconn* conn, const char* query) { activity_sent(conn, query, kNul, Dialect::kPostgres); }
-void before_PQexecParams(PGconn* conn, const char* command, int, const Oid*, const char* const*, const int*,
-                         const int*, int) {
+void before_PQexec(PGconn* conn, const char* query) {
+  activity_sent(conn, query, kNul, Dialect::kPostgres);
+}
+void before_PQsendQuery(PGconn* conn, const char* query) {
+  activity_sent(conn, query, kNul, Dialect::kPostgres);
+}
+void before_PQexecParams(PGconn* conn, const char* command, int, const Oid*, const char* const*,
+                         const int*, const int*, int) {
   activity_sent(conn, command, kNul, Dialect::kPostgres);
 }
-void before_PQsendQueryParams(PGconn* conn, const char* command, int, const Oid*, const char* const*,
-                              const int*, const int*, int) {
+void before_PQsendQueryParams(PGconn* conn, const char* command, int, const Oid*,
+                              const char* const*, const int*, const int*, int) {
   activity_sent(conn, command, kNul, Dialect::kPostgres);
 }
 void before_PQprepare(PGconn* conn, const char* name, const char* query, int, const Oid*) {
@@ -154,11 +177,12 @@ void before_PQprepare(PGconn* conn, const char* name, const char* query, int, co
 void before_PQsendPrepare(PGconn* conn, const char* name, const char* query, int, const Oid*) {
   activity_prepare(conn, name ? name : "", name_len(name), query, kNul, Dialect::kPostgres);
 }
-void before_PQexecPrepared(PGconn* conn, const char* name, int, const char* const*, const int*, const int*, int) {
+void before_PQexecPrepared(PGconn* conn, const char* name, int, const char* const*, const int*,
+                           const int*, int) {
   activity_execute(conn, name ? name : "", name_len(name));
 }
-void before_PQsendQueryPrepared(PGconn* conn, const char* name, int, const char* const*, const int*, const int*,
-                                int) {
+void before_PQsendQueryPrepared(PGconn* conn, const char* name, int, const char* const*, const int*,
+                                const int*, int) {
   activity_execute(conn, name ? name : "", name_len(name));
 }
 template <typename... A>
@@ -177,9 +201,15 @@ HandleState libpq_state(const ConnRecord& record) {
   auto* conn = reinterpret_cast<PGconn*>(record.handle);
   if (auto status = reinterpret_cast<decltype(&::PQstatus)>(dlsym(lib, "PQstatus"))) {
     switch (status(conn)) {
-      case CONNECTION_OK: out.state = "connected"; break;
-      case CONNECTION_BAD: out.state = "failed"; break;
-      default: out.state = "connecting"; break;
+      case CONNECTION_OK:
+        out.state = "connected";
+        break;
+      case CONNECTION_BAD:
+        out.state = "failed";
+        break;
+      default:
+        out.state = "connecting";
+        break;
     }
   }
   if (out.state == "connected") {
@@ -212,8 +242,8 @@ PGconn* impl_PQconnectStart(const Resolution& r, const char* conninfo) {
   return conn;
 }
 
-PGconn* impl_PQconnectdbParams(const Resolution& r, const char* const* keywords, const char* const* values,
-                               int expand_dbname) {
+PGconn* impl_PQconnectdbParams(const Resolution& r, const char* const* keywords,
+                               const char* const* values, int expand_dbname) {
   PGconn* conn = CONNLEAK_REAL(PQconnectdbParams)(keywords, values, expand_dbname);
   if (tracking(r))
     no_throw([&] {
@@ -234,8 +264,9 @@ PGconn* impl_PQconnectStartParams(const Resolution& r, const char* const* keywor
   return conn;
 }
 
-PGconn* impl_PQsetdbLogin(const Resolution& r, const char* pghost, const char* pgport, const char* pgoptions,
-                          const char* pgtty, const char* dbName, const char* login, const char* pwd) {
+PGconn* impl_PQsetdbLogin(const Resolution& r, const char* pghost, const char* pgport,
+                          const char* pgoptions, const char* pgtty, const char* dbName,
+                          const char* login, const char* pwd) {
   PGconn* conn = CONNLEAK_REAL(PQsetdbLogin)(pghost, pgport, pgoptions, pgtty, dbName, login, pwd);
   // `pwd` is never looked at; dbName may itself be a conninfo string.
   if (tracking(r)) {

@@ -1,6 +1,5 @@
 #include "shim/python_async.h"
 
-
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -33,21 +32,21 @@ namespace {
 
 using PySsize = std::intptr_t;  // Py_ssize_t
 
-constexpr int kMaxAwaiterLevels = 8;   // awaiter of the awaiter of ...
-constexpr PySsize kMaxCallbacks = 64;  // callbacks examined per future
+constexpr int kMaxAwaiterLevels = 8;      // awaiter of the awaiter of ...
+constexpr PySsize kMaxCallbacks = 64;     // callbacks examined per future
 constexpr PySsize kMaxRunningLoops = 64;  // _current_tasks entries examined
 
 struct AsyncApi {
-  void* (*import_get_module_dict)();                   // borrowed
-  void* (*dict_get_item_string)(void*, const char*);   // borrowed, never sets an error
-  int (*dict_next)(void*, PySsize*, void**, void**);   // borrowed
+  void* (*import_get_module_dict)();                  // borrowed
+  void* (*dict_get_item_string)(void*, const char*);  // borrowed, never sets an error
+  int (*dict_next)(void*, PySsize*, void**, void**);  // borrowed
   void* (*get_attr)(void*, void*);
   void* (*intern_from_string)(const char*);
   void* (*call_no_args)(void*);
   void* (*call_function_obj_args)(void*, ...);
   void* (*object_type)(void*);
   PySsize (*list_size)(void*);
-  void* (*list_get_item)(void*, PySsize);   // borrowed
+  void* (*list_get_item)(void*, PySsize);  // borrowed
   PySsize (*tuple_size)(void*);
   void* (*tuple_get_item)(void*, PySsize);  // borrowed
   int (*unicode_compare_ascii)(void*, const char*);
@@ -70,8 +69,9 @@ struct AsyncApi {
   void* frame_type;
   // Optional, private but exported (3.11, 3.12): the objects an `await` goes
   // through when it does not await a coroutine directly.
-  void* coro_wrapper_type;     // coro.__await__(): a class's __await__ delegating to a coroutine
-  void* async_gen_asend_type;  // agen.__anext__(): `async with` an @asynccontextmanager, `async for`
+  void* coro_wrapper_type;  // coro.__await__(): a class's __await__ delegating to a coroutine
+  void*
+      async_gen_asend_type;  // agen.__anext__(): `async with` an @asynccontextmanager, `async for`
 };
 
 AsyncApi g;  // valid once loaded() returned true
@@ -90,8 +90,8 @@ bool loaded() {
   Reentry guard;
   AsyncApi t{};
   bool ok = load(t.import_get_module_dict, "PyImport_GetModuleDict") &&
-            load(t.dict_get_item_string, "PyDict_GetItemString") && load(t.dict_next, "PyDict_Next") &&
-            load(t.get_attr, "PyObject_GetAttr") &&
+            load(t.dict_get_item_string, "PyDict_GetItemString") &&
+            load(t.dict_next, "PyDict_Next") && load(t.get_attr, "PyObject_GetAttr") &&
             load(t.intern_from_string, "PyUnicode_InternFromString") &&
             load(t.call_no_args, "PyObject_CallNoArgs") &&
             load(t.call_function_obj_args, "PyObject_CallFunctionObjArgs") &&
@@ -234,7 +234,8 @@ Ref running_task(void* asyncio_module) {
   // call a __hash__ written in Python.
   PySsize pos = 0;
   void *key = nullptr, *value = nullptr;
-  for (PySsize seen = 0; seen < kMaxRunningLoops && g.dict_next(tasks.get(), &pos, &key, &value); ++seen)
+  for (PySsize seen = 0; seen < kMaxRunningLoops && g.dict_next(tasks.get(), &pos, &key, &value);
+       ++seen)
     if (key == loop.get()) return borrowed(value);
   return {};
 }

@@ -1,14 +1,13 @@
 #include "shim/python_stack.h"
 
-
 #include <atomic>
 #include <mutex>
 
 #include "collector/fork_mutex.h"
 #include "collector/python_frames.h"
 #include "shim/guard.h"
-#include "shim/python_symbol.h"
 #include "shim/python_async.h"
+#include "shim/python_symbol.h"
 
 namespace connleak::shim {
 
@@ -58,19 +57,20 @@ const PyApi* api() {
   if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2 ? &table : nullptr;
   Reentry guard;
   PyApi t{};
-  bool ok = load(t.is_initialized, "Py_IsInitialized") &&
-            (load(t.is_finalizing, "Py_IsFinalizing") || load(t.is_finalizing, "_Py_IsFinalizing")) &&
-            load(t.gil_this_thread_state, "PyGILState_GetThisThreadState") &&
-            load(t.gil_ensure, "PyGILState_Ensure") && load(t.gil_release, "PyGILState_Release") &&
-            load(t.thread_state_get_frame, "PyThreadState_GetFrame") &&
-            load(t.thread_state_get_interpreter, "PyThreadState_GetInterpreter") &&
-            load(t.interpreter_main, "PyInterpreterState_Main") &&
-            load(t.frame_get_back, "PyFrame_GetBack") && load(t.frame_get_code, "PyFrame_GetCode") &&
-            load(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
-            load(t.get_attr, "PyObject_GetAttr") &&
-            load(t.intern_from_string, "PyUnicode_InternFromString") &&
-            load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.dec_ref, "Py_DecRef") &&
-            load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore");
+  bool ok =
+      load(t.is_initialized, "Py_IsInitialized") &&
+      (load(t.is_finalizing, "Py_IsFinalizing") || load(t.is_finalizing, "_Py_IsFinalizing")) &&
+      load(t.gil_this_thread_state, "PyGILState_GetThisThreadState") &&
+      load(t.gil_ensure, "PyGILState_Ensure") && load(t.gil_release, "PyGILState_Release") &&
+      load(t.thread_state_get_frame, "PyThreadState_GetFrame") &&
+      load(t.thread_state_get_interpreter, "PyThreadState_GetInterpreter") &&
+      load(t.interpreter_main, "PyInterpreterState_Main") &&
+      load(t.frame_get_back, "PyFrame_GetBack") && load(t.frame_get_code, "PyFrame_GetCode") &&
+      load(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
+      load(t.get_attr, "PyObject_GetAttr") &&
+      load(t.intern_from_string, "PyUnicode_InternFromString") &&
+      load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.dec_ref, "Py_DecRef") &&
+      load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore");
   if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
     t.gc_disable = nullptr;
   if (ok && !(load(t.interpreter_thread_head, "PyInterpreterState_ThreadHead") &&
@@ -222,7 +222,8 @@ StackId capture_thread_python_stack(const void* holder, int depth) {
   // in the interpreter's list is read (by identity; nothing is dereferenced
   // before it is found there).
   void* target = nullptr;
-  for (void* ts = py->interpreter_thread_head(py->interpreter_main()); ts; ts = py->thread_state_next(ts))
+  for (void* ts = py->interpreter_thread_head(py->interpreter_main()); ts;
+       ts = py->thread_state_next(ts))
     if (ts == holder) target = ts;
   std::uintptr_t frames[kMaxFrames];
   int n = 0;
@@ -231,7 +232,8 @@ StackId capture_thread_python_stack(const void* holder, int depth) {
     // chain is stable while we read it.
     void* frame = py->thread_state_get_frame(target);
     while (frame && n < depth) {
-      if (const PyFrameInfo* info = frame_info(*py, frame)) frames[n++] = reinterpret_cast<std::uintptr_t>(info);
+      if (const PyFrameInfo* info = frame_info(*py, frame))
+        frames[n++] = reinterpret_cast<std::uintptr_t>(info);
       void* back = py->frame_get_back(frame);
       py->dec_ref(frame);
       frame = back;

@@ -83,7 +83,8 @@ Resolution lookup(const char* caller_path, const ObjectRange& caller, SymbolId i
   // RTLD_NOLOAD: only a handle to what is already loaded, never a new load.
   // The main program's handle (path "") is the global scope, where the first
   // match is our own hook: then the next definition after us is the real one.
-  void* handle = dlopen(caller_path && caller_path[0] ? caller_path : nullptr, RTLD_LAZY | RTLD_NOLOAD);
+  void* handle =
+      dlopen(caller_path && caller_path[0] ? caller_path : nullptr, RTLD_LAZY | RTLD_NOLOAD);
   void* sym = handle ? dlsym(handle, name) : nullptr;
   if (handle) close_handle(handle);
   if (!sym || is_ours(sym)) sym = dlsym(RTLD_NEXT, name);
@@ -217,7 +218,8 @@ Resolution resolve(SymbolId id, const void* caller) {
     }
   }
   // No entry (unknown caller or a full table): resolve uncached. Correct, slower.
-  Resolution r = lookup(e ? e->path : q.name, e ? ObjectRange{e->lo.load(), e->hi.load()} : q.range, id);
+  Resolution r =
+      lookup(e ? e->path : q.name, e ? ObjectRange{e->lo.load(), e->hi.load()} : q.range, id);
   // Nothing in the caller's scope: the caller called a library function
   // through a pointer (dlsym of an RTLD_LOCAL copy) and that function jumped
   // here. Cached: the same caller comes the same way.
@@ -252,7 +254,9 @@ void retire_unloaded_objects() {
   reset_module_cache();
 }
 
-void close_dl_handle(void* handle) { close_handle(handle); }
+void close_dl_handle(void* handle) {
+  close_handle(handle);
+}
 
 namespace {
 // Per library copy, looked up once per symbol; append-only like the caller cache.
@@ -288,7 +292,8 @@ void* resolve_in(const char* module, SymbolId id) {
   ModuleEntry* e = nullptr;
   for (int i = 0; i < used && !e; ++i)
     if (g_modules[i].module.load(std::memory_order_relaxed) == module) e = &g_modules[i];
-  if (e && e->resolved[id].load(std::memory_order_acquire)) return e->fn[id].load(std::memory_order_relaxed);
+  if (e && e->resolved[id].load(std::memory_order_acquire))
+    return e->fn[id].load(std::memory_order_relaxed);
   Reentry guard;
   if (!e) {
     std::lock_guard<ForkMutex> lock(g_modules_mutex);

@@ -14,9 +14,9 @@
 namespace connleak::shim {
 
 struct Resolution {
-  void* real = nullptr;       // null: no definition reachable from the caller
-  bool self_call = false;     // caller lives in the same object as `real`
-  const char* module = "";    // interned path of the object that defines `real`
+  void* real = nullptr;     // null: no definition reachable from the caller
+  bool self_call = false;   // caller lives in the same object as `real`
+  const char* module = "";  // interned path of the object that defines `real`
 };
 
 Resolution resolve(SymbolId id, const void* caller);

@@ -47,9 +47,13 @@ pid_t cached_pid() {
 // Every lock of the shim is a ForkMutex: all are taken before fork so the
 // child gets consistent tables, released in the parent and re-initialised in
 // the child, where the threads that held them do not exist.
-void fork_prepare() { ForkMutex::fork_prepare_all(); }
+void fork_prepare() {
+  ForkMutex::fork_prepare_all();
+}
 
-void fork_parent() { ForkMutex::fork_parent_all(); }
+void fork_parent() {
+  ForkMutex::fork_parent_all();
+}
 
 void fork_child() {
   ForkMutex::fork_child_all();
@@ -63,7 +67,9 @@ void fork_child() {
   sock::after_fork_child();
 }
 
-void at_exit_handler() { report_at_exit(); }
+void at_exit_handler() {
+  report_at_exit();
+}
 
 using ExitFn = void (*)(int);
 std::atomic<ExitFn> g_real_exit{nullptr};
@@ -104,12 +110,14 @@ void initialize() {
   });
 }
 
-__attribute__((constructor)) void connleak_constructor() { initialize(); }
+__attribute__((constructor)) void connleak_constructor() {
+  initialize();
+}
 
 }  // namespace
 
 const Options& options() {
-  static const Options& parsed = [] () -> const Options& {
+  static const Options& parsed = []() -> const Options& {
     std::vector<std::string> warnings;
     const char* env = getenv("CONNLEAK_OPTIONS");
     auto* opts = new Options(parse_options(env ? env : "", &warnings));
@@ -154,10 +162,13 @@ void report_at_exit() {
   });
 }
 
-bool exit_reported() { return g_exit_reported.load(std::memory_order_acquire); }
+bool exit_reported() {
+  return g_exit_reported.load(std::memory_order_acquire);
+}
 
 bool maybe_in_signal_handler() {
-  if (!g_initial_mask_known.load(std::memory_order_acquire)) return true;  // unknown: assume the worst
+  if (!g_initial_mask_known.load(std::memory_order_acquire))
+    return true;  // unknown: assume the worst
   sigset_t now;
   if (pthread_sigmask(SIG_SETMASK, nullptr, &now) != 0) return true;
   for (int sig = 1; sig < NSIG; ++sig)
@@ -181,7 +192,9 @@ namespace {
 // write the exit report before leaving without it.
 constexpr int kExitReportWaitMs = 5000;
 
-void say(const char* line) { write_all_no_sigpipe(2, line, std::strlen(line)); }
+void say(const char* line) {
+  write_all_no_sigpipe(2, line, std::strlen(line));
+}
 
 }  // namespace
 
@@ -197,7 +210,8 @@ void report_before_exit() {
     return;
   }
   switch (collector_write_exit_report(kExitReportWaitMs)) {
-    case ExitReport::kWritten: return;
+    case ExitReport::kWritten:
+      return;
     case ExitReport::kTimedOut:
       say("connleak: _exit() in a signal handler: the exit report was not written within 5 s; "
           "exiting without it\n");
@@ -211,10 +225,14 @@ void report_before_exit() {
 
 HandleState probe_state(const ConnRecord& record) {
   switch (record.library) {
-    case Library::kLibpq: return libpq_state(record);
-    case Library::kMysql: return mysql_state(record);
-    case Library::kSocket: return sock::socket_state(record);
-    default: return {};
+    case Library::kLibpq:
+      return libpq_state(record);
+    case Library::kMysql:
+      return mysql_state(record);
+    case Library::kSocket:
+      return sock::socket_state(record);
+    default:
+      return {};
   }
 }
 

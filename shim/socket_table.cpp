@@ -21,8 +21,8 @@ std::atomic<int> g_high{-1};
 
 // Constant-initialized: hooks may run before any constructor.
 constinit ForkMutex g_pool_mutex;
-SockConn* g_free = nullptr;         // guarded by g_pool_mutex
-std::uint32_t g_chunks_made = 0;    // guarded by g_pool_mutex
+SockConn* g_free = nullptr;       // guarded by g_pool_mutex
+std::uint32_t g_chunks_made = 0;  // guarded by g_pool_mutex
 
 bool grow_locked() {
   if (g_chunks_made == kChunks) return false;
@@ -72,7 +72,9 @@ SockConn* conn_alloc() {
   return conn;
 }
 
-bool conn_release(SockConn* conn) { return conn->refs.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+bool conn_release(SockConn* conn) {
+  return conn->refs.fetch_sub(1, std::memory_order_acq_rel) == 1;
+}
 
 void conn_free(SockConn* conn) {
   std::lock_guard<ForkMutex> lock(g_pool_mutex);
@@ -96,7 +98,9 @@ SockConn* unbind_fd(int fd) {
   return slot ? conn_at(slot - 1) : nullptr;
 }
 
-int high_water() { return g_high.load(std::memory_order_relaxed); }
+int high_water() {
+  return g_high.load(std::memory_order_relaxed);
+}
 
 void after_fork_child() {
   // The parent's sockets are the parent's: forget them here. Their slots are

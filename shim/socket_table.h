@@ -36,10 +36,10 @@ inline bool has_conn(int fd) {
 
 // One client socket from connect() to its last close, whatever fds alias it.
 struct SockConn {
-  std::atomic<std::uint32_t> refs{0};   // fds pointing here; freed at zero
-  std::atomic<bool> busy{false};        // serialises feeding `conv`
+  std::atomic<std::uint32_t> refs{0};       // fds pointing here; freed at zero
+  std::atomic<bool> busy{false};            // serialises feeding `conv`
   std::atomic<std::uint64_t> record_id{0};  // registry record once a database; 0 before
-  std::atomic<std::uint8_t> blind{0};   // wire::Blind, read by the report probe
+  std::atomic<std::uint8_t> blind{0};       // wire::Blind, read by the report probe
   // Stacks of the last command sent outside a transaction that may begin one:
   // the transaction's start, once the server confirms it.
   std::atomic<StackId> begin_stack{0};
@@ -50,15 +50,15 @@ struct SockConn {
   std::atomic<bool> closing_by_finalizer{false};
   std::atomic<StackId> closing_stack{0};
   std::atomic<StackId> closing_py_stack{0};
-  std::uint32_t index = 0;              // own pool index (stable)
-  wire::Conversation conv;              // guarded by `busy`
+  std::uint32_t index = 0;  // own pool index (stable)
+  wire::Conversation conv;  // guarded by `busy`
   // What connect() saw, kept until the first bytes say it is a database.
   Timestamp opened;
   StackId stack = 0;
   StackId py_stack = 0;
   int thread = 0;
-  int fd = -1;               // the fd it was connected on
-  const char* target = "";   // interned "tcp 127.0.0.1:5432" / "unix /path"
+  int fd = -1;              // the fd it was connected on
+  const char* target = "";  // interned "tcp 127.0.0.1:5432" / "unix /path"
   SockConn* next_free = nullptr;
 };
 

@@ -21,9 +21,9 @@
 #include "shim/capture.h"
 #include "shim/collector_thread.h"
 #include "shim/guard.h"
+#include "shim/pool_snapshot.h"
 #include "shim/real_symbol.h"
 #include "shim/runtime.h"
-#include "shim/pool_snapshot.h"
 #include "shim/socket_table.h"
 #include "shim/tracking.h"
 
@@ -31,7 +31,9 @@ namespace connleak::shim::sock {
 
 namespace {
 
-int depth() { return static_cast<int>(options().stack_depth); }
+int depth() {
+  return static_cast<int>(options().stack_depth);
+}
 
 // errno is the host's: nothing we do after the real call may change it.
 class KeepErrno {
@@ -64,7 +66,8 @@ bool defines_client_api(const Dl_info& info) {
 }
 
 bool from_client_library(const void* caller) {
-  static const ObjectRange main_program = object_range_of(reinterpret_cast<const void*>(getauxval(AT_ENTRY)));
+  static const ObjectRange main_program =
+      object_range_of(reinterpret_cast<const void*>(getauxval(AT_ENTRY)));
   if (main_program.contains(reinterpret_cast<std::uintptr_t>(caller))) return false;
   Dl_info info;
   if (!dladdr(caller, &info) || !info.dli_fbase || !info.dli_fname) return false;
@@ -101,10 +104,12 @@ std::string describe_peer(const sockaddr* addr, socklen_t len) {
   }
   if (addr->sa_family == AF_UNIX) {
     auto* un = reinterpret_cast<const sockaddr_un*>(addr);
-    std::size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    std::size_t max =
+        len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
     if (max > sizeof un->sun_path) max = sizeof un->sun_path;
     if (max == 0) return "unix (unnamed)";
-    if (un->sun_path[0] == '\0') return "unix @" + std::string(un->sun_path + 1, max - 1);  // abstract
+    if (un->sun_path[0] == '\0')
+      return "unix @" + std::string(un->sun_path + 1, max - 1);  // abstract
     return "unix " + std::string(un->sun_path, strnlen(un->sun_path, max));
   }
   return "socket";
@@ -131,8 +136,8 @@ void register_database(SockConn& conn, wire::Protocol protocol) {
   std::uint64_t id = Registry::instance().on_open(rec);
   conn.record_id.store(id, std::memory_order_release);
   if (options().verbosity >= 2)
-    log().info("connleak: {} connection {} opened at socket level: fd {} {}", rec.protocol, id, conn.fd,
-               conn.target);
+    log().info("connleak: {} connection {} opened at socket level: fd {} {}", rec.protocol, id,
+               conn.fd, conn.target);
   ensure_collector_thread();
 }
 
@@ -163,7 +168,8 @@ bool sent_by_finalizer(StackId py_stack) {
   for (std::uintptr_t entry : python_depot().get(py_stack)) {
     const auto* frame = reinterpret_cast<const PyFrameInfo*>(entry);
     if (!frame || !frame->function) continue;
-    if (std::strcmp(frame->function, "__del__") == 0 || std::strcmp(frame->function, "_finalize_fairy") == 0)
+    if (std::strcmp(frame->function, "__del__") == 0 ||
+        std::strcmp(frame->function, "_finalize_fairy") == 0)
       return true;
   }
   return false;
@@ -176,15 +182,20 @@ void on_statement(void* ctx, const wire::StatementEvent& e) {
   auto* conn = static_cast<SockConn*>(ctx);
   if (!options().statements || !conn->record_id.load(std::memory_order_acquire)) return;
   const auto* handle = reinterpret_cast<const void*>(key_of(conn->index));
-  const auto dialect =
-      conn->conv.protocol() == wire::Protocol::kMysql ? activity::Dialect::kMysql : activity::Dialect::kPostgres;
+  const auto dialect = conn->conv.protocol() == wire::Protocol::kMysql
+                           ? activity::Dialect::kMysql
+                           : activity::Dialect::kPostgres;
   const auto* sql = reinterpret_cast<const char*>(e.sql);
   switch (e.kind) {
-    case wire::StatementEvent::Kind::kText: activity_sent(handle, sql, e.sql_len, dialect, e.cut); break;
+    case wire::StatementEvent::Kind::kText:
+      activity_sent(handle, sql, e.sql_len, dialect, e.cut);
+      break;
     case wire::StatementEvent::Kind::kPrepare:
       activity_prepare(handle, e.name, e.name_len, sql, e.sql_len, dialect, e.cut);
       break;
-    case wire::StatementEvent::Kind::kExecute: activity_execute(handle, e.name, e.name_len); break;
+    case wire::StatementEvent::Kind::kExecute:
+      activity_execute(handle, e.name, e.name_len);
+      break;
   }
 }
 
@@ -213,7 +224,9 @@ void merge(wire::Feed& into, const wire::Feed& f) {
 void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire::Blind blind) {
   const bool database = protocol == wire::Protocol::kPostgres || protocol == wire::Protocol::kMysql;
   if (feed.decided && database) register_database(conn, protocol);
-  if (feed.refused) write_refusal_snapshot("PostgreSQL SQLSTATE 53300: too many clients (ErrorResponse at startup)");
+  if (feed.refused)
+    write_refusal_snapshot(
+        "PostgreSQL SQLSTATE 53300: too many clients (ErrorResponse at startup)");
   if (!conn.record_id.load(std::memory_order_acquire)) return;
   auto key = key_of(conn.index);
   if (feed.server_id >= 0)
@@ -227,7 +240,8 @@ void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire
     CapturedStacks stacks = capture_stacks(depth());
     conn.closing_stack.store(stacks.native, std::memory_order_relaxed);
     conn.closing_py_stack.store(stacks.python, std::memory_order_relaxed);
-    conn.closing_by_finalizer.store(stacks.python && sent_by_finalizer(stacks.python), std::memory_order_relaxed);
+    conn.closing_by_finalizer.store(stacks.python && sent_by_finalizer(stacks.python),
+                                    std::memory_order_relaxed);
     conn.closing.store(true, std::memory_order_release);
   }
   if (feed.has_txn) {
@@ -248,7 +262,8 @@ void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire
 void on_connect(int fd, const sockaddr* addr, socklen_t len, const void* caller) {
   KeepErrno keep;
   if (!addr || !should_track() || in_vfork_child()) return;
-  if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6 && addr->sa_family != AF_UNIX) return;
+  if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6 && addr->sa_family != AF_UNIX)
+    return;
   Reentry guard;
   // A descriptor reused after a close we could not see (raw syscall,
   // io_uring): its old conversation is over.
@@ -256,7 +271,8 @@ void on_connect(int fd, const sockaddr* addr, socklen_t len, const void* caller)
   if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFds)) {
     static std::once_flag once;
     std::call_once(once, [&] {
-      log().warn("connleak: socket descriptors at or above {} are not tracked (fd {})", kMaxFds, fd);
+      log().warn("connleak: socket descriptors at or above {} are not tracked (fd {})", kMaxFds,
+                 fd);
     });
     return;
   }
@@ -298,7 +314,8 @@ void on_data(int fd, bool sent, const iovec* iov, int iovcnt, std::size_t n) {
     return;
   }
   wire::Feed feed;
-  if (g_conn_of[fd].load(std::memory_order_acquire) == slot && conn->blind.load(std::memory_order_relaxed) != kLost) {
+  if (g_conn_of[fd].load(std::memory_order_acquire) == slot &&
+      conn->blind.load(std::memory_order_relaxed) != kLost) {
     wire::Conversation& conv = conn->conv;
     if (sent) conv.set_statement_sink(&on_statement, conn);
     for (int i = 0; i < iovcnt && n > 0 && !conv.done(); ++i) {
@@ -349,7 +366,9 @@ void on_close_range(unsigned first, unsigned last) {
 }
 
 void on_dup(int oldfd, int newfd) {
-  if (oldfd == newfd || in_vfork_child() || static_cast<unsigned>(newfd) >= static_cast<unsigned>(kMaxFds)) return;
+  if (oldfd == newfd || in_vfork_child() ||
+      static_cast<unsigned>(newfd) >= static_cast<unsigned>(kMaxFds))
+    return;
   KeepErrno keep;
   Reentry guard;
   // dup2/dup3 onto a tracked descriptor closed it first.
@@ -366,7 +385,8 @@ HandleState socket_state(const ConnRecord& record) {
   SockConn* conn = conn_of_key(record.handle);
   if (!conn || conn->record_id.load(std::memory_order_acquire) != record.id) return out;
   out.state = "connected";
-  out.txn_note = wire::blind_reason(static_cast<wire::Blind>(conn->blind.load(std::memory_order_acquire)));
+  out.txn_note =
+      wire::blind_reason(static_cast<wire::Blind>(conn->blind.load(std::memory_order_acquire)));
   return out;
 }
 

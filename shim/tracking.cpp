@@ -16,10 +16,14 @@
 namespace connleak::shim {
 
 namespace {
-int depth() { return static_cast<int>(options().stack_depth); }
+int depth() {
+  return static_cast<int>(options().stack_depth);
+}
 // Where a connection was closed matters for double closes and follow-ups; a
 // few frames name the caller, and the unwind is the bulk of a close's cost.
-int close_depth() { return std::min(depth(), 8); }
+int close_depth() {
+  return std::min(depth(), 8);
+}
 
 // How messages name a handle: its address, or for a socket-level record the
 // descriptor (its registry key is a synthetic number that means nothing to users).
@@ -52,11 +56,12 @@ bool warn_budget() {
 }
 
 namespace {
-CloseOutcome apply_close(Library library, const void* handle, const char* fn, const CloseEvent& event,
-                         ClosedRecord* info_out);
+CloseOutcome apply_close(Library library, const void* handle, const char* fn,
+                         const CloseEvent& event, ClosedRecord* info_out);
 }  // namespace
 
-CloseOutcome record_close(Library library, const void* handle, const char* fn, ClosedRecord* info_out) {
+CloseOutcome record_close(Library library, const void* handle, const char* fn,
+                          ClosedRecord* info_out) {
   Reentry guard;
   CloseEvent event;
   event.when = now();
@@ -85,11 +90,12 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
 }
 
 namespace {
-CloseOutcome apply_close(Library library, const void* handle, const char* fn, const CloseEvent& event,
-                         ClosedRecord* info_out) {
+CloseOutcome apply_close(Library library, const void* handle, const char* fn,
+                         const CloseEvent& event, ClosedRecord* info_out) {
   ClosedRecord info;
   const char* lib = library_name(library);
-  CloseOutcome outcome = Registry::instance().on_close(reinterpret_cast<std::uintptr_t>(handle), event, &info);
+  CloseOutcome outcome =
+      Registry::instance().on_close(reinterpret_cast<std::uintptr_t>(handle), event, &info);
   switch (outcome) {
     case CloseOutcome::kClosed:
       if (info.record.alerts && !event.by_interpreter && !event.by_finalizer && !event.by_runtime) {
@@ -108,13 +114,16 @@ CloseOutcome apply_close(Library library, const void* handle, const char* fn, co
       break;
     case CloseOutcome::kUnknown:
       if (warn_budget())
-        log().warn("connleak: {} of a handle connleak never saw opened ({}); passed through", fn, handle);
+        log().warn("connleak: {} of a handle connleak never saw opened ({}); passed through", fn,
+                   handle);
       break;
     case CloseOutcome::kDoubleClose:
       if (warn_budget())
-        log().warn("connleak: double {} of handle {} (connection id {}); the second call was not "
-                   "forwarded to {}. Stacks are in the exit report.",
-                   fn, handle, info.record.id, library == Library::kLibpq ? "libpq" : "the client library");
+        log().warn(
+            "connleak: double {} of handle {} (connection id {}); the second call was not "
+            "forwarded to {}. Stacks are in the exit report.",
+            fn, handle, info.record.id,
+            library == Library::kLibpq ? "libpq" : "the client library");
       break;
   }
   if (info_out) *info_out = info;
@@ -122,7 +131,8 @@ CloseOutcome apply_close(Library library, const void* handle, const char* fn, co
 }
 }  // namespace
 
-void note_command_state(Library library, const void* handle, TxnState state, const CapturedStacks* began) {
+void note_command_state(Library library, const void* handle, TxnState state,
+                        const CapturedStacks* began) {
   LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(handle));
   if (!live) return;  // a handle we never saw opened
   StackId py_stack = 0;
@@ -139,8 +149,8 @@ void note_command_state(Library library, const void* handle, TxnState state, con
   if (change.began) live->txn_py_stack.store(py_stack, std::memory_order_relaxed);
   if (change.ended_flagged)
     log().warn("connleak: the transaction flagged on connection id {} ({} {}) ended after {:.1f}s",
-               live->record_id.load(std::memory_order_relaxed), library_name(library), label(library, handle),
-               change.lasted_seconds);
+               live->record_id.load(std::memory_order_relaxed), library_name(library),
+               label(library, handle), change.lasted_seconds);
 }
 
 }  // namespace connleak::shim

@@ -14,7 +14,8 @@ namespace connleak::shim {
 // Records the close of `handle` by function `fn` ("PQfinish", "mysql_close"),
 // with its stacks, and prints what the outcome means. The caller must not run
 // the real close on kDoubleClose: that would be a double free in the library.
-CloseOutcome record_close(Library library, const void* handle, const char* fn, ClosedRecord* info = nullptr);
+CloseOutcome record_close(Library library, const void* handle, const char* fn,
+                          ClosedRecord* info = nullptr);
 // The same, when the close began earlier than the call that ends it (a
 // socket's Terminate / COM_QUIT): `initiated` are that moment's stacks and
 // `by_finalizer` says a finalizer sent it.
@@ -26,7 +27,8 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
 // the caller took them earlier: a socket learns the state from the server's
 // reply, read on the event loop's stack, long after the program sent BEGIN)
 // or a flagged one ends.
-void note_command_state(Library library, const void* handle, TxnState state, const CapturedStacks* began = nullptr);
+void note_command_state(Library library, const void* handle, TxnState state,
+                        const CapturedStacks* began = nullptr);
 
 // A hook whose real function cannot be found for its caller: one error line
 // per function for the whole process (not one per call),

@@ -29,13 +29,15 @@ namespace {
 bool begin_write(Activity& a, std::uint32_t& s) {
   s = a.seq.load(std::memory_order_relaxed);
   if ((s & 1) || !a.seq.compare_exchange_strong(s, s + 1, std::memory_order_acquire,
-                                                 std::memory_order_relaxed))
+                                                std::memory_order_relaxed))
     return false;
   std::atomic_thread_fence(std::memory_order_release);
   return true;
 }
 
-void end_write(Activity& a, std::uint32_t s) { a.seq.store(s + 2, std::memory_order_release); }
+void end_write(Activity& a, std::uint32_t s) {
+  a.seq.store(s + 2, std::memory_order_release);
+}
 
 void sent(Activity& a) {
   a.statements.fetch_add(1, std::memory_order_relaxed);
@@ -76,11 +78,14 @@ void note_prepared(Activity& a, const char* normalized) {
   end_write(a, s);
 }
 
-void note_untexted(Activity& a) { sent(a); }
+void note_untexted(Activity& a) {
+  sent(a);
+}
 
 void note_result(Activity& a, bool busy) {
   if (busy) {
-    if (!a.in_flight.load(std::memory_order_relaxed)) a.in_flight.store(true, std::memory_order_relaxed);
+    if (!a.in_flight.load(std::memory_order_relaxed))
+      a.in_flight.store(true, std::memory_order_relaxed);
     return;
   }
   if (!a.in_flight.load(std::memory_order_relaxed)) return;  // nothing was pending: no clock read
@@ -112,7 +117,8 @@ bool read_activity(const Activity& a, ActivityView& out) {
     if (prepared) {
       out.last_statement = prepared;
     } else if (n > 0 && n <= kRawBytes) {
-      out.last_statement = normalize_sql(std::string_view(buf, n), dialect, (len & Activity::kCut) != 0);
+      out.last_statement =
+          normalize_sql(std::string_view(buf, n), dialect, (len & Activity::kCut) != 0);
     }
     return true;
   }
@@ -125,10 +131,12 @@ std::string describe_activity(std::uint64_t statements, const std::string& last_
   char tail[96];
   if (busy)
     std::snprintf(tail, sizeof tail, " (%llu statement%s, running %.1f s)",
-                  static_cast<unsigned long long>(statements), statements == 1 ? "" : "s", idle_seconds);
+                  static_cast<unsigned long long>(statements), statements == 1 ? "" : "s",
+                  idle_seconds);
   else
     std::snprintf(tail, sizeof tail, " (%llu statement%s, idle %.1f s)",
-                  static_cast<unsigned long long>(statements), statements == 1 ? "" : "s", idle_seconds);
+                  static_cast<unsigned long long>(statements), statements == 1 ? "" : "s",
+                  idle_seconds);
   return "last: " + (last_statement.empty() ? std::string("?") : last_statement) + tail;
 }
 

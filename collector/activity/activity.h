@@ -58,7 +58,7 @@ void note_result(Activity& a, bool busy);
 
 struct ActivityView {
   std::uint64_t statements = 0;
-  std::string last_statement;  // normalized; empty when no text is known
+  std::string last_statement;       // normalized; empty when no text is known
   std::int64_t last_used_mono = 0;  // 0: never used
   bool in_flight = false;
 };

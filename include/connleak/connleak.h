@@ -35,8 +35,8 @@ int connleak_ignore(const void* handle) __attribute__((weak));
  *
  * Connection keys say which tracked connection record a pooled connection is:
  *   CONNLEAK_KEY_HANDLE  a PGconn* / MYSQL* the shim tracks (psycopg2, psycopg, mysqlclient)
- *   CONNLEAK_KEY_FD      the socket descriptor of a socket-level record (asyncpg, aiomysql, PyMySQL)
- *   CONNLEAK_KEY_NONE    unknown: the checkout is still recorded, unlinked */
+ *   CONNLEAK_KEY_FD      the socket descriptor of a socket-level record (asyncpg, aiomysql,
+ * PyMySQL) CONNLEAK_KEY_NONE    unknown: the checkout is still recorded, unlinked */
 #define CONNLEAK_KEY_NONE 0
 #define CONNLEAK_KEY_HANDLE 1
 #define CONNLEAK_KEY_FD 2
@@ -55,14 +55,15 @@ unsigned long long connleak_pool_register(const char* kind, const char* name, co
 
 /* A connection now belongs to the pool (opened for it): idle in the pool at
  * exit it is "pooled", not leaked. 0 on success, -1 if the key is unknown. */
-int connleak_pool_adopt(unsigned long long pool_id, int key_kind,
-                        unsigned long long key) __attribute__((weak));
+int connleak_pool_adopt(unsigned long long pool_id, int key_kind, unsigned long long key)
+    __attribute__((weak));
 
 /* A connection was lent out; the checkout stack (native + Python) is taken
  * here. `task` names the asyncio task holding it (NULL for none). Returns a
  * checkout id > 0, 0 when tracking is off. */
-unsigned long long connleak_checkout(unsigned long long pool_id, int key_kind, unsigned long long key,
-                                     const char* task) __attribute__((weak));
+unsigned long long connleak_checkout(unsigned long long pool_id, int key_kind,
+                                     unsigned long long key, const char* task)
+    __attribute__((weak));
 
 /* The checkout ended (`how`: CONNLEAK_RETURNED, _RECLAIMED, _INVALIDATED).
  * 0 on success, -1 for an unknown or already-ended checkout id. */
@@ -71,7 +72,8 @@ int connleak_checkin(unsigned long long checkout_id, int how) __attribute__((wea
 /* The pool ran dry (an acquire timed out after `waited_seconds`): writes one
  * snapshot of its checkouts (trigger "pool_exhausted"), rate-limited per pool.
  * 0 if written, 1 if rate-limited, -1 when tracking is off. */
-int connleak_pool_exhausted(unsigned long long pool_id, double waited_seconds) __attribute__((weak));
+int connleak_pool_exhausted(unsigned long long pool_id, double waited_seconds)
+    __attribute__((weak));
 
 #ifdef __cplusplus
 }

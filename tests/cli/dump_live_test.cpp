@@ -15,8 +15,9 @@ using nlohmann::json;
 TEST(Dump, DumpAgainstLiveProcess) {
   // control=1: a plain preloaded process serves `connleak dump` only when asked
   // (no thread otherwise); under `connleak run` it is on by default.
-  Process holder({bin("hold_connection")},
-                 {.env = {{"LD_PRELOAD", shim_path()}, {"CONNLEAK_OPTIONS", "control=1"}}, .pg = true});
+  Process holder(
+      {bin("hold_connection")},
+      {.env = {{"LD_PRELOAD", shim_path()}, {"CONNLEAK_OPTIONS", "control=1"}}, .pg = true});
   ASSERT_EQ(holder.read_line(), "ready");
   const std::string pid = std::to_string(holder.pid());
 
@@ -40,8 +41,9 @@ TEST(Dump, DumpAgainstLiveProcess) {
 
 TEST(Dump, WorksOutOfTheBoxUnderConnleakRun) {
   // `connleak run` turns the control socket on; `exec` keeps the shell's pid.
-  Process run({cli_path(), "run", "--", "/bin/sh", "-c", "echo $$; exec \"$0\"", bin("hold_connection")},
-              {.pg = true});
+  Process run(
+      {cli_path(), "run", "--", "/bin/sh", "-c", "echo $$; exec \"$0\"", bin("hold_connection")},
+      {.pg = true});
   const std::string pid = run.read_line();
   ASSERT_EQ(run.read_line(), "ready");
   Result text = connleak({"dump", pid});

@@ -95,7 +95,8 @@ TEST(DumpErrors, NotOursToAsk) {
 // own pid's name, as the shim does: `connleak dump` talks only to the process
 // it was asked about.
 std::unique_ptr<Process> standin(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"/usr/bin/python3", source_dir() + "/tests/cli/programs/standin_control.py"};
+  std::vector<std::string> argv = {"/usr/bin/python3",
+                                   source_dir() + "/tests/cli/programs/standin_control.py"};
   argv.insert(argv.end(), args.begin(), args.end());
   Options o;
   o.env = {{"LD_PRELOAD", shim_path()}};

@@ -38,7 +38,8 @@ TEST(Install, PrefixIsSelfContained) {
   Result py = run({cli, "run", "--", "/bin/sh", "-c", "echo \"$PYTHONPATH\""},
                   {.env = {{"PYTHONPATH", "/opt/app:" + hooks}}});
   EXPECT_EQ(py.out, hooks + ":/opt/app\n") << describe(py);
-  Result no_py = run({cli, "run", "--", "/bin/sh", "-c", "echo \"$PYTHONPATH\""}, {.unset = {"PYTHONPATH"}});
+  Result no_py =
+      run({cli, "run", "--", "/bin/sh", "-c", "echo \"$PYTHONPATH\""}, {.unset = {"PYTHONPATH"}});
   EXPECT_EQ(no_py.out, hooks + "\n") << describe(no_py);
 
   Result leak = run({cli, "run", "--", bin("pq_scenarios"), "leak"}, {.pg = true});

@@ -18,7 +18,9 @@
 namespace e2e {
 namespace {
 
-std::string interactive() { return bin("pq_interactive"); }
+std::string interactive() {
+  return bin("pq_interactive");
+}
 
 std::string handle_of(const Session& s, int i) {
   std::smatch m;
@@ -62,7 +64,8 @@ TEST(Collector, IdleInTransactionAlertNamesWhereTheTransactionBegan) {
   ASSERT_TRUE(s.command("begin 0"));
   // The block's last line ends the wait: the whole block has been written.
   ASSERT_TRUE(s.wait_err("flagged idle_in_transaction after")) << s.err();
-  EXPECT_NE(s.err().find("inside one transaction for more than 0.3s (txn_threshold)"), std::string::npos);
+  EXPECT_NE(s.err().find("inside one transaction for more than 0.3s (txn_threshold)"),
+            std::string::npos);
   const std::string alert = s.err();
   auto began = alert.find("the transaction began at:");
   auto opened = alert.find("the connection was opened at:");
@@ -70,7 +73,8 @@ TEST(Collector, IdleInTransactionAlertNamesWhereTheTransactionBegan) {
   ASSERT_NE(opened, std::string::npos);
   // The transaction's stack names the function that sent BEGIN; the
   // connection's names the one that opened it.
-  EXPECT_NE(alert.substr(began, opened - began).find("begin_transaction_here"), std::string::npos) << alert;
+  EXPECT_NE(alert.substr(began, opened - began).find("begin_transaction_here"), std::string::npos)
+      << alert;
   EXPECT_NE(alert.substr(opened).find("open_connection_for_test"), std::string::npos) << alert;
   EXPECT_NE(alert.find("server id "), std::string::npos) << alert;
   ASSERT_TRUE(s.command("commit 0"));
@@ -82,7 +86,8 @@ TEST(Collector, IdleInTransactionAlertNamesWhereTheTransactionBegan) {
   auto closed = with_status(*r.report, "closed");
   ASSERT_EQ(closed.size(), 1u) << describe(r);
   EXPECT_EQ(closed[0].at("alerts").at(0).at("kind"), "idle_in_transaction");
-  EXPECT_TRUE(names_function(closed[0].at("transaction").at("began").at("native"), "begin_transaction_here"));
+  EXPECT_TRUE(names_function(closed[0].at("transaction").at("began").at("native"),
+                             "begin_transaction_here"));
 }
 
 // The pool-safe signal: connections idle between checkouts hold no transaction.
@@ -123,7 +128,8 @@ TEST(Collector, SignalDumpListsOpenConnectionsAndTheProgramGoesOn) {
   ASSERT_EQ(open.size(), 2u);
   EXPECT_EQ(open[0].at("transaction").at("state"), "idle");
   EXPECT_EQ(open[1].at("transaction").at("state"), "in_transaction");
-  EXPECT_TRUE(names_function(open[1].at("transaction").at("began").at("native"), "begin_transaction_here"));
+  EXPECT_TRUE(
+      names_function(open[1].at("transaction").at("began").at("native"), "begin_transaction_here"));
   ASSERT_TRUE(s.command("query 0"));  // still running, still serving
   s.send("exit");
   Result r = s.finish();
@@ -202,7 +208,8 @@ TEST(Collector, ControlSocketAnswersWithTheDumpJson) {
   ASSERT_EQ(write(fd, "dump\n", 5), 5);
   std::string reply;
   char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) reply.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+    reply.append(buf, static_cast<std::size_t>(n));
   close(fd);
   json dump = json::parse(reply);
   EXPECT_EQ(dump.at("trigger"), "request");
@@ -239,9 +246,7 @@ TEST(Collector, ForkChildReportsInheritedConnectionsAsTheParents) {
 // out of the report, and the LSan table says which suppression was used.
 TEST(Collector, SuppressedConnectionsNeverAlertAndAreNotReported) {
   std::string supp = "/tmp/connleak-e2e-supp-" + std::to_string(getpid());
-  {
-    std::ofstream(supp) << "# opened on purpose\nleak:open_connection_for_test\n";
-  }
+  { std::ofstream(supp) << "# opened on purpose\nleak:open_connection_for_test\n"; }
   Session s({interactive()}, {.options = "threshold=200ms:suppressions=" + supp});
   ASSERT_TRUE(s.command("open 0"));
   // Younger and from another site: its alert proves the watchdog has looked
@@ -266,7 +271,8 @@ TEST(Collector, SuppressedConnectionsNeverAlertAndAreNotReported) {
 }
 
 TEST(Collector, UnreadableSuppressionsFileIsOneWarning) {
-  Result r = run({bin("pq_scenarios"), "leak"}, {.options = "suppressions=/nonexistent/connleak.supp"});
+  Result r =
+      run({bin("pq_scenarios"), "leak"}, {.options = "suppressions=/nonexistent/connleak.supp"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(count(r.err, "ignoring option 'suppressions=/nonexistent/connleak.supp'"), 1) << r.err;
   EXPECT_EQ(r.report->at("summary").at("leaked"), 1);

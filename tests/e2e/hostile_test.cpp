@@ -25,7 +25,9 @@ namespace fs = std::filesystem;
 
 const std::string kLatin1 = "caf\xe9";  // "café" in ISO-8859-1: not UTF-8
 
-std::string hostile() { return bin("hostile_pq"); }
+std::string hostile() {
+  return bin("hostile_pq");
+}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -102,11 +104,12 @@ TEST(Hostile, NonUtf8ArgvPathDbnameAndUserNeverAbortTheHost) {
   ASSERT_TRUE(s.wait_out("ok exit"));
   Result r = s.finish();
   EXPECT_EQ(r.exit_code, 7) << describe(r);  // the host's own status, not SIGABRT's 134
-  const json& rep = report_of(r);             // valid JSON: the byte became U+FFFD
+  const json& rep = report_of(r);            // valid JSON: the byte became U+FFFD
   EXPECT_EQ(rep.at("argv").at(1), "caf\xEF\xBF\xBD");
   auto leaked = with_status(rep, "leaked");
   ASSERT_EQ(leaked.size(), 2u) << describe(r);
-  EXPECT_NE(leaked[1].at("target").get<std::string>().find("dbname=dbcaf\xEF\xBF\xBD"), std::string::npos);
+  EXPECT_NE(leaked[1].at("target").get<std::string>().find("dbname=dbcaf\xEF\xBF\xBD"),
+            std::string::npos);
   EXPECT_NE(r.err.find("detected connection leaks"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("caf\\xe9"), std::string::npos) << r.err;  // the shim's own text: escaped
   EXPECT_EQ(r.err.find(kLatin1), std::string::npos) << "raw Latin-1 on stderr:\n" << r.err;
@@ -114,10 +117,12 @@ TEST(Hostile, NonUtf8ArgvPathDbnameAndUserNeverAbortTheHost) {
   // `connleak report` reads it in every format, and also a file whose bytes
   // were never made UTF-8 (written by an older shim).
   std::string raw = r.report_text;
-  for (std::size_t at; (at = raw.find("\xEF\xBF\xBD")) != std::string::npos;) raw.replace(at, 3, "\xe9");
+  for (std::size_t at; (at = raw.find("\xEF\xBF\xBD")) != std::string::npos;)
+    raw.replace(at, 3, "\xe9");
   const std::string raw_path = tmp.path() + "/connleak.99999.json";
   std::ofstream(raw_path, std::ios::binary) << raw;
-  for (const std::string& input : {r.report_dir + "/connleak." + std::to_string(r.pid) + ".json", raw_path}) {
+  for (const std::string& input :
+       {r.report_dir + "/connleak." + std::to_string(r.pid) + ".json", raw_path}) {
     for (const char* format : {"text", "json", "sarif", "junit"}) {
       Result rep_run = cli({"report", "--format", format, input});
       EXPECT_EQ(rep_run.exit_code, 23) << format << " " << input << "\n" << describe(rep_run);
@@ -140,7 +145,8 @@ TEST(Hostile, ExitFromASignalHandlerDuringMallocNeverHangs) {
       ++with_report;
       EXPECT_EQ(with_status(*r.report, "leaked").size(), 1u) << describe(r);
     } else {
-      EXPECT_NE(r.err.find("connleak: _exit() in a signal handler"), std::string::npos) << describe(r);
+      EXPECT_NE(r.err.find("connleak: _exit() in a signal handler"), std::string::npos)
+          << describe(r);
     }
   }
   // The collector thread (running: the control socket asks for it, as under
@@ -155,7 +161,8 @@ TEST(Hostile, ExitFromASignalHandlerWithoutTheThreadSaysWhy) {
   Result r = run({bin("exit_in_handler")}, {.timeout_seconds = 20});
   ASSERT_EQ(r.exit_code, 42) << describe(r);
   EXPECT_FALSE(r.report) << describe(r);
-  EXPECT_NE(r.err.find("connleak: _exit() in a signal handler and no collector thread"), std::string::npos)
+  EXPECT_NE(r.err.find("connleak: _exit() in a signal handler and no collector thread"),
+            std::string::npos)
       << describe(r);
 }
 
@@ -178,8 +185,9 @@ const std::vector<Planted>& planted() {
 void expect_no_fragment(const std::string& where, const std::string& text) {
   for (const Planted& p : planted())
     for (const std::string& f : p.fragments)
-      EXPECT_EQ(text.find(f), std::string::npos) << "'" << f << "' of '" << p.password << "' in " << where
-                                                  << ":\n" << text;
+      EXPECT_EQ(text.find(f), std::string::npos)
+          << "'" << f << "' of '" << p.password << "' in " << where << ":\n"
+          << text;
 }
 
 TEST(Hostile, PasswordsWithAtOrSlashNeverShowInAnyOutput) {
@@ -208,7 +216,8 @@ TEST(Hostile, PasswordsWithAtOrSlashNeverShowInAnyOutput) {
   const json& rep = report_of(r);
   EXPECT_EQ(with_status(rep, "leaked").size(), static_cast<std::size_t>(n)) << describe(r);
   // The canary: the targets are there, only the passwords are not.
-  EXPECT_NE(r.err.find("connleak: libpq connection"), std::string::npos) << r.err;  // verbosity=2 lines
+  EXPECT_NE(r.err.find("connleak: libpq connection"), std::string::npos)
+      << r.err;  // verbosity=2 lines
   EXPECT_NE(r.report_text.find("user=u"), std::string::npos) << r.report_text;
   expect_no_fragment("stderr, stdout and report files", everything(r));
   for (const char* format : {"text", "json", "sarif", "junit"}) {
@@ -222,11 +231,13 @@ TEST(Hostile, PasswordsWithAtOrSlashNeverShowInAnyOutput) {
 // out a field that holds it.
 TEST(Hostile, MysqlPasswordAlsoInUserAndDbnameNeverShows) {
   const std::string pw = "Mq9SamePw";
-  Result r = run({bin("hostile_mysql")}, {.options = "verbosity=2", .env = {{"HOSTILE_MYSQL_PW", pw}}});
+  Result r =
+      run({bin("hostile_mysql")}, {.options = "verbosity=2", .env = {{"HOSTILE_MYSQL_PW", pw}}});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   auto leaked = with_status(report_of(r), "leaked");
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  EXPECT_NE(leaked[0].at("target").get<std::string>().find("host=127.0.0.1"), std::string::npos);  // canary
+  EXPECT_NE(leaked[0].at("target").get<std::string>().find("host=127.0.0.1"),
+            std::string::npos);  // canary
   EXPECT_EQ(everything(r).find(pw), std::string::npos) << describe(r);
 }
 
@@ -236,12 +247,11 @@ TEST(Hostile, CommandLinePasswordsNeverShowUnderConnleakRun) {
   TempDir tmp;
   const std::string secret = "Hq8Argv5ecret";
   // hostile_pq ignores its arguments; they are only there to be scrubbed.
-  Result r = run({"/bin/sh", "-c",
-                  "echo leak | \"$0\" \"$@\"",
-                  CONNLEAK_CLI_PATH, "run", "--report-dir", tmp.path(), "--", hostile(), "--password", secret,
-                  "--passwd", secret, "--pgpassword", secret, "-p" + secret, "--password=" + secret,
-                  "{\"password\": \"" + secret + "\"}"},
-                 {.preload = false});
+  Result r =
+      run({"/bin/sh", "-c", "echo leak | \"$0\" \"$@\"", CONNLEAK_CLI_PATH, "run", "--report-dir",
+           tmp.path(), "--", hostile(), "--password", secret, "--passwd", secret, "--pgpassword",
+           secret, "-p" + secret, "--password=" + secret, "{\"password\": \"" + secret + "\"}"},
+          {.preload = false});
   EXPECT_EQ(r.exit_code, 23) << describe(r);  // the connection leaked: the canary
   EXPECT_NE(r.err.find("connleak run: merged summary"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--password ***"), std::string::npos) << r.err;
@@ -254,7 +264,8 @@ TEST(Hostile, CommandLinePasswordsNeverShowUnderConnleakRun) {
 
 // Runs argv with stderr on a pipe that has no reader at all (closed before the
 // fork), stdout on /dev/null; returns the wait status. Bounded by a pidfd poll.
-int run_with_dead_stderr_pipe(const std::vector<std::string>& argv, const std::string& options, bool preload) {
+int run_with_dead_stderr_pipe(const std::vector<std::string>& argv, const std::string& options,
+                              bool preload) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe");
   close(fds[0]);
@@ -310,8 +321,9 @@ TEST(Hostile, ExitReportToADeadStderrPipeDoesNotKillTheHost) {
 TEST(Hostile, ConnleakReportRejectsNegativeCountersAndHugeFiles) {
   TempDir tmp;
   const std::string neg = tmp.path() + "/connleak.1.json";
-  std::ofstream(neg) << R"({"tool":"connleak","version":"0","pid":1,"ppid":0,"argv":["x"],"trigger":"exit",)"
-                     << R"("summary":{"opened":1,"closed":0,"open":1,"leaked":-5,"flagged":0},"connections":[]})";
+  std::ofstream(neg)
+      << R"({"tool":"connleak","version":"0","pid":1,"ppid":0,"argv":["x"],"trigger":"exit",)"
+      << R"("summary":{"opened":1,"closed":0,"open":1,"leaked":-5,"flagged":0},"connections":[]})";
   Result r = cli({"report", neg});
   EXPECT_EQ(r.exit_code, 2) << describe(r);
   EXPECT_EQ(r.out.find("18446744073709551611"), std::string::npos) << r.out;
@@ -333,25 +345,26 @@ TEST(Hostile, ConnleakReportRejectsNegativeCountersAndHugeFiles) {
 TEST(Hostile, ForgedLinesAndEscapesInAReportArePrintedEscaped) {
   TempDir tmp;
   const std::string path = tmp.path() + "/connleak.3.json";
-  json doc = {{"tool", "connleak"},
-              {"version", "0"},
-              {"pid", 3},
-              {"argv", {"prog\x1b]0;owned\x07"}},
-              {"trigger", "exit"},
-              {"summary", {{"opened", 1}, {"closed", 0}, {"open", 1}, {"leaked", 1}, {"flagged", 0}}},
-              {"connections",
-               {{{"id", 1},
-                 {"library", "libpq"},
-                 {"handle", "0x1"},
-                 {"target", "host=h\x1b[2J"},
-                 {"status", "leaked"},
-                 {"acquired",
-                  {{"native",
-                    {{{"address", "0x1"},
-                      {"module", "/m"},
-                      {"function", "f\n\nSUMMARY: connleak: no leaks"},
-                      {"file", nullptr},
-                      {"line", nullptr}}}}}}}}}};
+  json doc = {
+      {"tool", "connleak"},
+      {"version", "0"},
+      {"pid", 3},
+      {"argv", {"prog\x1b]0;owned\x07"}},
+      {"trigger", "exit"},
+      {"summary", {{"opened", 1}, {"closed", 0}, {"open", 1}, {"leaked", 1}, {"flagged", 0}}},
+      {"connections",
+       {{{"id", 1},
+         {"library", "libpq"},
+         {"handle", "0x1"},
+         {"target", "host=h\x1b[2J"},
+         {"status", "leaked"},
+         {"acquired",
+          {{"native",
+            {{{"address", "0x1"},
+              {"module", "/m"},
+              {"function", "f\n\nSUMMARY: connleak: no leaks"},
+              {"file", nullptr},
+              {"line", nullptr}}}}}}}}}};
   std::ofstream(path) << doc.dump();
   Result r = cli({"report", path});
   EXPECT_EQ(r.exit_code, 23) << describe(r);
@@ -365,16 +378,19 @@ TEST(Hostile, ConnleakRunSaysWhenTheCommandWasKilledBeforeReporting) {
   Result r = cli({"run", "--", "/bin/sh", "-c", "kill -SEGV $$"});
   EXPECT_EQ(r.exit_code, 128 + SIGSEGV) << describe(r);
   EXPECT_EQ(r.err.find("no leaks"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("was killed by signal 11 (SIGSEGV) and wrote no report"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("was killed by signal 11 (SIGSEGV) and wrote no report"), std::string::npos)
+      << r.err;
 }
 
 TEST(Hostile, UnknownOptionKeysPrintAFewLinesAndACount) {
   std::string options;
-  for (int i = 0; i < 12000; ++i) options += "k" + std::to_string(i) + "=1:";  // under 128 KiB, the kernel's limit
+  for (int i = 0; i < 12000; ++i)
+    options += "k" + std::to_string(i) + "=1:";  // under 128 KiB, the kernel's limit
   Result r = run({bin("pq_scenarios"), "clean"}, {.options = options});
   EXPECT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_LE(count(r.err, "\n"), 8) << r.err.substr(0, 2000);
-  EXPECT_NE(r.err.find("more option warnings not shown"), std::string::npos) << r.err.substr(0, 2000);
+  EXPECT_NE(r.err.find("more option warnings not shown"), std::string::npos)
+      << r.err.substr(0, 2000);
 }
 
 // --- 14: silent when clean ------------------------------------------------------
@@ -383,7 +399,7 @@ TEST(Hostile, ACleanProcessLeavesStderrUntouched) {
   Result r = run({bin("pq_scenarios"), "clean"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(summary(r, "opened"), 3u);  // the hooks ran: the report file says so
+  EXPECT_EQ(summary(r, "opened"), 3u);               // the hooks ran: the report file says so
   Result leak = run({bin("pq_scenarios"), "leak"});  // canary: a leak is still reported
   EXPECT_NE(leak.err.find("detected connection leaks"), std::string::npos) << leak.err;
 }

@@ -28,7 +28,8 @@ TEST(Libpq, LeakIsReportedWithTheOpeningFunction) {
   const json& c = leaked[0];
   EXPECT_EQ(c.at("library"), "libpq");
   EXPECT_EQ(c.at("state"), "connected");
-  EXPECT_GT(c.at("server_id").get<std::int64_t>(), 0);  // PQbackendPID, matches pg_stat_activity.pid
+  EXPECT_GT(c.at("server_id").get<std::int64_t>(),
+            0);  // PQbackendPID, matches pg_stat_activity.pid
   EXPECT_NE(c.at("target").get<std::string>().find("host=127.0.0.1"), std::string::npos);
   const json& native = c.at("acquired").at("native");
   EXPECT_TRUE(names_function(native, "open_report_conn")) << native.dump(2);
@@ -40,7 +41,8 @@ TEST(Libpq, LeakIsReportedWithTheOpeningFunction) {
   for (const json& f : native)
     EXPECT_EQ(f.at("module").get<std::string>().find("libconnleak"), std::string::npos) << f.dump();
   // The human report on stderr.
-  EXPECT_NE(r.err.find("connleak: 1 connection(s) never closed, opened from:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("connleak: 1 connection(s) never closed, opened from:"), std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("open_report_conn"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("SUMMARY: connleak: 1 leaked connection(s)"), std::string::npos) << r.err;
 }
@@ -48,7 +50,7 @@ TEST(Libpq, LeakIsReportedWithTheOpeningFunction) {
 TEST(Libpq, ReportFileIsPrivateAndComplete) {
   Result r = scenario("leak");
   ASSERT_TRUE(r.report) << describe(r);
-  struct stat st{};
+  struct stat st {};
   std::string path = r.report_dir + "/connleak." + std::to_string(r.pid) + ".json";
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -71,7 +73,8 @@ TEST(Libpq, CleanProgramReportsZeroAndOneLine) {
   // Silent when clean, like LeakSanitizer: the clean line is opt-in.
   EXPECT_EQ(r.err.find("connleak:"), std::string::npos) << r.err;
   Result verbose = scenario("clean", {.options = "verbosity=1"});
-  EXPECT_NE(verbose.err.find("connleak: no leaks: 3 connection(s) opened, 3 closed"), std::string::npos)
+  EXPECT_NE(verbose.err.find("connleak: no leaks: 3 connection(s) opened, 3 closed"),
+            std::string::npos)
       << verbose.err;
 }
 
@@ -89,7 +92,8 @@ TEST(Libpq, FailedConnectNotFinishedIsALeak) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_EQ(leaked[0].at("state"), "failed");
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "connect_to_dead_port"));
-  EXPECT_NE(r.err.find("connect failed and the handle was never closed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("connect failed and the handle was never closed"), std::string::npos)
+      << r.err;
 }
 
 TEST(Libpq, FailedConnectFinishedIsClean) {
@@ -133,7 +137,8 @@ TEST(Libpq, SixteenThreadStormAccountsForEveryHandle) {
     threads.insert(c.at("thread").get<std::int64_t>());
   }
   EXPECT_EQ(threads.size(), 16u);  // each leak carries the thread that opened it
-  EXPECT_NE(r.err.find("connleak: 16 connection(s) never closed, opened from:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("connleak: 16 connection(s) never closed, opened from:"), std::string::npos)
+      << r.err;
 }
 
 TEST(Libpq, ExitFromAnotherThreadWhileHooksRunWritesTheReport) {
@@ -171,8 +176,8 @@ TEST(Libpq, NonBlockingConnectIsTracked) {
 
 TEST(Libpq, NoPasswordInAnyOutput) {
   const std::string secret = pg("APP_PASSWORD");
-  std::string uri = "postgresql://" + pg("APP_USER") + ":" + secret + "@" + pg("HOST") + ":" + pg("PORT") +
-                    "/" + pg("APP_DB");
+  std::string uri = "postgresql://" + pg("APP_USER") + ":" + secret + "@" + pg("HOST") + ":" +
+                    pg("PORT") + "/" + pg("APP_DB");
   Result r = run({bin("pq_scenarios"), "passwords", uri}, {.env = {{"PGPASSWORD", secret}}});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   auto leaked = with_status(report_of(r), "leaked");
@@ -203,7 +208,8 @@ TEST(Libpq, CloseOfUnknownHandleIsCountedAndPassedThrough) {
   EXPECT_EQ(summary(r, "unknown_closes"), 1u);
   EXPECT_EQ(summary(r, "opened"), 1u);
   EXPECT_EQ(summary(r, "leaked"), 0u);
-  EXPECT_NE(r.err.find("PQfinish of a handle connleak never saw opened"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("PQfinish of a handle connleak never saw opened"), std::string::npos)
+      << r.err;
 }
 
 TEST(Libpq, LibpqCallsIntoItselfAreNotRecorded) {
@@ -323,7 +329,8 @@ TEST(Demo, LeakyServiceReportsOneSiteWithThreeLeaks) {
   EXPECT_EQ(r.report->at("summary").at("opened"), 9);
   for (const json& c : with_status(*r.report, "leaked"))
     EXPECT_TRUE(names_function(c.at("acquired").at("native"), "handle_request"));
-  EXPECT_NE(r.err.find("connleak: 3 connection(s) never closed, opened from:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("connleak: 3 connection(s) never closed, opened from:"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace

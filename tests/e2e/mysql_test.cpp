@@ -18,11 +18,14 @@ Result scenario(const std::string& name, const RunOptions& options = {}) {
 // The value of a "key=123" line the program printed.
 std::int64_t printed(const Result& r, const std::string& key) {
   std::size_t at = r.out.find(key + "=");
-  if (at == std::string::npos) throw std::runtime_error("program did not print " + key + ":\n" + describe(r));
+  if (at == std::string::npos)
+    throw std::runtime_error("program did not print " + key + ":\n" + describe(r));
   return std::stoll(r.out.substr(at + key.size() + 1));
 }
 
-std::string target_of(const json& c) { return c.at("target").get<std::string>(); }
+std::string target_of(const json& c) {
+  return c.at("target").get<std::string>();
+}
 
 TEST(Mysql, LeakIsReportedWithTheOpeningFunctionAndServerThreadId) {
   Result r = scenario("leak");
@@ -40,16 +43,21 @@ TEST(Mysql, LeakIsReportedWithTheOpeningFunctionAndServerThreadId) {
   // mysql_thread_id: the Id column of SHOW PROCESSLIST.
   EXPECT_GT(c.at("server_id").get<std::int64_t>(), 0);
   EXPECT_EQ(c.at("server_id").get<std::int64_t>(), printed(r, "leaked_thread_id"));
-  EXPECT_NE(c.at("client_module").get<std::string>().find("libmariadb.so"), std::string::npos) << c.dump(2);
+  EXPECT_NE(c.at("client_module").get<std::string>().find("libmariadb.so"), std::string::npos)
+      << c.dump(2);
   const json& native = c.at("acquired").at("native");
-  EXPECT_EQ(native.at(0).at("function"), "open_report_conn") << native.dump(2);  // mysql_init's caller
-  EXPECT_NE(native.at(0).at("file").get<std::string>().find("mysql_scenarios.c"), std::string::npos);
+  EXPECT_EQ(native.at(0).at("function"), "open_report_conn")
+      << native.dump(2);  // mysql_init's caller
+  EXPECT_NE(native.at(0).at("file").get<std::string>().find("mysql_scenarios.c"),
+            std::string::npos);
   EXPECT_TRUE(names_function(native, "main")) << native.dump(2);
   for (const json& f : native)
     EXPECT_EQ(f.at("module").get<std::string>().find("libconnleak"), std::string::npos) << f.dump();
-  EXPECT_NE(r.err.find("connleak: 1 connection(s) never closed, opened from:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("connleak: 1 connection(s) never closed, opened from:"), std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("open_report_conn"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("server id " + std::to_string(printed(r, "leaked_thread_id"))), std::string::npos)
+  EXPECT_NE(r.err.find("server id " + std::to_string(printed(r, "leaked_thread_id"))),
+            std::string::npos)
       << r.err;
 }
 
@@ -60,8 +68,8 @@ TEST(Mysql, TargetIsReadBackFromTheConnectedHandle) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   auto leaked = with_status(report_of(r), "leaked");
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  EXPECT_EQ(target_of(leaked[0]), "host=127.0.0.1 port=" + mysql("PORT") + " dbname=" + mysql("DB") +
-                                       " user=" + mysql("USER"))
+  EXPECT_EQ(target_of(leaked[0]), "host=127.0.0.1 port=" + mysql("PORT") +
+                                      " dbname=" + mysql("DB") + " user=" + mysql("USER"))
       << leaked[0].dump(2);
 
   // mysql_change_user switches user and database on the same connection.
@@ -83,7 +91,8 @@ TEST(Mysql, CleanProgramReportsZero) {
   EXPECT_TRUE(report_of(r).at("connections").empty());
   EXPECT_EQ(r.err.find("connleak:"), std::string::npos) << r.err;  // silent when clean
   Result verbose = scenario("clean", {.options = "verbosity=1"});
-  EXPECT_NE(verbose.err.find("connleak: no leaks: 3 connection(s) opened, 3 closed"), std::string::npos)
+  EXPECT_NE(verbose.err.find("connleak: no leaks: 3 connection(s) opened, 3 closed"),
+            std::string::npos)
       << verbose.err;
 }
 
@@ -94,9 +103,11 @@ TEST(Mysql, FailedConnectNeverClosedIsALeak) {
   auto leaked = with_status(report_of(r), "leaked");
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_EQ(leaked[0].at("state"), "failed");
-  EXPECT_FALSE(leaked[0].contains("server_id") && leaked[0].at("server_id").is_number()) << leaked[0].dump(2);
+  EXPECT_FALSE(leaked[0].contains("server_id") && leaked[0].at("server_id").is_number())
+      << leaked[0].dump(2);
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "connect_to_dead_port"));
-  EXPECT_NE(r.err.find("connect failed and the handle was never closed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("connect failed and the handle was never closed"), std::string::npos)
+      << r.err;
 }
 
 TEST(Mysql, FailedConnectClosedIsClean) {
@@ -116,7 +127,9 @@ TEST(Mysql, InitializedNeverConnectedIsReportedAsInitialized) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_EQ(leaked[0].at("state"), "initialized");
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "init_without_connect"));
-  EXPECT_NE(r.err.find("1 handle(s) initialized but never connected (low severity)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 handle(s) initialized but never connected (low severity)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(Mysql, InitializedNeverConnectedCanBeLeftOut) {
@@ -171,7 +184,8 @@ TEST(Mysql, ReconnectAfterServerSideKillIsNotALeak) {
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "open_reconnecting"));
   // The session that exists now, not the killed one.
   EXPECT_NE(printed(r, "new_thread_id"), printed(r, "old_thread_id"));
-  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "new_thread_id")) << describe(r);
+  EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "new_thread_id"))
+      << describe(r);
 }
 
 TEST(Mysql, SixteenThreadStormAccountsForEveryHandle) {
@@ -206,8 +220,10 @@ TEST(Mysql, MixedLibpqAndMysqlProgramReportsBoth) {
   int pg = 0, my = 0;
   for (const json& c : leaked) {
     EXPECT_EQ(c.at("state"), "connected");
-    if (c.at("library") == "libpq" && names_function(c.at("acquired").at("native"), "leak_pg")) ++pg;
-    if (c.at("library") == "mysql" && names_function(c.at("acquired").at("native"), "leak_mysql")) ++my;
+    if (c.at("library") == "libpq" && names_function(c.at("acquired").at("native"), "leak_pg"))
+      ++pg;
+    if (c.at("library") == "mysql" && names_function(c.at("acquired").at("native"), "leak_mysql"))
+      ++my;
   }
   EXPECT_EQ(pg, 1) << describe(r);
   EXPECT_EQ(my, 1) << describe(r);
@@ -255,8 +271,8 @@ TEST(Mysql, HandleNotSeenInitializedStartsAtTheConnect) {
   EXPECT_EQ(leaked[0].at("state"), "connected");
   EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "unseen_thread_id"));
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "connect_unseen_handle"));
-  EXPECT_EQ(target_of(leaked[0]), "host=127.0.0.1 port=" + mysql("PORT") + " dbname=" + mysql("DB") +
-                                      " user=" + mysql("USER"));
+  EXPECT_EQ(target_of(leaked[0]), "host=127.0.0.1 port=" + mysql("PORT") +
+                                      " dbname=" + mysql("DB") + " user=" + mysql("USER"));
 }
 
 TEST(Mysql, ChangeUserAndResetConnectionKeepTheRecord) {
@@ -328,7 +344,8 @@ TEST(Mysql, PythonMysqlclientLeakIsReported) {
   EXPECT_EQ(leaked[0].at("server_id").get<std::int64_t>(), printed(r, "python_thread_id"));
   const json& native = leaked[0].at("acquired").at("native");
   ASSERT_FALSE(native.empty());
-  EXPECT_NE(native.at(0).at("module").get<std::string>().find("_mysql"), std::string::npos) << native.dump(2);
+  EXPECT_NE(native.at(0).at("module").get<std::string>().find("_mysql"), std::string::npos)
+      << native.dump(2);
   EXPECT_EQ(r.report_text.find(mysql("PASSWORD")), std::string::npos);
 }
 

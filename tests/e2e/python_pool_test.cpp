@@ -158,7 +158,8 @@ TEST(PythonPool, AsyncpgLeakedAcquireIsNamedAtItsLineIdleConnectionsArePooled) {
 TEST(PythonPool, AsyncpgHoldingTaskIsNamedInADump) {
   std::string file = script("pool_asyncpg.py");
   // Dumps are opt-in since the shim starts no thread unless asked (issue 20).
-  Session s({"/usr/bin/python3", file, "hold"}, with_hooks(debian(), {.options = "dump_signal=12"}));
+  Session s({"/usr/bin/python3", file, "hold"},
+            with_hooks(debian(), {.options = "dump_signal=12"}));
   ASSERT_TRUE(s.wait_out("holding")) << s.err();
   ASSERT_EQ(kill(s.pid(), SIGUSR2), 0);
   ASSERT_TRUE(s.wait_err("connleak: dump (signal)")) << s.err();

@@ -28,7 +28,8 @@ json field(const json& c, const std::string& path) {
   return c.contains(p) ? c.at(p) : json();
 }
 
-Result python(const std::string& name, const std::vector<std::string>& args = {}, const RunOptions& options = {}) {
+Result python(const std::string& name, const std::vector<std::string>& args = {},
+              const RunOptions& options = {}) {
   std::vector<std::string> argv{"/usr/bin/python3", script(name)};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, options);
@@ -48,14 +49,21 @@ std::int64_t printed(const std::string& out, const std::string& key) {
   return std::stoll(m[2]);
 }
 
-std::string pg_tcp_target() { return "tcp 127.0.0.1:" + pg("PORT"); }
-std::string mysql_tcp_target() { return "tcp " + mysql("HOST") + ":" + mysql("PORT"); }
+std::string pg_tcp_target() {
+  return "tcp 127.0.0.1:" + pg("PORT");
+}
+std::string mysql_tcp_target() {
+  return "tcp " + mysql("HOST") + ":" + mysql("PORT");
+}
 
 // What every socket-level record carries.
 void expect_socket_record(const json& c, const std::string& protocol, const std::string& target) {
   EXPECT_EQ(c.at("library"), "socket") << c.dump(2);
   EXPECT_EQ(field(c, "/protocol"), protocol) << c.dump(2);
-  EXPECT_TRUE(std::regex_match(field(c, "/handle").is_string() ? field(c, "/handle").get<std::string>() : "", std::regex("fd:[0-9]+"))) << c.dump(2);
+  EXPECT_TRUE(std::regex_match(
+      field(c, "/handle").is_string() ? field(c, "/handle").get<std::string>() : "",
+      std::regex("fd:[0-9]+")))
+      << c.dump(2);
   EXPECT_EQ(field(c, "/target"), target) << c.dump(2);
 }
 
@@ -88,7 +96,9 @@ void expect_one_socket_leak(const Result& r, const std::string& file, const std:
   int line = line_of(file, marker);
   ASSERT_GT(line, 0);
   EXPECT_TRUE(python_names(py, function, file, line)) << py.dump(2);
-  EXPECT_NE(r.err.find(" in " + function + " " + file + ":" + std::to_string(line)), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in " + function + " " + file + ":" + std::to_string(line)),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(summary(r, "opened"), 2u) << describe(r);
   EXPECT_EQ(summary(r, "closed"), 1u) << describe(r);
   EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
@@ -122,7 +132,9 @@ TEST(Socket, AsyncpgLeakNamesTheLine) {
   expect_no_password(r, pg("APP_PASSWORD"));  // SCRAM over TCP as the password user
 }
 
-TEST(Socket, AsyncpgOpenQueryCloseIsClean) { expect_clean(python("sock_asyncpg_clean.py")); }
+TEST(Socket, AsyncpgOpenQueryCloseIsClean) {
+  expect_clean(python("sock_asyncpg_clean.py"));
+}
 
 TEST(Socket, AiomysqlLeakNamesTheLine) {
   Result r = python("sock_aiomysql.py", {"leak"});
@@ -130,7 +142,9 @@ TEST(Socket, AiomysqlLeakNamesTheLine) {
   expect_no_password(r, mysql("PASSWORD"));
 }
 
-TEST(Socket, AiomysqlOpenQueryCloseIsClean) { expect_clean(python("sock_aiomysql.py", {"clean"})); }
+TEST(Socket, AiomysqlOpenQueryCloseIsClean) {
+  expect_clean(python("sock_aiomysql.py", {"clean"}));
+}
 
 TEST(Socket, PymysqlLeakNamesTheLine) {
   Result r = python("sock_pymysql.py", {"leak"});
@@ -138,7 +152,9 @@ TEST(Socket, PymysqlLeakNamesTheLine) {
   expect_no_password(r, mysql("PASSWORD"));
 }
 
-TEST(Socket, PymysqlOpenQueryCloseIsClean) { expect_clean(python("sock_pymysql.py", {"clean"})); }
+TEST(Socket, PymysqlOpenQueryCloseIsClean) {
+  expect_clean(python("sock_pymysql.py", {"clean"}));
+}
 
 // --- 4: a transaction held past txn_threshold ---
 
@@ -150,7 +166,9 @@ void expect_held_transaction_flagged(const std::string& name, const std::string&
   ASSERT_GT(line, 0);
   // Exactly one warning: the idle connection beside it sat outside any transaction.
   EXPECT_EQ(count(r.err, "(txn_threshold)"), 1) << r.err;
-  EXPECT_NE(r.err.find(" in hold_transaction " + file + ":" + std::to_string(line)), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in hold_transaction " + file + ":" + std::to_string(line)),
+            std::string::npos)
+      << r.err;
   // The COMMIT ends it: one follow-up line.
   EXPECT_EQ(count(r.err, "the transaction flagged on connection id"), 1) << r.err;
   ASSERT_TRUE(r.report) << describe(r);
@@ -161,11 +179,13 @@ void expect_held_transaction_flagged(const std::string& name, const std::string&
   auto closed = with_status(*r.report, "closed");
   ASSERT_EQ(closed.size(), 1u) << describe(r);
   const json& c = closed[0];
-  expect_socket_record(c, protocol, protocol == "postgresql" ? pg_tcp_target() : mysql_tcp_target());
+  expect_socket_record(c, protocol,
+                       protocol == "postgresql" ? pg_tcp_target() : mysql_tcp_target());
   EXPECT_EQ(field(c, "/server_id"), printed(r.out, "server_id")) << c.dump(2) << r.out;
   EXPECT_EQ(field(c, "/alerts").size(), 1u) << c.dump(2);
   EXPECT_EQ(field(c, "/alerts/0/kind"), "idle_in_transaction") << c.dump(2);
-  EXPECT_TRUE(python_names(field(c, "/transaction/began/python"), "hold_transaction", file, line)) << c.dump(2);
+  EXPECT_TRUE(python_names(field(c, "/transaction/began/python"), "hold_transaction", file, line))
+      << c.dump(2);
 }
 
 TEST(Socket, AsyncpgTransactionHeldIsFlaggedIdleConnectionIsNot) {
@@ -202,8 +222,8 @@ TEST(Socket, AsyncpgIdlePoolIsNeverFlagged) {
   EXPECT_EQ(summary(r, "flagged"), 1u) << describe(r);
   auto closed = with_status(*r.report, "closed");
   ASSERT_EQ(closed.size(), 1u) << describe(r);  // the canary; no pooled connection
-  EXPECT_TRUE(python_names(field(closed[0], "/transaction/began/python"), "canary_holds_transaction",
-                           file, line_of(file, "CANARY-LINE")))
+  EXPECT_TRUE(python_names(field(closed[0], "/transaction/began/python"),
+                           "canary_holds_transaction", file, line_of(file, "CANARY-LINE")))
       << closed[0].dump(2);
 }
 
@@ -216,17 +236,20 @@ TEST(Socket, SqlalchemyAsyncOnlyTheHeldTransactionIsFlagged) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   // Exactly one alert: the warmed-up pooled connections idle outside any transaction.
   EXPECT_EQ(count(r.err, "(txn_threshold)"), 1) << r.err;
-  EXPECT_NE(r.err.find(" in update_service_files " + file + ":" + std::to_string(line)), std::string::npos)
+  EXPECT_NE(r.err.find(" in update_service_files " + file + ":" + std::to_string(line)),
+            std::string::npos)
       << r.err;
   ASSERT_TRUE(r.report) << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);  // the three warm-up checkouts; the held one reuses one
+  EXPECT_EQ(summary(r, "opened"), 3u)
+      << describe(r);  // the three warm-up checkouts; the held one reuses one
   EXPECT_EQ(summary(r, "leaked"), 0u) << describe(r);  // engine.dispose() closed them all
   EXPECT_EQ(summary(r, "flagged"), 1u) << describe(r);
   auto closed = with_status(*r.report, "closed");
   ASSERT_EQ(closed.size(), 1u) << describe(r);
   expect_socket_record(closed[0], "postgresql", pg_tcp_target());
   EXPECT_EQ(field(closed[0], "/alerts/0/kind"), "idle_in_transaction") << closed[0].dump(2);
-  EXPECT_TRUE(python_names(field(closed[0], "/transaction/began/python"), "update_service_files", file, line))
+  EXPECT_TRUE(python_names(field(closed[0], "/transaction/began/python"), "update_service_files",
+                           file, line))
       << closed[0].dump(2);
 }
 
@@ -247,7 +270,9 @@ TEST(Socket, SqlalchemyAsyncDroppedConnectionIsALeakNamingItsCheckout) {
   expect_socket_record(leaked[0], "postgresql", pg_tcp_target());
   json py = field(leaked[0], "/acquired/python");
   EXPECT_TRUE(python_names(py, "checkout_and_forget", file, line)) << py.dump(2);
-  EXPECT_NE(r.err.find(" in checkout_and_forget " + file + ":" + std::to_string(line)), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in checkout_and_forget " + file + ":" + std::to_string(line)),
+            std::string::npos)
+      << r.err;
 }
 
 // --- 7: libpq's own socket is not recorded twice ---
@@ -264,7 +289,8 @@ TEST(Socket, Psycopg2BesideAsyncpgLibpqRecordIsTheOnlyOneForItsSession) {
   ASSERT_EQ(libpq.size(), 1u) << describe(r);
   EXPECT_EQ(libpq[0].at("status"), "leaked");
   EXPECT_EQ(field(libpq[0], "/server_id"), libpq_id);
-  EXPECT_TRUE(python_names(field(libpq[0], "/acquired/python"), "get_psycopg2", file, line_of(file, "LIBPQ-LINE")))
+  EXPECT_TRUE(python_names(field(libpq[0], "/acquired/python"), "get_psycopg2", file,
+                           line_of(file, "LIBPQ-LINE")))
       << libpq[0].dump(2);
   int same_session = 0;
   for (const json& c : r.report->at("connections"))
@@ -283,7 +309,8 @@ TEST(Socket, Psycopg2BesideAsyncpgEachReportedOnce) {
   expect_socket_record(sock[0], "postgresql", pg_tcp_target());
   EXPECT_EQ(sock[0].at("status"), "leaked");
   EXPECT_EQ(field(sock[0], "/server_id"), printed(r.out, "socket_server_id")) << r.out;
-  EXPECT_TRUE(python_names(field(sock[0], "/acquired/python"), "get_asyncpg", file, line_of(file, "SOCKET-LINE")))
+  EXPECT_TRUE(python_names(field(sock[0], "/acquired/python"), "get_asyncpg", file,
+                           line_of(file, "SOCKET-LINE")))
       << sock[0].dump(2);
   EXPECT_EQ(r.report->at("connections").size(), 2u) << describe(r);
   EXPECT_EQ(summary(r, "opened"), 2u) << describe(r);
@@ -301,7 +328,9 @@ TEST(Socket, HttpAndOtherSocketsAreNeverReported) {
   const json& c = r.report->at("connections").at(0);
   EXPECT_EQ(c.at("status"), "leaked");
   expect_socket_record(c, "postgresql", pg_tcp_target());
-  EXPECT_TRUE(python_names(field(c, "/acquired/python"), "get_conn", file, line_of(file, "LEAK-LINE"))) << c.dump(2);
+  EXPECT_TRUE(
+      python_names(field(c, "/acquired/python"), "get_conn", file, line_of(file, "LEAK-LINE")))
+      << c.dump(2);
   EXPECT_EQ(summary(r, "opened"), 1u) << describe(r);  // HTTP, silent TCP, UDP: not counted
   EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
 }
@@ -320,7 +349,8 @@ TEST(Socket, ForkAndSubprocessChildrenLeaveTheParentsConnectionsAlone) {
   ASSERT_EQ(children.size(), 2u) << r.out;
   ASSERT_TRUE(r.report) << describe(r);
   EXPECT_TRUE(with_status(*r.report, "leaked").empty()) << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 2u) << describe(r);  // asyncpg + PyMySQL, nothing from the children
+  EXPECT_EQ(summary(r, "opened"), 2u)
+      << describe(r);  // asyncpg + PyMySQL, nothing from the children
   EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
   EXPECT_EQ(summary(r, "leaked"), 0u) << describe(r);
   EXPECT_EQ(summary(r, "unknown_closes"), 0u) << describe(r);
@@ -349,7 +379,8 @@ TEST(Socket, AsyncpgCancelRequestIsNotCountedAsAConnection) {
   ASSERT_NE(r.out.find("timed out\n"), std::string::npos) << r.out;  // the cancel really happened
   ASSERT_TRUE(r.report) << describe(r);
   EXPECT_TRUE(r.report->at("connections").empty()) << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 1u) << describe(r);  // not 2: the side connection only carried the cancel
+  EXPECT_EQ(summary(r, "opened"), 1u)
+      << describe(r);  // not 2: the side connection only carried the cancel
   EXPECT_EQ(summary(r, "closed"), 1u) << describe(r);
   EXPECT_EQ(summary(r, "leaked"), 0u) << describe(r);
 }
@@ -371,9 +402,11 @@ TEST(Socket, UnixSocketConnectionsNameTheSocketPath) {
   expect_socket_record(*myc, "mysql", "unix " + mysql("SOCKET"));
   EXPECT_EQ(field(*pgc, "/server_id"), printed(r.out, "pg_server_id")) << r.out;
   EXPECT_EQ(field(*myc, "/server_id"), printed(r.out, "mysql_server_id")) << r.out;
-  EXPECT_TRUE(python_names(field(*pgc, "/acquired/python"), "get_asyncpg", file, line_of(file, "PG-LINE")))
+  EXPECT_TRUE(
+      python_names(field(*pgc, "/acquired/python"), "get_asyncpg", file, line_of(file, "PG-LINE")))
       << pgc->dump(2);
-  EXPECT_TRUE(python_names(field(*myc, "/acquired/python"), "get_pymysql", file, line_of(file, "MY-LINE")))
+  EXPECT_TRUE(
+      python_names(field(*myc, "/acquired/python"), "get_pymysql", file, line_of(file, "MY-LINE")))
       << myc->dump(2);
   EXPECT_EQ(summary(r, "opened"), 2u) << describe(r);
 }
@@ -408,7 +441,8 @@ TEST(Socket, EncryptedConnectionIsTrackedWithItsStateUnknown) {
   EXPECT_EQ(c.at("state"), "connected");
   EXPECT_EQ(field(c, "/transaction/state"), "unknown") << c.dump(2);
   EXPECT_EQ(field(c, "/transaction/note"), "encrypted") << c.dump(2);
-  EXPECT_TRUE(python_names(c.at("acquired").at("python"), "open_encrypted", file, line_of(file, "LEAK-LINE")))
+  EXPECT_TRUE(python_names(c.at("acquired").at("python"), "open_encrypted", file,
+                           line_of(file, "LEAK-LINE")))
       << c.dump(2);
   EXPECT_NE(r.err.find("transaction state unknown (encrypted)"), std::string::npos) << r.err;
   EXPECT_EQ(r.report->at("summary").at("opened"), 1);
@@ -416,9 +450,11 @@ TEST(Socket, EncryptedConnectionIsTrackedWithItsStateUnknown) {
 
 TEST(Socket, AsyncpgOverIpv6Loopback) {
   // scripts/pg-server.sh listens on 127.0.0.1 only: skipped there, never faked.
-  if (!pg_listens_on_ipv6_loopback()) GTEST_SKIP() << "PostgreSQL does not listen on [::1]:" << pg("PORT");
+  if (!pg_listens_on_ipv6_loopback())
+    GTEST_SKIP() << "PostgreSQL does not listen on [::1]:" << pg("PORT");
   Result r = python("sock_asyncpg_leak.py", {}, {.env = {{"CONNLEAK_TEST_PG_HOST", "::1"}}});
-  expect_one_socket_leak(r, script("sock_asyncpg_leak.py"), "postgresql", "tcp [::1]:" + pg("PORT"));
+  expect_one_socket_leak(r, script("sock_asyncpg_leak.py"), "postgresql",
+                         "tcp [::1]:" + pg("PORT"));
 }
 
 // --- dumps list open socket-level connections ---
@@ -436,7 +472,8 @@ TEST(Socket, SignalDumpListsOpenSocketConnections) {
   ASSERT_EQ(open.size(), 3u) << dump->dump(2);
   std::map<std::int64_t, json> by_id;
   for (const json& c : open)
-    if (field(c, "/server_id").is_number_integer()) by_id[c.at("server_id").get<std::int64_t>()] = c;
+    if (field(c, "/server_id").is_number_integer())
+      by_id[c.at("server_id").get<std::int64_t>()] = c;
   const json& idle = by_id[printed(s.out(), "idle")];
   const json& busy = by_id[printed(s.out(), "busy")];
   const json& my = by_id[printed(s.out(), "mysql")];

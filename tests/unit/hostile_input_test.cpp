@@ -8,9 +8,9 @@
 #include "collector/printable.h"
 #include "collector/redact.h"
 #include "collector/report_json.h"
+#include "collector/report_junit.h"
 #include "collector/report_sarif.h"
 #include "collector/report_text.h"
-#include "collector/report_junit.h"
 
 namespace connleak {
 namespace {
@@ -43,8 +43,8 @@ Report hostile_report(const std::string& text) {
 
 TEST(HostileInput, ValidUtf8ReplacesEveryMalformedByte) {
   EXPECT_EQ(valid_utf8("caf\xe9"), "caf\xEF\xBF\xBD");
-  EXPECT_EQ(valid_utf8("caf\xc3\xa9"), "caf\xc3\xa9");                 // already UTF-8
-  EXPECT_EQ(valid_utf8("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");        // overlong '/'
+  EXPECT_EQ(valid_utf8("caf\xc3\xa9"), "caf\xc3\xa9");                            // already UTF-8
+  EXPECT_EQ(valid_utf8("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
   EXPECT_EQ(valid_utf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
   EXPECT_EQ(valid_utf8("\xf0\x9f\x98"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated
 }
@@ -52,7 +52,9 @@ TEST(HostileInput, ValidUtf8ReplacesEveryMalformedByte) {
 TEST(HostileInput, PrintableEscapesControlsAndBadBytes) {
   EXPECT_EQ(printable("a\nb\tc\x1b]0;pwned\x07"), "a\\nb\\tc\\e]0;pwned\\x07");
   EXPECT_EQ(printable("caf\xe9"), "caf\\xe9");
-  EXPECT_EQ(printable("\xc2\x9b" "31m"), "\\xc2\\x9b31m");  // C1 CSI
+  EXPECT_EQ(printable("\xc2\x9b"
+                      "31m"),
+            "\\xc2\\x9b31m");  // C1 CSI
   EXPECT_EQ(printable("caf\xc3\xa9 C:\\dir"), "caf\xc3\xa9 C:\\dir");
 }
 
@@ -81,7 +83,8 @@ TEST(HostileInput, TextCannotForgeASummaryLineOrReachTheTerminal) {
   EXPECT_EQ(summaries, 1) << text;
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
   EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
-  EXPECT_NE(text.find("evil\\n\\nSUMMARY: connleak: no leaks\\e]0;title\\x07"), std::string::npos) << text;
+  EXPECT_NE(text.find("evil\\n\\nSUMMARY: connleak: no leaks\\e]0;title\\x07"), std::string::npos)
+      << text;
 }
 
 TEST(HostileInput, NegativeCountersAreRejectedWithOneClearReason) {
@@ -122,7 +125,8 @@ TEST(HostileInput, UrisThatSplitTheirPasswordAreAmbiguous) {
 
 TEST(HostileInput, TargetFieldsHoldingThePasswordAreLeftOut) {
   EXPECT_EQ(format_target_without("Zq7sec", {{"host", "Zq7sec.example"}, {"user", "u"}}), "user=u");
-  EXPECT_EQ(format_target_without("hunter2pass", {{"dbname", "hunter"}, {"user", "app"}}), "user=app");
+  EXPECT_EQ(format_target_without("hunter2pass", {{"dbname", "hunter"}, {"user", "app"}}),
+            "user=app");
   EXPECT_EQ(format_target_without("", {{"host", "h"}, {"user", "u"}}), "host=h user=u");
   EXPECT_EQ(format_target_without("xy", {{"host", "xyz"}}), "host=xyz");  // too short to be a piece
 }

@@ -19,7 +19,9 @@ ConnRecord rec(std::uintptr_t handle, StackId stack = 1) {
   return r;
 }
 
-std::int64_t far_deadline() { return mono_now_ns() + 5'000'000'000LL; }
+std::int64_t far_deadline() {
+  return mono_now_ns() + 5'000'000'000LL;
+}
 
 TEST(Registry, OpenCloseLeak) {
   Registry reg;
@@ -130,7 +132,8 @@ TEST(Registry, ManyThreadsOpenAndCloseExactly) {
     threads.emplace_back([&, t] {
       while (!go.load()) std::this_thread::yield();
       for (int i = 0; i < kRounds; ++i) {
-        std::uintptr_t h = (static_cast<std::uintptr_t>(t) << 32) | (static_cast<std::uintptr_t>(i) << 4);
+        std::uintptr_t h =
+            (static_cast<std::uintptr_t>(t) << 32) | (static_cast<std::uintptr_t>(i) << 4);
         reg.on_open(rec(h));
         if (i % 100 != 0) {
           EXPECT_EQ(reg.on_close(h, 0, now()), CloseOutcome::kClosed);

@@ -46,8 +46,9 @@ Report sample() {
   r.argv = {"./service", "--port", "8080"};
   r.trigger = "exit";
   r.generated_at = "2026-11-21T10:00:12.500Z";
-  std::vector<Frame> site_a = {native(0x401136, "open_report_conn", "/src/app.c", 42, "/src/service"),
-                               native(0x4011a0, "main", "/src/app.c", 90, "/src/service")};
+  std::vector<Frame> site_a = {
+      native(0x401136, "open_report_conn", "/src/app.c", 42, "/src/service"),
+      native(0x4011a0, "main", "/src/app.c", 90, "/src/service")};
   std::vector<Frame> site_b = {native(0x401200, "cache_warmup", nullptr, 0, "/src/service")};
   r.connections.push_back(leaked(3, "0x55d0c0ffee00", site_b));
   r.connections.push_back(leaked(7, "0x55d0c0ffef00", site_a));
@@ -58,8 +59,10 @@ Report sample() {
   dc.state = "closed";
   dc.closed_at = "2026-11-21T10:00:05.000Z";
   dc.alerts.push_back({"double_close", 3.0});
-  dc.closed_from = Stacks{{native(0x401300, "first_close", "/src/app.c", 60, "/src/service")}, std::nullopt};
-  dc.closed_again_from = Stacks{{native(0x401400, "second_close", "/src/app.c", 70, "/src/service")}, std::nullopt};
+  dc.closed_from =
+      Stacks{{native(0x401300, "first_close", "/src/app.c", 60, "/src/service")}, std::nullopt};
+  dc.closed_again_from =
+      Stacks{{native(0x401400, "second_close", "/src/app.c", 70, "/src/service")}, std::nullopt};
   dc.closed_again_at = "2026-11-21T10:00:06.000Z";
   r.connections.push_back(dc);
   // The summary follows from the connections (plus the 6 clean closes that a
@@ -122,7 +125,8 @@ TEST(ReportText, CleanReportIsOneLineOrNothing) {
   Report r = sample();
   r.connections.clear();
   r.summary = {.opened = 4, .closed = 4};
-  EXPECT_EQ(render_text(r), "connleak: no leaks: 4 connection(s) opened, 4 closed (./service --port 8080)\n");
+  EXPECT_EQ(render_text(r),
+            "connleak: no leaks: 4 connection(s) opened, 4 closed (./service --port 8080)\n");
   EXPECT_EQ(render_text(r, {.clean_line = false}), "");
 }
 
@@ -134,7 +138,8 @@ TEST(ReportText, PythonFramesLead) {
   py.line = 17;
   r.connections[0].acquired.python = std::vector<Frame>{py};
   std::string text = render_text(r);
-  EXPECT_NE(text.find("Python stack:\n      #0 in get_conn app/db.py:17"), std::string::npos) << text;
+  EXPECT_NE(text.find("Python stack:\n      #0 in get_conn app/db.py:17"), std::string::npos)
+      << text;
 }
 
 TEST(ReportText, ManyHandlesAreCapped) {
@@ -156,7 +161,8 @@ TEST(ReportJson, StreamedTextEqualsTheDom) {
   py.function = "begin_here";
   py.file = "app.py";
   py.line = 3;
-  txn.began = Stacks{{native(0x401500, "exec", "/src/app.c", 12, "/src/service")}, std::vector<Frame>{py}};
+  txn.began =
+      Stacks{{native(0x401500, "exec", "/src/app.c", 12, "/src/service")}, std::vector<Frame>{py}};
   with_txn.transaction = txn;
   with_txn.server_id = 4242;
   r.connections.push_back(with_txn);
@@ -179,12 +185,14 @@ TEST(ReportJson, RoundTripsExactly) {
 
 TEST(ReportJson, HasContractFields) {
   nlohmann::json j = to_json(sample());
-  for (const char* k : {"tool", "version", "pid", "ppid", "argv", "trigger", "generated_at", "summary", "connections"})
+  for (const char* k : {"tool", "version", "pid", "ppid", "argv", "trigger", "generated_at",
+                        "summary", "connections"})
     EXPECT_TRUE(j.contains(k)) << k;
-  for (const char* k : {"opened", "closed", "open", "leaked", "flagged"}) EXPECT_TRUE(j["summary"].contains(k)) << k;
+  for (const char* k : {"opened", "closed", "open", "leaked", "flagged"})
+    EXPECT_TRUE(j["summary"].contains(k)) << k;
   const auto& c = j["connections"][0];
-  for (const char* k : {"id", "library", "handle", "target", "status", "age_seconds", "opened_at", "closed_at",
-                        "thread", "alerts", "acquired"})
+  for (const char* k : {"id", "library", "handle", "target", "status", "age_seconds", "opened_at",
+                        "closed_at", "thread", "alerts", "acquired"})
     EXPECT_TRUE(c.contains(k)) << k;
   EXPECT_TRUE(c["closed_at"].is_null());
   const auto& f = c["acquired"]["native"][0];
@@ -199,7 +207,9 @@ TEST(ReportJson, RejectsForeignDocuments) {
   EXPECT_THROW(report_from_json(nlohmann::json::parse(R"([1,2])")), std::exception);
 }
 
-__attribute__((noinline)) void symbolize_me_please() { asm volatile(""); }
+__attribute__((noinline)) void symbolize_me_please() {
+  asm volatile("");
+}
 
 TEST(Symbolizer, NamesFunctionFileAndLine) {
   Symbolizer s;
@@ -235,7 +245,9 @@ TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
   EXPECT_EQ(at_exit.connections[0].handle, "0x10");
   EXPECT_EQ(at_exit.summary.leaked, 1u);
   EXPECT_EQ(at_exit.summary.inherited, 1u);
-  Report dump = build_report(snap, "signal", proc, sym, [](const ConnRecord&) { return HandleState{"connected", 77}; });
+  Report dump = build_report(snap, "signal", proc, sym, [](const ConnRecord&) {
+    return HandleState{"connected", 77};
+  });
   ASSERT_EQ(dump.connections.size(), 2u);
   EXPECT_EQ(dump.connections[0].status, "open");
   EXPECT_EQ(dump.connections[0].state, "connected");
@@ -246,8 +258,8 @@ TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
 TEST(ReportBuilder, CommandLinePasswordsAreRedacted) {
   const std::string secret = "hunter2-xyz";
   auto out = redact_argv({"/usr/bin/mysql", "-p" + secret, "--password=" + secret, "-h", "db"});
-  auto pq = redact_argv({"psql", "host=db password=" + secret + " user=u",
-                         "postgresql://u:" + secret + "@db/app"});
+  auto pq = redact_argv(
+      {"psql", "host=db password=" + secret + " user=u", "postgresql://u:" + secret + "@db/app"});
   for (const auto& argv : {out, pq})
     for (const std::string& a : argv) EXPECT_EQ(a.find(secret), std::string::npos) << a;
   EXPECT_EQ(out[3], "-h");
@@ -258,9 +270,10 @@ TEST(ReportBuilder, CommandLinePasswordsAreRedacted) {
 // Issue 20, item 4: the spellings the first scrubber missed.
 TEST(ReportBuilder, CommandLinePasswordsInEveryFlagSpellingAreRedacted) {
   const std::string secret = "s3cr3t-Q";
-  auto out = redact_argv({"./app", "--password", secret, "--passwd", secret, "--pgpassword", secret, "-p" + secret,
-                          "--db-pass=" + secret, "{\"password\": \"" + secret + "\", \"user\": \"u\"}",
-                          "--no-password", "-h", "db"});
+  auto out = redact_argv({"./app", "--password", secret, "--passwd", secret, "--pgpassword", secret,
+                          "-p" + secret, "--db-pass=" + secret,
+                          "{\"password\": \"" + secret + "\", \"user\": \"u\"}", "--no-password",
+                          "-h", "db"});
   for (const std::string& a : out) EXPECT_EQ(a.find(secret), std::string::npos) << a;
   EXPECT_EQ(out[1], "--password");
   EXPECT_EQ(out[2], "***");

@@ -19,7 +19,7 @@ TEST(ReportWriter, WritesAtomicallyWithPrivateMode) {
   std::string dir = temp_dir();
   std::string error;
   ASSERT_TRUE(write_file_atomically(dir, "r.json", "{}\n", &error)) << error;
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat((dir + "/r.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   std::ifstream in(dir + "/r.json");
@@ -79,7 +79,7 @@ TEST(ReportWriter, NeverWritesThroughASymlink) {
   std::stringstream ss;
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(), "precious");  // the link's target untouched
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(lstat(written.c_str(), &st), 0);
   EXPECT_TRUE(S_ISREG(st.st_mode));
   // A planted temp name is not written through either.
@@ -96,7 +96,7 @@ TEST(ReportWriter, CreatesMissingDirectoriesPrivately) {
   std::string dir = temp_dir() + "/a/b/c";
   std::string error;
   ASSERT_TRUE(ensure_directory(dir, &error)) << error;
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 }

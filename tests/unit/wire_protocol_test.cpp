@@ -78,15 +78,17 @@ struct Outcome {
 
   bool operator==(const Outcome& o) const {
     return protocol == o.protocol && blind == o.blind && server_id == o.server_id &&
-           cancel_request == o.cancel_request && decided == o.decided && went_blind == o.went_blind &&
-           states == o.states && (may_begin < 0 || o.may_begin < 0 || may_begin == o.may_begin);
+           cancel_request == o.cancel_request && decided == o.decided &&
+           went_blind == o.went_blind && states == o.states &&
+           (may_begin < 0 || o.may_begin < 0 || may_begin == o.may_begin);
   }
 };
 
 void PrintTo(const Outcome& o, std::ostream* os) {
   *os << "{protocol=" << int(o.protocol) << " blind=" << blind_reason(o.blind)
       << " server_id=" << o.server_id << " cancel=" << o.cancel_request << " decided=" << o.decided
-      << " went_blind=" << o.went_blind << " states=\"" << o.states << "\" may_begin=" << o.may_begin << "}";
+      << " went_blind=" << o.went_blind << " states=\"" << o.states
+      << "\" may_begin=" << o.may_begin << "}";
 }
 
 // Feeds one call's bytes from an exact-size heap copy, so that ASan catches
@@ -536,7 +538,8 @@ TEST(WirePostgres, ClientMessagesAfterStartupTellWhereBeginWasSent) {
   // Simple query, then a Parse (statement name before the SQL), while idle.
   Bytes select = pg_query("SELECT 1");
   EXPECT_FALSE(conv.client_sent(select.data(), select.size()).may_begin);
-  Bytes parse = pg_msg('P', str("__asyncpg_stmt_1__\0  /* app */ begin isolation level serializable\0\0\0"s));
+  Bytes parse =
+      pg_msg('P', str("__asyncpg_stmt_1__\0  /* app */ begin isolation level serializable\0\0\0"s));
   EXPECT_TRUE(conv.client_sent(parse.data(), parse.size()).may_begin);
   Bytes in_txn = pg_ready('T');
   conv.client_received(in_txn.data(), in_txn.size());
@@ -867,7 +870,8 @@ TEST(WireRealTranscript, Mariadb1011Pymysql) {
   // BEGIN T; LOAD DATA LOCAL INFILE T; COMMIT I; SELECT 1 I, BEGIN T, SELECT 2 T; ROLLBACK I.
   Recording r = load("mariadb1011_pymysql.txt");
   Outcome want = mysql("ITITITITI", r.server_id);
-  want.may_begin = 3;  // the three BEGINs (autocommit is on; "SELECT 1; BEGIN; ..." starts with SELECT)
+  want.may_begin =
+      3;  // the three BEGINs (autocommit is on; "SELECT 1; BEGIN; ..." starts with SELECT)
   expect_replay(r.transcript, want);
 }
 
@@ -991,8 +995,15 @@ namespace {
 bool refused_after(const std::string& sqlstate, bool byte_by_byte) {
   Conversation conv;
   conv.client_sent(pg_startup().data(), pg_startup().size());
-  Bytes err = pg_msg('E', cat({str("SFATAL"), {0}, str("VFATAL"), {0}, str("C" + sqlstate), {0},
-                               str("Msorry, too many clients already"), {0}, {0}}));
+  Bytes err = pg_msg('E', cat({str("SFATAL"),
+                               {0},
+                               str("VFATAL"),
+                               {0},
+                               str("C" + sqlstate),
+                               {0},
+                               str("Msorry, too many clients already"),
+                               {0},
+                               {0}}));
   bool refused = false;
   if (byte_by_byte) {
     for (std::uint8_t b : err) refused |= conv.client_received(&b, 1).refused;

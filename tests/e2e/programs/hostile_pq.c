@@ -15,14 +15,22 @@
 
 #define NOINLINE __attribute__((noinline))
 
-NOINLINE static PGconn* open_hostile_connection(const char* conninfo) { return PQconnectdb(conninfo); }
+NOINLINE static PGconn* open_hostile_connection(const char* conninfo) {
+  return PQconnectdb(conninfo);
+}
 
-NOINLINE static PGconn* start_hostile_connection(const char* conninfo) { return PQconnectStart(conninfo); }
+NOINLINE static PGconn* start_hostile_connection(const char* conninfo) {
+  return PQconnectStart(conninfo);
+}
 
 NOINLINE static PGconn* open_with_params(const char* dbname, const char* user) {
   const char* keys[] = {"host", "port", "dbname", "user", "password", NULL};
-  const char* vals[] = {getenv("CONNLEAK_TEST_PG_HOST"), getenv("CONNLEAK_TEST_PG_PORT"), dbname, user,
-                        "not-the-password", NULL};
+  const char* vals[] = {getenv("CONNLEAK_TEST_PG_HOST"),
+                        getenv("CONNLEAK_TEST_PG_PORT"),
+                        dbname,
+                        user,
+                        "not-the-password",
+                        NULL};
   return PQconnectdbParams(keys, vals, 0);
 }
 

@@ -2,8 +2,9 @@
  * synchronise on what connleak prints instead of sleeping:
  *   open I | open_elsewhere I | begin I | query I | commit I | close I | ignore I | dump
  *   install_usr2 | fork_child | exit
- *   secrets I (password-bearing statements) | prepared I | pipeline I | sendlong I (BEGIN, then a query left running)
- * Each command answers "ok <command>" on stdout (handles as "handle I 0x..."). */
+ *   secrets I (password-bearing statements) | prepared I | pipeline I | sendlong I (BEGIN, then a
+ * query left running) Each command answers "ok <command>" on stdout (handles as "handle I 0x...").
+ */
 #define _GNU_SOURCE
 #include <connleak/connleak.h>
 #include <libpq-fe.h>
@@ -36,7 +37,9 @@ static void exec_ok(PGconn* c, const char* sql) {
   PQclear(r);
 }
 
-NOINLINE static void open_connection_in_child(void) { open_connection_for_test(); }
+NOINLINE static void open_connection_in_child(void) {
+  open_connection_for_test();
+}
 
 /* A second acquisition site, for tests that tell two sites apart. */
 NOINLINE static PGconn* open_from_elsewhere(void) {
@@ -45,7 +48,9 @@ NOINLINE static PGconn* open_from_elsewhere(void) {
   return c;
 }
 
-NOINLINE static void begin_transaction_here(PGconn* c) { exec_ok(c, "BEGIN"); }
+NOINLINE static void begin_transaction_here(PGconn* c) {
+  exec_ok(c, "BEGIN");
+}
 
 static void on_usr2(int sig) {
   (void)sig;
