@@ -16,13 +16,13 @@
 #include <utility>
 #include <vector>
 
-#include "collector/registry.h"
-#include "collector/report_builder.h"
-#include "collector/report_json.h"
-#include "collector/report_text.h"
-#include "collector/stack_depot.h"
-#include "collector/string_table.h"
-#include "collector/watchdog.h"
+#include "collector/core/registry.h"
+#include "collector/report/report_builder.h"
+#include "collector/report/format/report_json.h"
+#include "collector/report/format/report_text.h"
+#include "collector/core/stack_depot.h"
+#include "collector/core/string_table.h"
+#include "collector/policy/watchdog.h"
 
 using namespace connleak;
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "collector/report_model.h"
+#include "collector/report/report_model.h"
 
 namespace connleak::cli {
 

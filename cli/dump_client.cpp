@@ -13,8 +13,8 @@
 #include <fstream>
 
 #include "cli/common.h"
-#include "collector/options.h"
-#include "collector/text_util.h"
+#include "collector/policy/options.h"
+#include "collector/util/text_util.h"
 
 namespace connleak::cli {
 

@@ -9,9 +9,9 @@
 #include "cli/dump_client.h"
 #include "cli/output.h"
 #include "cli/validators.h"
-#include "collector/options.h"
-#include "collector/printable.h"
-#include "collector/report_json.h"
+#include "collector/policy/options.h"
+#include "collector/util/printable.h"
+#include "collector/report/format/report_json.h"
 
 namespace connleak::cli {
 

@@ -1,9 +1,9 @@
 #include "cli/output.h"
 
-#include "collector/report_json.h"
-#include "collector/report_junit.h"
-#include "collector/report_sarif.h"
-#include "collector/report_text.h"
+#include "collector/report/format/report_json.h"
+#include "collector/report/format/report_junit.h"
+#include "collector/report/format/report_sarif.h"
+#include "collector/report/format/report_text.h"
 
 namespace connleak::cli {
 

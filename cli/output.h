@@ -4,8 +4,8 @@
 // their collector renderers.
 #include <string>
 
-#include "collector/report_model.h"
-#include "collector/suppressions.h"
+#include "collector/report/report_model.h"
+#include "collector/policy/suppressions.h"
 
 namespace connleak::cli {
 

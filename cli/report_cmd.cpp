@@ -9,8 +9,8 @@
 #include "cli/output.h"
 #include "cli/report_files.h"
 #include "cli/validators.h"
-#include "collector/report_merge.h"
-#include "collector/suppressions.h"
+#include "collector/report/report_merge.h"
+#include "collector/policy/suppressions.h"
 
 namespace connleak::cli {
 

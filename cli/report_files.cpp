@@ -11,8 +11,8 @@
 #include <set>
 
 #include "cli/common.h"
-#include "collector/printable.h"
-#include "collector/report_json.h"
+#include "collector/util/printable.h"
+#include "collector/report/format/report_json.h"
 
 namespace connleak::cli {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/report_model.h"
+#include "collector/report/report_model.h"
 
 namespace connleak::cli {
 

@@ -17,12 +17,12 @@
 #include "cli/report_files.h"
 #include "cli/run_env.h"
 #include "cli/validators.h"
-#include "collector/options.h"
-#include "collector/printable.h"
-#include "collector/report_builder.h"
-#include "collector/report_merge.h"
-#include "collector/report_writer.h"
-#include "collector/suppressions.h"
+#include "collector/policy/options.h"
+#include "collector/util/printable.h"
+#include "collector/report/report_builder.h"
+#include "collector/report/report_merge.h"
+#include "collector/report/report_writer.h"
+#include "collector/policy/suppressions.h"
 
 namespace connleak::cli {
 

@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "collector/options.h"
+#include "collector/policy/options.h"
 
 namespace connleak::cli {
 

@@ -3,7 +3,7 @@
 #include <atomic>
 #include <mutex>
 
-#include "collector/fork_mutex.h"
+#include "collector/core/fork_mutex.h"
 
 namespace connleak::activity {
 

@@ -1,7 +1,7 @@
 // Suppressions: the matcher and parser directly (collector/suppressions), then
 // through `connleak report` on the golden inputs: match, no match, wildcards,
 // anchors, hit counts, and bad files (exit 2 naming file:line).
-#include "collector/suppressions.h"
+#include "collector/policy/suppressions.h"
 
 #include <gtest/gtest.h>
 

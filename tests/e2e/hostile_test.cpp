@@ -149,19 +149,19 @@ TEST(Hostile, ExitFromASignalHandlerDuringMallocNeverHangs) {
           << describe(r);
     }
   }
-  // The collector thread (running: the control socket asks for it, as under
+  // The worker thread (running: the control socket asks for it, as under
   // `connleak run`) writes the report on the handler's behalf.
   EXPECT_EQ(with_report, 20);
 }
 
-// Without a collector thread (the default: no option asks for one) nothing
+// Without a worker thread (the default: no option asks for one) nothing
 // may be written in the handler: the host still leaves with its status, and
 // says why the report is missing.
 TEST(Hostile, ExitFromASignalHandlerWithoutTheThreadSaysWhy) {
   Result r = run({bin("exit_in_handler")}, {.timeout_seconds = 20});
   ASSERT_EQ(r.exit_code, 42) << describe(r);
   EXPECT_FALSE(r.report) << describe(r);
-  EXPECT_NE(r.err.find("connleak: _exit() in a signal handler and no collector thread"),
+  EXPECT_NE(r.err.find("connleak: _exit() in a signal handler and no worker thread"),
             std::string::npos)
       << describe(r);
 }

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/options.h"
+#include "collector/policy/options.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace connleak;

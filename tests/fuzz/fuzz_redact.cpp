@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/redact.h"
+#include "collector/policy/redact.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace connleak;

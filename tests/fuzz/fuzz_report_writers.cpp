@@ -17,11 +17,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "collector/report_json.h"
-#include "collector/report_junit.h"
-#include "collector/report_merge.h"
-#include "collector/report_sarif.h"
-#include "collector/report_text.h"
+#include "collector/report/format/report_json.h"
+#include "collector/report/format/report_junit.h"
+#include "collector/report/report_merge.h"
+#include "collector/report/format/report_sarif.h"
+#include "collector/report/format/report_text.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace connleak;

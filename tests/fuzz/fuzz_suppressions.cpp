@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/suppressions.h"
+#include "collector/policy/suppressions.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace connleak;

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/wire_protocol.h"
+#include "collector/wire/wire_protocol.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace connleak;

@@ -1,15 +1,15 @@
 // The collector's side of pool checkouts: the table, the report it feeds
 // (pooled connections, leaked and reclaimed checkouts), JSON round trips and
 // the merge of several processes.
-#include "collector/checkouts.h"
+#include "collector/core/checkouts.h"
 
 #include <gtest/gtest.h>
 
-#include "collector/report_builder.h"
-#include "collector/report_checkouts.h"
-#include "collector/report_json.h"
-#include "collector/report_merge.h"
-#include "collector/report_text.h"
+#include "collector/report/report_builder.h"
+#include "collector/report/report_checkouts.h"
+#include "collector/report/format/report_json.h"
+#include "collector/report/report_merge.h"
+#include "collector/report/format/report_text.h"
 
 namespace connleak {
 namespace {

@@ -4,13 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "collector/options.h"
-#include "collector/printable.h"
-#include "collector/redact.h"
-#include "collector/report_json.h"
-#include "collector/report_junit.h"
-#include "collector/report_sarif.h"
-#include "collector/report_text.h"
+#include "collector/policy/options.h"
+#include "collector/util/printable.h"
+#include "collector/policy/redact.h"
+#include "collector/report/format/report_json.h"
+#include "collector/report/format/report_junit.h"
+#include "collector/report/format/report_sarif.h"
+#include "collector/report/format/report_text.h"
 
 namespace connleak {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/options.h"
+#include "collector/policy/options.h"
 
 namespace connleak {
 namespace {

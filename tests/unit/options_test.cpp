@@ -1,4 +1,4 @@
-#include "collector/options.h"
+#include "collector/policy/options.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@ namespace {
 std::vector<std::string> all_option_names() {
   std::vector<std::string> names;
 #define CONNLEAK_FLAG(Type, name, def, desc) names.push_back(#name);
-#include "collector/options.inc"
+#include "collector/policy/options.inc"
   return names;
 }
 

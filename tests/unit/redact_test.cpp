@@ -1,4 +1,4 @@
-#include "collector/redact.h"
+#include "collector/policy/redact.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "collector/registry.h"
+#include "collector/core/registry.h"
 
 #include <gtest/gtest.h>
 

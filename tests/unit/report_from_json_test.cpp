@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "collector/report_json.h"
+#include "collector/report/format/report_json.h"
 
 namespace connleak {
 namespace {

@@ -1,4 +1,4 @@
-#include "collector/report_writer.h"
+#include "collector/report/report_writer.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

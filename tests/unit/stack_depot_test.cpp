@@ -1,4 +1,4 @@
-#include "collector/stack_depot.h"
+#include "collector/core/stack_depot.h"
 
 #include <gtest/gtest.h>
 

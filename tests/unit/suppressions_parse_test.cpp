@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "collector/suppressions.h"
+#include "collector/policy/suppressions.h"
 
 namespace connleak {
 namespace {

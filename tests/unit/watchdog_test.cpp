@@ -1,4 +1,4 @@
-#include "collector/watchdog.h"
+#include "collector/policy/watchdog.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "collector/wire_protocol.h"
+#include "collector/wire/wire_protocol.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,125 @@
+#include "collector/core/checkouts.h"
+
+#include <thread>
+
+#include "collector/core/string_table.h"
+
+namespace connleak {
+
+CheckoutTable& CheckoutTable::instance() {
+  static CheckoutTable& table = *new CheckoutTable;  // never destroyed: used during exit
+  return table;
+}
+
+std::uint64_t CheckoutTable::register_pool(const char* kind, const char* name, const char* target,
+                                           int max_size) {
+  PoolRecord pool;
+  pool.kind = intern_string(kind ? kind : "");
+  pool.name = intern_string(name ? name : "");
+  pool.target = intern_string(target ? target : "");
+  pool.max_size = max_size < 0 ? -1 : max_size;
+  std::lock_guard<ForkMutex> lock(mutex_);
+  pool.id = pools_.size() + 1;
+  pools_.push_back(pool);
+  return pool.id;
+}
+
+bool CheckoutTable::has_pool(std::uint64_t pool_id) {
+  std::lock_guard<ForkMutex> lock(mutex_);
+  return pool_id >= 1 && pool_id <= pools_.size();
+}
+
+bool CheckoutTable::pool(std::uint64_t id, PoolRecord* out) {
+  std::lock_guard<ForkMutex> lock(mutex_);
+  if (id < 1 || id > pools_.size()) return false;
+  *out = pools_[id - 1];
+  return true;
+}
+
+std::uint64_t CheckoutTable::on_checkout(CheckoutRecord record) {
+  std::lock_guard<ForkMutex> lock(mutex_);
+  record.id = next_id_++;
+  record.end = CheckoutEnd::kOpen;
+  ++counters_.taken;
+  std::uint64_t id = record.id;
+  open_.emplace(id, record);
+  return id;
+}
+
+bool CheckoutTable::on_checkin(std::uint64_t id, CheckoutEnd how, Timestamp when,
+                               CheckoutRecord* out) {
+  std::lock_guard<ForkMutex> lock(mutex_);
+  auto it = open_.find(id);
+  if (it == open_.end()) return false;
+  CheckoutRecord record = it->second;
+  open_.erase(it);
+  record.end = how;
+  record.returned = when;
+  if (how == CheckoutEnd::kReclaimed)
+    ++counters_.reclaimed;
+  else
+    ++counters_.returned;
+  if (out) *out = record;
+  // Reclaimed checkouts are leaks and alerted ones carry a warning: the report
+  // keeps them all. Clean returns only feed the timeline, so a bounded window.
+  if (how == CheckoutEnd::kReclaimed || record.alerted) {
+    kept_.push_back(record);
+  } else {
+    recent_returns_.push_back(record);
+    if (recent_returns_.size() > kRecentReturns) recent_returns_.pop_front();
+  }
+  return true;
+}
+
+bool CheckoutTable::take_snapshot_slot(std::uint64_t pool_id, std::int64_t now_mono,
+                                       std::int64_t interval_ns) {
+  std::lock_guard<ForkMutex> lock(mutex_);
+  if (pool_id < 1 || pool_id > pools_.size()) return false;
+  PoolRecord& pool = pools_[pool_id - 1];
+  if (pool.last_snapshot_mono != 0 && now_mono - pool.last_snapshot_mono < interval_ns)
+    return false;
+  pool.last_snapshot_mono = now_mono;
+  return true;
+}
+
+// Bounded wait on the exit path: a thread stuck inside a call must not hang exit.
+bool CheckoutTable::lock_until(std::int64_t deadline_mono_ns) {
+  while (!mutex_.try_lock()) {
+    if (mono_now_ns() >= deadline_mono_ns) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+CheckoutSnapshot CheckoutTable::snapshot(std::int64_t deadline_mono_ns) {
+  CheckoutSnapshot snap;
+  if (!lock_until(deadline_mono_ns)) {
+    snap.complete = false;
+    return snap;
+  }
+  snap.pools = pools_;
+  snap.open.reserve(open_.size());
+  for (const auto& entry : open_) snap.open.push_back(entry.second);
+  snap.ended.assign(kept_.begin(), kept_.end());
+  snap.ended.insert(snap.ended.end(), recent_returns_.begin(), recent_returns_.end());
+  snap.counters = counters_;
+  mutex_.unlock();
+  return snap;
+}
+
+std::size_t CheckoutTable::open_count() {
+  std::lock_guard<ForkMutex> lock(mutex_);
+  return open_.size();
+}
+
+void CheckoutTable::after_fork_child() {
+  // The child's pools are the parent's objects copied: keep the pools (the
+  // child may keep using them) but not the parent's checkouts.
+  open_.clear();
+  kept_.clear();
+  recent_returns_.clear();
+  counters_ = {};
+  for (PoolRecord& pool : pools_) pool.last_snapshot_mono = 0;
+}
+
+}  // namespace connleak

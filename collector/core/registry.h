@@ -1,0 +1,206 @@
+#pragma once
+// Handle -> record for every connection the shim has seen acquired and not yet
+// released, plus a bounded memory of recently closed handles (to tell a double
+// close from a close of a handle we never saw). Sharded mutexes: hooks on many
+// threads touch different shards, and no lock is held while calling out.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "collector/core/fork_mutex.h"
+#include "collector/core/live_state.h"
+#include "collector/core/stack_depot.h"
+#include "collector/util/timeutil.h"
+
+namespace connleak {
+
+enum class Library : std::uint8_t { kLibpq, kMysql, kSocket };
+const char* library_name(Library lib);
+
+struct ConnRecord {
+  std::uint64_t id = 0;
+  std::uintptr_t handle = 0;
+  Library library = Library::kLibpq;
+  bool inherited = false;  // opened by the parent before fork(): the parent's to report
+  std::uint32_t resets = 0;
+  int thread = 0;
+  Timestamp opened;
+  StackId open_stack = 0;
+  StackId py_open_stack = 0;       // in python_depot(); 0 = none
+  const char* target = "";         // interned, already redacted
+  const char* client_module = "";  // interned path of the client library that served it
+  std::int64_t server_id = -1;     // backend pid / connection id; -1 = not known yet
+  // Socket-level records (drivers speaking the wire protocol themselves):
+  const char* protocol = nullptr;  // static "postgresql" | "mysql"; null for client libraries
+  int fd = -1;                     // the descriptor it was connected on
+  LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
+  bool ignored = false;            // connleak_ignore(): no alerts, not a leak
+  std::uint64_t pool = 0;  // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
+  // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
+  std::uint8_t alerts = 0;
+  double lifetime_alert_after = 0;
+  double txn_alert_after = 0;
+  double idle_alert_after = 0;  // idle_threshold: idle that long when flagged
+  StackId txn_alert_stack = 0;  // where the flagged transaction began
+  StackId txn_alert_py_stack = 0;
+};
+
+enum AlertBits : std::uint8_t { kAlertLifetime = 1, kAlertIdleInTransaction = 2, kAlertIdle = 4 };
+
+// A closed connection that the report must still show (it carried an alert).
+struct ClosedRecord {
+  ConnRecord record;
+  Timestamp closed;
+  StackId close_stack = 0;
+  StackId py_close_stack = 0;
+  // Closed by CPython tearing down module globals at exit, not by the
+  // program: still a leak of the program's.
+  bool by_interpreter = false;
+  // Closed from a finalizer (a __del__, SQLAlchemy's _finalize_fairy for a
+  // connection dropped while checked out): the program lost it; still a leak.
+  bool by_finalizer = false;
+  // Closed while another runtime (Perl, PHP) shut down: like by_interpreter,
+  // the program still held it; reported as closed_by "runtime_exit".
+  bool by_runtime = false;
+  // Set for a double close: where the already-closed handle was closed again.
+  bool double_close = false;
+  Timestamp closed_again;
+  StackId close_again_stack = 0;
+  StackId py_close_again_stack = 0;
+};
+
+// Where and how a close happened (the stacks of the closing call).
+struct CloseEvent {
+  Timestamp when;
+  StackId stack = 0;
+  StackId py_stack = 0;
+  bool by_interpreter = false;
+  bool by_finalizer = false;  // see ClosedRecord
+  bool by_runtime = false;    // see ClosedRecord
+};
+
+struct Counters {
+  std::uint64_t opened = 0;
+  std::uint64_t closed = 0;
+  std::uint64_t resets = 0;
+  std::uint64_t double_closes = 0;
+  std::uint64_t unknown_closes = 0;
+};
+
+struct Snapshot {
+  std::vector<ConnRecord> open;         // includes inherited records (flagged as such)
+  std::vector<ClosedRecord> flagged;    // closed but carrying an alert
+  std::vector<ClosedRecord> finalized;  // closed by the interpreter at exit: leaks
+  Counters counters;
+  std::uint64_t ignored = 0;  // open handles the program asked us to ignore
+  bool complete = true;       // false when a shard stayed locked past the deadline
+};
+
+enum class CloseOutcome { kClosed, kDoubleClose, kUnknown };
+
+class Registry {
+ public:
+  static Registry& instance();
+  Registry() = default;
+  ~Registry();  // test instances only: the process-wide one is never destroyed
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Records a newly acquired handle (and gives it a LiveConn). A handle still
+  // marked open (its close went unseen) is replaced. Returns the record id.
+  std::uint64_t on_open(ConnRecord record);
+  // Call BEFORE the real close: once the real close frees the handle, another
+  // thread may be handed the same address by a new connect. `info_out`
+  // receives the closed record for a double close (with both stacks) and for a
+  // close of a flagged connection (record.alerts != 0), which is also kept for
+  // the report.
+  CloseOutcome on_close(std::uintptr_t handle, const CloseEvent& event,
+                        ClosedRecord* info_out = nullptr);
+  CloseOutcome on_close(std::uintptr_t handle, StackId close_stack, Timestamp when,
+                        ClosedRecord* info_out = nullptr) {
+    CloseEvent event;
+    event.when = when;
+    event.stack = close_stack;
+    return on_close(handle, event, info_out);
+  }
+  // The record's lock-free state, for a hook's thread-local cache; null if unknown.
+  LiveConn* live_of(std::uintptr_t handle);
+  // connleak_ignore(): false if the handle is not open.
+  bool set_ignored(std::uintptr_t handle);
+  // Applies `fn(ConnRecord&)` to an open record under its shard lock (what a
+  // MySQL connect learns after mysql_init made the record). False if not open.
+  template <typename Fn>
+  bool update(std::uintptr_t handle, Fn&& fn) {
+    Shard& shard = shard_for(handle);
+    std::lock_guard<ForkMutex> lock(shard.mutex);
+    auto it = shard.open.find(handle);
+    if (it == shard.open.end()) return false;
+    fn(it->second);
+    return true;
+  }
+  // Visits every open record under its shard lock (try-locked until the
+  // deadline; returns false if a shard was skipped). `visit` may modify the
+  // record and must not call back into the registry.
+  template <typename Visit>
+  bool scan(std::int64_t deadline_mono_ns, Visit&& visit);
+  // Counts a reset of a tracked handle; false if the handle is unknown.
+  bool on_reset(std::uintptr_t handle);
+
+  // Copies the registry. On the exit path other threads may still be in hooks:
+  // shards are try-locked until `deadline_mono_ns`, never waited on forever.
+  Snapshot snapshot(std::int64_t deadline_mono_ns);
+  Counters counters() const;
+  std::size_t open_count() const { return open_count_.load(std::memory_order_relaxed); }
+
+  // In a fork child (ForkMutex already re-initialised the locks): the parent's handles are marked
+  // inherited and the counters start from zero.
+  void after_fork_child();
+
+ private:
+  struct ClosedEntry {
+    ConnRecord record;
+    CloseEvent close;
+  };
+  struct Shard {
+    ForkMutex mutex;
+    std::unordered_map<std::uintptr_t, ConnRecord> open;
+    std::unordered_map<std::uintptr_t, ClosedEntry> recently_closed;
+    std::deque<std::uintptr_t> closed_order;  // FIFO bound on recently_closed
+  };
+  static constexpr std::size_t kShards = 64;
+  static constexpr std::size_t kRecentlyClosedPerShard = 1024;
+
+  Shard& shard_for(std::uintptr_t handle) { return shards_[(handle >> 4) % kShards]; }
+  static bool lock_until(ForkMutex& mutex, std::int64_t deadline_mono_ns);
+  void remember_closed(Shard& shard, ClosedEntry entry);
+
+  std::array<Shard, kShards> shards_;
+  ForkMutex flagged_mutex_;
+  std::vector<ClosedRecord> flagged_;
+  std::vector<ClosedRecord> finalized_;  // guarded by flagged_mutex_
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::size_t> open_count_{0};
+  std::atomic<std::uint64_t> opened_{0}, closed_{0}, resets_{0}, double_closes_{0},
+      unknown_closes_{0};
+};
+
+template <typename Visit>
+bool Registry::scan(std::int64_t deadline_mono_ns, Visit&& visit) {
+  bool complete = true;
+  for (Shard& shard : shards_) {
+    if (!lock_until(shard.mutex, deadline_mono_ns)) {
+      complete = false;
+      continue;
+    }
+    for (auto& entry : shard.open) visit(entry.second);
+    shard.mutex.unlock();
+  }
+  return complete;
+}
+
+}  // namespace connleak

@@ -1,0 +1,436 @@
+#include "collector/report/format/report_text.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "collector/activity/activity.h"
+#include "collector/util/printable.h"
+#include "collector/report/report_checkouts.h"
+#include "collector/report/report_findings.h"
+#include "collector/util/text_util.h"
+
+namespace connleak {
+
+namespace {
+
+// Every string of a report is the host's (or a report file's) bytes: a
+// function name holding "\n\nSUMMARY: connleak: no leaks" would forge a line,
+// an OSC sequence would retitle the terminal. Text output shows them escaped.
+void make_printable(std::string& s) {
+  s = printable(s);
+}
+void make_printable(std::optional<std::string>& s) {
+  if (s) make_printable(*s);
+}
+void make_printable(std::vector<Frame>& frames) {
+  for (Frame& f : frames) {
+    make_printable(f.module);
+    make_printable(f.function);
+    make_printable(f.file);
+  }
+}
+void make_printable(Stacks& s) {
+  make_printable(s.native);
+  if (s.python) make_printable(*s.python);
+}
+void make_printable(std::optional<Stacks>& s) {
+  if (s) make_printable(*s);
+}
+Connection printable_copy(Connection c) {
+  for (std::string* f :
+       {&c.library, &c.handle, &c.target, &c.status, &c.state, &c.opened_at, &c.client_module})
+    make_printable(*f);
+  for (std::optional<std::string>* f :
+       {&c.closed_at, &c.closed_again_at, &c.protocol, &c.closed_by})
+    make_printable(*f);
+  for (AlertInfo& a : c.alerts) make_printable(a.kind);
+  make_printable(c.acquired);
+  make_printable(c.closed_from);
+  make_printable(c.closed_again_from);
+  if (c.transaction) {
+    make_printable(c.transaction->state);
+    make_printable(c.transaction->note);
+    make_printable(c.transaction->began);
+  }
+  return c;
+}
+Report printable_copy(const Report& r) {
+  Report out = r;
+  for (std::string* f : {&out.tool, &out.version, &out.trigger, &out.generated_at})
+    make_printable(*f);
+  for (std::string& a : out.argv) make_printable(a);
+  for (Connection& c : out.connections) c = printable_copy(std::move(c));
+  for (SuppressionUse& u : out.suppressions_used) {
+    make_printable(u.pattern);
+    make_printable(u.origin);
+  }
+  return out;
+}
+
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", s);
+  return buf;
+}
+
+void render_frames(std::ostringstream& out, const std::vector<Frame>& frames, bool native,
+                   const char* indent) {
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const Frame& f = frames[i];
+    out << indent << '#' << i;
+    if (native && f.address) out << ' ' << hex(*f.address);
+    out << " in " << (f.function ? *f.function : std::string("<unknown>"));
+    if (f.file) {
+      out << ' ' << *f.file;
+      if (f.line) out << ':' << *f.line;
+    }
+    if (native && f.module) out << " (" << *f.module << ')';
+    out << '\n';
+  }
+}
+
+// Where a library frame comes from, for the fold line: the package under
+// site-packages/dist-packages, or the standard library module ("asyncio",
+// "socket"); else the file's name.
+std::string frame_package(const Frame& f) {
+  std::string file = f.file.value_or(f.module.value_or("?"));
+  std::size_t at = std::string::npos;
+  for (const char* marker : {"/site-packages/", "/dist-packages/", "/share/connleak/python/"})
+    if (std::size_t m = file.find(marker); m != std::string::npos) at = m + std::strlen(marker);
+  if (at == std::string::npos) {
+    std::size_t py = file.find("/python3");
+    if (py != std::string::npos) at = file.find('/', py + 1);
+    if (at != std::string::npos) ++at;
+  }
+  if (at == std::string::npos) at = file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1;
+  std::string rest = file.substr(at);
+  rest = rest.substr(0, rest.find('/'));
+  if (rest.size() > 3 && rest.ends_with(".py")) rest.resize(rest.size() - 3);
+  return rest;
+}
+
+std::string fold_line(const std::vector<Frame>& frames, std::size_t from, std::size_t to) {
+  std::vector<std::string> packages;
+  for (std::size_t i = from; i < to; ++i) {
+    std::string p = frame_package(frames[i]);
+    if (std::find(packages.begin(), packages.end(), p) == packages.end()) packages.push_back(p);
+  }
+  std::string line =
+      "\u2026 " + std::to_string(to - from) + " frame" + (to - from == 1 ? "" : "s") + " in ";
+  for (std::size_t i = 0; i < packages.size(); ++i) line += (i ? ", " : "") + packages[i];
+  return line;
+}
+
+void render_frame(std::ostringstream& out, const Frame& f, std::size_t i, const char* indent) {
+  out << indent << '#' << i << " in " << (f.function ? *f.function : std::string("<unknown>"));
+  if (f.file) {
+    out << ' ' << *f.file;
+    if (f.line) out << ':' << *f.line;
+  }
+  out << '\n';
+}
+
+}  // namespace
+
+// The program's innermost frame leads; runs of standard-library and
+// installed-package frames fold into one line each (the JSON keeps them all).
+// The run above the leading frame (what it called into) follows it.
+std::string format_python_frames(const std::vector<Frame>& frames, const char* indent) {
+  std::ostringstream out;
+  std::size_t lead = 0;
+  while (lead < frames.size() && is_library_frame(frames[lead])) ++lead;
+  if (lead == frames.size()) {  // nothing of the program's: show everything
+    for (std::size_t i = 0; i < frames.size(); ++i) render_frame(out, frames[i], i, indent);
+    return out.str();
+  }
+  render_frame(out, frames[lead], lead, indent);
+  if (lead > 0) out << indent << "   (called into " << fold_line(frames, 0, lead) << ")\n";
+  for (std::size_t i = lead + 1; i < frames.size();) {
+    if (!is_library_frame(frames[i])) {
+      render_frame(out, frames[i], i, indent);
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < frames.size() && is_library_frame(frames[end])) ++end;
+    if (end - i == 1)
+      render_frame(out, frames[i], i, indent);
+    else
+      out << indent << fold_line(frames, i, end) << '\n';
+    i = end;
+  }
+  return out.str();
+}
+
+namespace {
+
+// Python frames lead when they exist: in a Python host the native stack is
+// mostly the interpreter, and the Python line is what the user has to fix.
+void render_stacks(std::ostringstream& out, const Stacks& s, const char* indent) {
+  bool python = s.python && !s.python->empty();
+  if (python) {
+    out << indent << "Python stack:\n";
+    out << format_python_frames(*s.python, "      ");
+    if (!s.native.empty()) {  // a holder's current stack is Python only
+      out << indent << "native stack:\n";
+      render_frames(out, s.native, true, "      ");
+    }
+  } else if (!s.native.empty()) {
+    render_frames(out, s.native, true, indent);
+  } else {
+    out << indent << "<no stack captured>\n";
+  }
+}
+
+std::string describe(const Connection& c) {
+  std::ostringstream d;
+  d << c.library;
+  if (c.protocol) d << '/' << *c.protocol;
+  d << ' ' << c.handle;
+  if (!c.target.empty()) d << ' ' << c.target;
+  d << " (id " << c.id << ", thread " << c.thread << ", open " << seconds(c.age_seconds);
+  if (c.state == "failed")
+    d << ", connect failed and the handle was never closed";
+  else if (c.state == "initialized")
+    d << ", initialized, never connected";
+  else if (c.state != "unknown" && !c.state.empty())
+    d << ", " << c.state;
+  if (c.server_id) d << ", server id " << *c.server_id;
+  if (c.transaction &&
+      (c.transaction->state == "in_transaction" || c.transaction->state == "in_error"))
+    d << ", " << c.transaction->state << " for " << seconds(c.transaction->seconds);
+  if (c.transaction && c.transaction->note)
+    d << ", transaction state unknown (" << *c.transaction->note << ")";
+  for (const AlertInfo& a : c.alerts)
+    if (a.kind != "double_close")
+      d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
+  if (c.resets) d << ", " << c.resets << " reset(s)";
+  if (c.closed_by == "interpreter_exit")
+    d << ", never closed by the program: closed by the Python interpreter at exit";
+  if (c.closed_by == "runtime_exit")
+    d << ", never closed by the program: closed by the runtime (Perl, PHP) while it shut down";
+  if (c.closed_by == "garbage_collector")
+    d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
+  d << ')';
+  // What the connection last did, on its own line under the connection.
+  if (c.statements && *c.statements > 0)
+    d << "\n    "
+      << activity::describe_activity(*c.statements, c.last_statement.value_or(""),
+                                     c.idle_seconds.value_or(0), c.busy.value_or(false));
+  return d.str();
+}
+
+std::string program(const Report& r) {
+  std::string p;
+  for (const std::string& a : r.argv) {
+    if (!p.empty()) p += ' ';
+    p += a;
+  }
+  return p.empty() ? std::string("pid ") + std::to_string(r.pid) : p;
+}
+
+}  // namespace
+
+std::string format_stacks(const Stacks& stacks, const char* indent) {
+  std::ostringstream out;
+  render_stacks(out, stacks, indent);
+  return out.str();
+}
+
+std::string site_key(const Stacks& stacks) {
+  std::string key;
+  auto add = [&](const std::vector<Frame>& frames) {
+    for (const Frame& f : frames) {
+      key += f.function.value_or("?");
+      key += '|';
+      key += f.file.value_or("?");
+      key += ':';
+      key += f.line ? std::to_string(*f.line) : "?";
+      key += ';';
+    }
+    key += '#';
+  };
+  if (stacks.python) add(*stacks.python);
+  add(stacks.native);
+  return key;
+}
+
+std::string render_alert(const std::string& kind, double threshold_seconds,
+                         const std::vector<Connection>& raw_conns, std::size_t total) {
+  if (raw_conns.empty()) return "";
+  std::vector<Connection> conns;
+  for (const Connection& c : raw_conns) conns.push_back(printable_copy(c));
+  std::ostringstream out;
+  const Connection& first = conns.front();
+  if (kind == "idle_in_transaction") {
+    out << "connleak: WARNING: " << total << " connection(s) inside one transaction for more than "
+        << seconds(threshold_seconds) << " (txn_threshold); the transaction began at:\n";
+    if (first.transaction && first.transaction->began)
+      render_stacks(out, *first.transaction->began, "    ");
+    else
+      out << "    <no stack captured>\n";
+    out << "  the connection was opened at:\n";
+  } else if (kind == "idle") {
+    out << "connleak: WARNING: " << total
+        << " connection(s) inside a transaction sent nothing for more than "
+        << seconds(threshold_seconds) << " (idle_threshold), opened at:\n";
+  } else {
+    out << "connleak: WARNING: " << total << " connection(s) open for more than "
+        << seconds(threshold_seconds) << " (threshold), opened at:\n";
+  }
+  render_stacks(out, first.acquired, "    ");
+  for (const Connection& c : conns) {
+    out << "  " << describe(c) << '\n';
+    // A member whose own stacks differ from the block's: shown, never hidden
+    // behind the first connection's.
+    if (&c == &first) continue;
+    if (site_key(c.acquired) != site_key(first.acquired)) {
+      out << "    this connection was opened at:\n";
+      render_stacks(out, c.acquired, "      ");
+    }
+    if (kind == "idle_in_transaction" && c.transaction && c.transaction->began &&
+        !(first.transaction && first.transaction->began &&
+          site_key(*c.transaction->began) == site_key(*first.transaction->began))) {
+      out << "    its transaction began at:\n";
+      render_stacks(out, *c.transaction->began, "      ");
+    }
+  }
+  if (total > conns.size())
+    out << "  ... " << total - conns.size() << " more connection(s) from this site\n";
+  return out.str();
+}
+
+std::string render_text(const Report& raw, const TextOptions& options) {
+  const Report r = printable_copy(raw);
+  const bool dump = r.trigger != "exit";
+  const std::string wanted_status = dump ? "open" : "leaked";
+
+  // Group the open/leaked connections by acquisition site, largest group first,
+  // then by the first connection's id so output order is deterministic.
+  std::map<std::string, std::vector<const Connection*>> sites;
+  std::vector<const Connection*> misuse;
+  for (const Connection& c : r.connections) {
+    if (c.status == wanted_status) sites[site_key(c.acquired)].push_back(&c);
+    if (!c.alerts.empty() && c.status == "closed") misuse.push_back(&c);
+  }
+  std::vector<std::vector<const Connection*>> groups;
+  // A pool_exhausted snapshot is about that pool's checkouts (the JSON keeps
+  // every open connection).
+  if (r.trigger == "pool_exhausted") sites.clear();
+  for (auto& [key, conns] : sites) groups.push_back(std::move(conns));
+  std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
+    if (a.size() != b.size()) return a.size() > b.size();
+    return a.front()->id < b.front()->id;
+  });
+
+  std::size_t listed = 0;
+  for (const auto& g : groups) listed += g.size();
+  const Summary& s = r.summary;
+  std::ostringstream out;
+
+  // Pool checkouts (extension): leaked/reclaimed ones are problems; idle
+  // pooled connections at exit only get a low-severity line.
+  const std::string checkout_text = render_checkouts_text(r);
+  const std::size_t checkout_issues = checkout_problems(r);
+  if (groups.empty() && misuse.empty() && checkout_issues == 0) {
+    if (!dump && !options.clean_line && checkout_text.empty()) return "";
+    if (!checkout_text.empty()) out << checkout_text.substr(1);
+    if (!dump && !options.clean_line) return out.str();
+    if (dump) {
+      out << "connleak: dump (" << r.trigger << ") of pid " << r.pid << ": no open connections; "
+          << s.opened << " opened, " << s.closed << " closed\n";
+    } else {
+      out << "connleak: no leaks: " << s.opened << " connection(s) opened, " << s.closed
+          << " closed (" << program(r) << ")\n";
+    }
+    out << options.before_summary;
+    return out.str();
+  }
+
+  out << "=================================================================\n";
+  if (r.pid) out << "==" << r.pid << "==";  // a merge of several processes has no single pid
+  if (r.trigger == "pool_exhausted") {
+    out << "connleak: snapshot (pool_exhausted): "
+        << (r.snapshot_pool ? pool_label(r, *r.snapshot_pool) : "a pool") << " ran dry";
+    if (r.waited_seconds) out << " (the caller waited " << seconds(*r.waited_seconds) << ")";
+    out << "; " << checkout_issues << " checkout(s) held in " << program(r) << "\n";
+  } else if (r.trigger == "server_refused") {
+    out << "connleak: snapshot (server_refused): the server refused a new connection";
+    if (r.refusal) out << " (" << *r.refusal << ")";
+    out << "; " << listed << " open connection(s) in " << program(r) << "\n";
+  } else if (dump) {
+    out << "connleak: dump (" << r.trigger << "): " << listed << " open connection(s) in "
+        << program(r) << "\n";
+  } else {
+    out << "connleak: "
+        << (groups.empty() && checkout_issues == 0 ? "flagged connections"
+                                                   : "detected connection leaks")
+        << " in " << program(r) << "\n";
+  }
+  for (const auto& g : groups) {
+    // Initialized but never connected: owns client memory, holds no server
+    // session; reported at a lower severity.
+    bool only_initialized = std::all_of(
+        g.begin(), g.end(), [](const Connection* c) { return c->state == "initialized"; });
+    out << '\n' << "connleak: " << g.size();
+    if (only_initialized)
+      out << " handle(s) initialized but never connected (low severity), initialized from:\n";
+    else
+      out << " connection(s) " << (dump ? "open" : "never closed") << ", opened from:\n";
+    render_stacks(out, g.front()->acquired, "    ");
+    std::size_t shown = std::min(g.size(), options.max_handles);
+    for (std::size_t i = 0; i < shown; ++i) {
+      out << "  " << describe(*g[i]) << '\n';
+      // The group shares its opening site, not its transactions: each open
+      // transaction's own start is shown.
+      const Connection& c = *g[i];
+      if (c.transaction && c.transaction->began &&
+          (c.transaction->state == "in_transaction" || c.transaction->state == "in_error")) {
+        out << "    its transaction began at:\n";
+        render_stacks(out, *c.transaction->began, "      ");
+      }
+    }
+    if (g.size() > shown) out << "  ... and " << g.size() - shown << " more\n";
+  }
+  for (const Connection* c : misuse) {
+    out << '\n';
+    bool double_close = std::any_of(c->alerts.begin(), c->alerts.end(),
+                                    [](const AlertInfo& a) { return a.kind == "double_close"; });
+    if (double_close) {
+      out << "connleak: double close of " << describe(*c) << "\n  opened from:\n";
+    } else {
+      out << "connleak: flagged connection " << describe(*c) << " was closed\n  opened from:\n";
+    }
+    render_stacks(out, c->acquired, "    ");
+    if (c->closed_from) {
+      out << "  " << (double_close ? "first closed from:" : "closed from:") << '\n';
+      render_stacks(out, *c->closed_from, "    ");
+    }
+    if (c->closed_again_from) {
+      out << "  closed again from:\n";
+      render_stacks(out, *c->closed_again_from, "    ");
+    }
+  }
+  out << checkout_text;
+  out << '\n' << options.before_summary << "SUMMARY: connleak: ";
+  if (dump)
+    out << listed << " open connection(s)";
+  else
+    out << s.leaked << " leaked connection(s)";
+  out << " from " << groups.size() << " site(s); " << s.opened << " opened, " << s.closed
+      << " closed";
+  if (s.double_closes) out << ", " << s.double_closes << " double close(s)";
+  if (s.unknown_closes) out << ", " << s.unknown_closes << " close(s) of unknown handles";
+  if (s.checkouts.taken) {
+    out << "; " << s.checkouts.taken << " checkout(s), " << s.checkouts.leaked << " leaked";
+    if (s.pooled) out << ", " << s.pooled << " pooled connection(s)";
+  }
+  if (!s.complete) out << " (incomplete: some records could not be read in time)";
+  out << ".\n";
+  return out.str();
+}
+
+}  // namespace connleak

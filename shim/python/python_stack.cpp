@@ -1,0 +1,249 @@
+#include "shim/python/python_stack.h"
+
+#include <atomic>
+#include <mutex>
+
+#include "collector/core/fork_mutex.h"
+#include "collector/core/python_frames.h"
+#include "shim/runtime/guard.h"
+#include "shim/python/python_async.h"
+#include "shim/python/python_symbol.h"
+
+namespace connleak::shim {
+
+namespace {
+
+// The slice of the CPython C API we use, all stable ABI since 3.9.
+struct PyApi {
+  int (*is_initialized)();
+  int (*is_finalizing)();
+  void* (*gil_this_thread_state)();
+  int (*gil_ensure)();
+  void (*gil_release)(int);
+  void* (*thread_state_get_frame)(void*);
+  void* (*thread_state_get_interpreter)(void*);
+  void* (*interpreter_main)();
+  void* (*frame_get_back)(void*);
+  void* (*frame_get_code)(void*);
+  int (*frame_get_line_number)(void*);
+  void* (*get_attr)(void*, void*);
+  void* (*intern_from_string)(const char*);
+  const char* (*unicode_as_utf8)(void*);
+  void (*dec_ref)(void*);
+  void (*err_fetch)(void**, void**, void**);
+  void (*err_restore)(void*, void*, void*);
+  // Optional (3.10+): the cyclic GC is off while we hold the GIL, so that the
+  // objects the C API allocates for us (frame objects, attribute values)
+  // cannot trigger a collection, and with it finalizers written in Python.
+  int (*gc_disable)();
+  int (*gc_enable)();
+  // Optional: another thread's stack (a checkout's holder), from the worker thread.
+  void* (*interpreter_thread_head)(void*);
+  void* (*thread_state_next)(void*);
+};
+
+using py::load;
+
+// Looked up once, in the global scope: a python3 executable exports its C API.
+// (An interpreter embedded through a dlopen(RTLD_LOCAL)ed libpython is not
+// found, and the report then has no Python stacks.)
+const PyApi* api() {
+  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
+  static PyApi table;
+  int s = state.load(std::memory_order_acquire);
+  if (s != 0) return s == 2 ? &table : nullptr;
+  static constinit ForkMutex mutex;
+  std::lock_guard<ForkMutex> lock(mutex);
+  if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2 ? &table : nullptr;
+  Reentry guard;
+  PyApi t{};
+  bool ok =
+      load(t.is_initialized, "Py_IsInitialized") &&
+      (load(t.is_finalizing, "Py_IsFinalizing") || load(t.is_finalizing, "_Py_IsFinalizing")) &&
+      load(t.gil_this_thread_state, "PyGILState_GetThisThreadState") &&
+      load(t.gil_ensure, "PyGILState_Ensure") && load(t.gil_release, "PyGILState_Release") &&
+      load(t.thread_state_get_frame, "PyThreadState_GetFrame") &&
+      load(t.thread_state_get_interpreter, "PyThreadState_GetInterpreter") &&
+      load(t.interpreter_main, "PyInterpreterState_Main") &&
+      load(t.frame_get_back, "PyFrame_GetBack") && load(t.frame_get_code, "PyFrame_GetCode") &&
+      load(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
+      load(t.get_attr, "PyObject_GetAttr") &&
+      load(t.intern_from_string, "PyUnicode_InternFromString") &&
+      load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.dec_ref, "Py_DecRef") &&
+      load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore");
+  if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
+    t.gc_disable = nullptr;
+  if (ok && !(load(t.interpreter_thread_head, "PyInterpreterState_ThreadHead") &&
+              load(t.thread_state_next, "PyThreadState_Next")))
+    t.interpreter_thread_head = nullptr;
+  if (ok) table = t;
+  set_python_host(ok);
+  state.store(ok ? 2 : 1, std::memory_order_release);
+  return ok ? &table : nullptr;
+}
+
+// obj.name, a new reference or null. Not PyObject_GetAttrString: CPython's
+// type attribute cache keys on the name object's address and keeps a reference
+// to it, so a fresh name string per lookup would fill the cache with copies
+// (evicting the program's entries); the interned name is the same object.
+void* get_attr(const PyApi& py, void* obj, const char* name) {
+  void* key = py.intern_from_string(name);
+  if (!key) return nullptr;
+  void* value = py.get_attr(obj, key);
+  py.dec_ref(key);
+  return value;
+}
+
+// A code object's attribute as an interned-able string; "" when unavailable.
+std::string_view code_string(const PyApi& py, void* code, const char* attr, void** holder) {
+  *holder = get_attr(py, code, attr);
+  if (!*holder) return {};
+  const char* s = py.unicode_as_utf8(*holder);
+  return s ? std::string_view(s) : std::string_view();
+}
+
+// A frame object (borrowed) as an interned frame; null when it has no code.
+const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
+  void* code = py.frame_get_code(frame);
+  if (!code) return nullptr;
+  void *file_obj = nullptr, *name_obj = nullptr;
+  std::string_view file = code_string(py, code, "co_filename", &file_obj);
+  std::string_view name = code_string(py, code, "co_name", &name_obj);
+  const PyFrameInfo* info = intern_py_frame(file, name, py.frame_get_line_number(frame));
+  if (file_obj) py.dec_ref(file_obj);
+  if (name_obj) py.dec_ref(name_obj);
+  py.dec_ref(code);
+  return info;
+}
+
+bool is_event_loop_run(const PyFrameInfo* f) {
+  std::string_view file(f->file), function(f->function);
+  return function == "_run" && file.ends_with("asyncio/events.py");
+}
+
+// In a thread running an asyncio Task, the walk stops at the task's coroutine
+// and continues into the event loop (Handle._run, _run_once, run_forever ...):
+// whoever awaits the task is suspended elsewhere, in another task, and for
+// asyncio.wait_for on Python <= 3.11 that is the program's own code (asyncpg
+// and aiomysql connect through wait_for). Splices those awaiter frames in
+// right under the task's coroutine frame (else above the loop's Handle._run,
+// else at the end), keeping at most `depth` frames, innermost first.
+int splice_awaiters(const PyApi& py, std::uintptr_t* frames, const void* const* objects, int n,
+                    int depth) {
+  AwaiterChain chain;
+  if (!collect_awaiter_chain(chain, depth)) return n;
+  int at = -1;
+  for (int i = 0; i < n && at < 0; ++i)
+    if (chain.anchor && objects[i] == chain.anchor) at = i + 1;
+  for (int i = 0; i < n && at < 0; ++i)
+    if (is_event_loop_run(reinterpret_cast<const PyFrameInfo*>(frames[i]))) at = i;
+  if (at < 0) at = n;
+  std::uintptr_t merged[kMaxFrames];
+  int m = 0;
+  for (int i = 0; i < at && m < depth; ++i) merged[m++] = frames[i];
+  for (int i = 0; i < chain.count && m < depth; ++i)
+    if (const PyFrameInfo* info = frame_info(py, chain.frames[i]))
+      merged[m++] = reinterpret_cast<std::uintptr_t>(info);
+  for (int i = at; i < n && m < depth; ++i) merged[m++] = frames[i];
+  release_awaiter_chain(chain);
+  for (int i = 0; i < m; ++i) frames[i] = merged[i];
+  return m;
+}
+
+}  // namespace
+
+bool python_finalizing() {
+  // Not Py_IsInitialized(): CPython clears it as soon as finalization starts.
+  const PyApi* py = api();
+  return py && py->is_finalizing();
+}
+
+StackId capture_python_stack(int depth) {
+  const PyApi* py = api();
+  if (!py || depth <= 0) return 0;
+  if (depth > static_cast<int>(kMaxFrames)) depth = kMaxFrames;
+  // Order matters: during finalization PyGILState_Ensure from a non-main
+  // thread kills (<= 3.13) or hangs (3.14) that thread.
+  if (!py->is_initialized() || py->is_finalizing()) return 0;
+  void* tstate = py->gil_this_thread_state();
+  if (!tstate) return 0;  // a thread created from C that never ran Python
+  Reentry guard;
+  int gil = py->gil_ensure();
+  // PyGILState_* only knows the main interpreter: skip sub-interpreters.
+  if (py->thread_state_get_interpreter(tstate) != py->interpreter_main()) {
+    py->gil_release(gil);
+    return 0;
+  }
+  // Our attribute lookups must neither clobber nor leave an exception.
+  void *type = nullptr, *value = nullptr, *trace = nullptr;
+  py->err_fetch(&type, &value, &trace);
+  bool gc_was_enabled = py->gc_disable && py->gc_disable();
+  std::uintptr_t frames[kMaxFrames];
+  // The frame objects, for identity only: each stays alive while its frame
+  // runs (the interpreter frame owns it), our reference is dropped at once.
+  const void* objects[kMaxFrames];
+  int n = 0;
+  void* frame = py->thread_state_get_frame(tstate);  // new reference (or null)
+  while (frame && n < depth) {
+    if (const PyFrameInfo* info = frame_info(*py, frame)) {
+      objects[n] = frame;
+      frames[n++] = reinterpret_cast<std::uintptr_t>(info);
+    }
+    void* back = py->frame_get_back(frame);
+    py->dec_ref(frame);
+    frame = back;
+  }
+  if (frame) py->dec_ref(frame);
+  n = splice_awaiters(*py, frames, objects, n, depth);
+  if (gc_was_enabled) py->gc_enable();
+  py->err_restore(type, value, trace);
+  py->gil_release(gil);
+  return python_depot().intern(frames, static_cast<std::size_t>(n));
+}
+
+const void* current_python_thread() {
+  const PyApi* py = api();
+  if (!py || !py->is_initialized() || py->is_finalizing()) return nullptr;
+  return py->gil_this_thread_state();
+}
+
+StackId capture_thread_python_stack(const void* holder, int depth) {
+  const PyApi* py = api();
+  if (!py || !holder || depth <= 0 || !py->interpreter_thread_head) return 0;
+  if (depth > static_cast<int>(kMaxFrames)) depth = kMaxFrames;
+  // See capture_python_stack: never PyGILState_Ensure while finalizing.
+  if (!py->is_initialized() || py->is_finalizing()) return 0;
+  Reentry guard;
+  int gil = py->gil_ensure();
+  void *type = nullptr, *value = nullptr, *trace = nullptr;
+  py->err_fetch(&type, &value, &trace);
+  bool gc_was_enabled = py->gc_disable && py->gc_disable();
+  // The holder may have exited since its checkout: only a thread state still
+  // in the interpreter's list is read (by identity; nothing is dereferenced
+  // before it is found there).
+  void* target = nullptr;
+  for (void* ts = py->interpreter_thread_head(py->interpreter_main()); ts;
+       ts = py->thread_state_next(ts))
+    if (ts == holder) target = ts;
+  std::uintptr_t frames[kMaxFrames];
+  int n = 0;
+  if (target) {
+    // With the GIL held here the holder is not running Python: its frame
+    // chain is stable while we read it.
+    void* frame = py->thread_state_get_frame(target);
+    while (frame && n < depth) {
+      if (const PyFrameInfo* info = frame_info(*py, frame))
+        frames[n++] = reinterpret_cast<std::uintptr_t>(info);
+      void* back = py->frame_get_back(frame);
+      py->dec_ref(frame);
+      frame = back;
+    }
+    if (frame) py->dec_ref(frame);
+  }
+  if (gc_was_enabled) py->gc_enable();
+  py->err_restore(type, value, trace);
+  py->gil_release(gil);
+  return n ? python_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
+}
+
+}  // namespace connleak::shim

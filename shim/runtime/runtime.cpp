@@ -1,0 +1,258 @@
+#include "shim/runtime/runtime.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "collector/core/fork_mutex.h"
+#include "collector/util/logger.h"
+#include "collector/report/report_writer.h"
+#include "collector/util/text_util.h"
+#include "shim/runtime/worker_thread.h"
+#include "shim/runtime/export.h"
+#include "shim/runtime/guard.h"
+#include "shim/runtime/host_safe.h"
+#include "shim/hooks/libpq_probe.h"
+#include "shim/hooks/mysql_probe.h"
+#include "shim/track/socket_table.h"
+#include "shim/track/socket_track.h"
+
+namespace connleak::shim {
+
+namespace {
+
+std::atomic<pid_t> g_pid{0};
+std::atomic<bool> g_exit_reported{false};
+std::atomic<unsigned> g_dump_count{0};
+
+pid_t cached_pid() {
+  pid_t pid = g_pid.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    pid = static_cast<pid_t>(syscall(SYS_getpid));
+    g_pid.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
+}
+
+// --- fork ------------------------------------------------------------------
+// Every lock of the shim is a ForkMutex: all are taken before fork so the
+// child gets consistent tables, released in the parent and re-initialised in
+// the child, where the threads that held them do not exist.
+void fork_prepare() {
+  ForkMutex::fork_prepare_all();
+}
+
+void fork_parent() {
+  ForkMutex::fork_parent_all();
+}
+
+void fork_child() {
+  ForkMutex::fork_child_all();
+  reset_tid_cache();
+  g_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_relaxed);
+  g_exit_reported.store(false, std::memory_order_relaxed);
+  g_dump_count.store(0, std::memory_order_relaxed);
+  Registry::instance().after_fork_child();
+  CheckoutTable::instance().after_fork_child();
+  worker_after_fork_child();
+  sock::after_fork_child();
+}
+
+void at_exit_handler() {
+  report_at_exit();
+}
+
+using ExitFn = void (*)(int);
+std::atomic<ExitFn> g_real_exit{nullptr};
+std::atomic<ExitFn> g_real_Exit{nullptr};
+
+ExitFn real_exit_fn(std::atomic<ExitFn>& slot, const char* name) {
+  ExitFn fn = slot.load(std::memory_order_relaxed);
+  if (!fn) {
+    fn = reinterpret_cast<ExitFn>(dlsym(RTLD_NEXT, name));
+    slot.store(fn, std::memory_order_relaxed);
+  }
+  return fn;
+}
+
+// The signal mask the program started with: a signal blocked now that was not
+// blocked then means we are most likely inside a signal handler (the kernel
+// blocks the handled signal while its handler runs).
+sigset_t g_initial_mask;
+std::atomic<bool> g_initial_mask_known{false};
+
+void initialize() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Reentry guard;
+    cached_pid();
+    if (pthread_sigmask(SIG_SETMASK, nullptr, &g_initial_mask) == 0)
+      g_initial_mask_known.store(true, std::memory_order_release);
+    const Options& opts = options();
+    if (opts.help) log_block(options_help(opts));
+    // Resolve the exit functions now: in a vfork child they are called with the
+    // parent's memory, where a first dlsym would allocate.
+    real_exit_fn(g_real_exit, "_exit");
+    real_exit_fn(g_real_Exit, "_Exit");
+    pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
+    // Registered before the program's own atexit handlers and static
+    // destructors, so it runs after them: closes done there are seen.
+    std::atexit(&at_exit_handler);
+  });
+}
+
+__attribute__((constructor)) void connleak_constructor() {
+  initialize();
+}
+
+}  // namespace
+
+const Options& options() {
+  static const Options& parsed = []() -> const Options& {
+    std::vector<std::string> warnings;
+    const char* env = getenv("CONNLEAK_OPTIONS");
+    auto* opts = new Options(parse_options(env ? env : "", &warnings));
+    for (const std::string& w : warnings) log().warn("{}", w);
+    // Relative to the directory the program started in (options are read
+    // before main at the latest): a program that chdir()s later must not
+    // scatter its reports.
+    if (!opts->report_dir.empty() && opts->report_dir.front() != '/') {
+      char cwd[PATH_MAX];
+      if (getcwd(cwd, sizeof cwd)) opts->report_dir = std::string(cwd) + "/" + opts->report_dir;
+    }
+    return *opts;
+  }();
+  return parsed;
+}
+
+bool in_vfork_child() {
+  return static_cast<pid_t>(syscall(SYS_getpid)) != cached_pid();
+}
+
+bool should_track() {
+  if (in_shim()) return false;
+  if (!options().enabled) return false;
+  // Every hooked call comes here: std::call_once alone costs two TLS updates
+  // through __tls_get_addr, so a plain flag answers once initialized.
+  static std::atomic<bool> initialized{false};
+  if (!initialized.load(std::memory_order_acquire)) {
+    initialize();  // covers hooks that run before our constructor
+    initialized.store(true, std::memory_order_release);
+  }
+  return true;
+}
+
+void report_at_exit() {
+  if (in_vfork_child()) return;
+  if (g_exit_reported.exchange(true)) return;
+  if (!options().enabled) return;
+  Reentry guard;
+  host_safe("write the exit report", [] {
+    std::string name = report_file_name(cached_pid());
+    emit_report(options(), "exit", name, &probe_state);
+  });
+}
+
+bool exit_reported() {
+  return g_exit_reported.load(std::memory_order_acquire);
+}
+
+bool maybe_in_signal_handler() {
+  if (!g_initial_mask_known.load(std::memory_order_acquire))
+    return true;  // unknown: assume the worst
+  sigset_t now;
+  if (pthread_sigmask(SIG_SETMASK, nullptr, &now) != 0) return true;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&now, sig) == 1 && sigismember(&g_initial_mask, sig) != 1) return true;
+  return false;
+}
+
+bool write_dump(const char* trigger, const ReportExtras* extras) {
+  if (in_vfork_child() || !options().enabled) return false;
+  Reentry guard;
+  return host_safe("write a dump", [trigger, extras] {
+    unsigned n = g_dump_count.fetch_add(1) + 1;
+    std::string name = report_file_name(cached_pid(), n);
+    return emit_report(options(), trigger, name, &probe_state, extras);
+  });
+}
+
+namespace {
+
+// How long an _exit from a signal handler waits for the worker thread to
+// write the exit report before leaving without it.
+constexpr int kExitReportWaitMs = 5000;
+
+void say(const char* line) {
+  write_all_no_sigpipe(2, line, std::strlen(line));
+}
+
+}  // namespace
+
+// _exit is async-signal-safe and programs call it from signal handlers, where
+// the interrupted code may hold malloc's or stdio's lock: writing the report
+// right here (malloc, /proc reads, symbolization) would deadlock the host. So
+// only async-signal-safe work happens when that may be the case: the report is
+// handed to the worker thread and waited for, with a bound.
+void report_before_exit() {
+  if (in_vfork_child() || exit_reported()) return;
+  if (!maybe_in_signal_handler()) {
+    report_at_exit();
+    return;
+  }
+  switch (worker_write_exit_report(kExitReportWaitMs)) {
+    case ExitReport::kWritten:
+      return;
+    case ExitReport::kTimedOut:
+      say("connleak: _exit() in a signal handler: the exit report was not written within 5 s; "
+          "exiting without it\n");
+      return;
+    case ExitReport::kNoThread:
+      say("connleak: _exit() in a signal handler and no worker thread to write the exit report; "
+          "exiting without it (writing it here could deadlock)\n");
+      return;
+  }
+}
+
+HandleState probe_state(const ConnRecord& record) {
+  switch (record.library) {
+    case Library::kLibpq:
+      return libpq_state(record);
+    case Library::kMysql:
+      return mysql_state(record);
+    case Library::kSocket:
+      return sock::socket_state(record);
+    default:
+      return {};
+  }
+}
+
+}  // namespace connleak::shim
+
+using connleak::shim::g_real_exit;
+using connleak::shim::g_real_Exit;
+
+// _exit and _Exit skip atexit: a program that leaves through them (os._exit in
+// Python, fork children) would otherwise lose its report.
+CONNLEAK_EXPORT void _exit(int status) {
+  connleak::shim::report_before_exit();
+  if (auto fn = connleak::shim::real_exit_fn(g_real_exit, "_exit")) fn(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+CONNLEAK_EXPORT void _Exit(int status) {
+  connleak::shim::report_before_exit();
+  if (auto fn = connleak::shim::real_exit_fn(g_real_Exit, "_Exit")) fn(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
