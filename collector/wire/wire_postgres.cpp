@@ -42,31 +42,19 @@ bool is_startup(std::uint32_t length, std::uint32_t code) {
 }
 
 // PostgreSQL 17 direct SSL: a TLS ClientHello whose ALPN list names
-// "postgresql" (one length byte, then the name).
-bool has_postgres_alpn(const std::uint8_t* data, std::size_t n) {
-  static constexpr char kAlpn[] = "\x0apostgresql";
-  constexpr std::size_t kLen = sizeof kAlpn - 1;
-  constexpr std::size_t kMaxScan = 16384;  // one TLS record
-  if (n > kMaxScan) n = kMaxScan;
-  for (std::size_t i = 0; i + kLen <= n; ++i)
-    if (data[i] == kAlpn[0] && std::memcmp(data + i, kAlpn, kLen) == 0) return true;
-  return false;
-}
+// "postgresql" (one length byte, then the name). No byte of the name is 0x0a,
+// so a partial match restarts at 0 or 1 (no general string search needed).
+constexpr char kAlpn[] = "\x0apostgresql";
+constexpr std::uint8_t kAlpnLen = sizeof kAlpn - 1;
+constexpr std::uint32_t kTlsRecordHeader = 5;     // type, version (2), length (2)
+constexpr std::uint32_t kMaxTlsRecord = 16384;    // the largest plaintext record
 
 }  // namespace
 
-// Decides on the client's first bytes. `call`/`n` is the whole first call's
-// data (null afterwards): a TLS ClientHello is decided on it at once.
+// Decides on the client's first bytes. `call`/`n` is the whole of this call's
+// data (first_ holds the stream's first 8 bytes).
 void Conversation::pg_classify(const std::uint8_t* call, std::size_t n, Feed& out) {
-  if (first_[0] == 0x16) {  // TLS handshake record
-    if (call && has_postgres_alpn(call, n)) {
-      decide(Protocol::kPostgres, out);
-      go_blind(Blind::kEncrypted, out);
-    } else {
-      decide(Protocol::kNotDatabase, out);
-    }
-    return;
-  }
+  if (first_[0] == 0x16) return pg_classify_tls(call, n, out);  // TLS handshake record
   // Every opening packet is shorter than 16 MB: its first length byte is 0.
   if (first_[0] != 0) return decide(Protocol::kNotDatabase, out);
   if (first_len_ < 8) return;
@@ -84,6 +72,33 @@ void Conversation::pg_classify(const std::uint8_t* call, std::size_t n, Feed& ou
     decide(Protocol::kNotDatabase, out);
     out.cancel_request = length == 16 && code == kCancelRequest;
   }
+}
+
+// A TLS ClientHello is scanned for the ALPN name as a stream, across calls:
+// the name is found at the same byte of the conversation however the socket
+// split it (deciding on the first call's bytes alone, as this once did, gave a
+// different answer when the ClientHello came in pieces). The answer is "not a
+// database" once the first record (at most 16 KB) ended without the name.
+void Conversation::pg_classify_tls(const std::uint8_t* data, std::size_t n, Feed& out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (tls_seen_ >= kTlsRecordHeader) {
+      std::uint32_t record = (std::uint32_t{first_[3]} << 8) | first_[4];
+      if (record > kMaxTlsRecord) record = kMaxTlsRecord;
+      if (tls_seen_ >= kTlsRecordHeader + record) break;
+    }
+    ++tls_seen_;
+    const auto b = static_cast<char>(data[i]);
+    tls_match_ = static_cast<std::uint8_t>(b == kAlpn[tls_match_] ? tls_match_ + 1 : (b == kAlpn[0] ? 1 : 0));
+    if (tls_match_ == kAlpnLen) {
+      decide(Protocol::kPostgres, out);
+      go_blind(Blind::kEncrypted, out);
+      return;
+    }
+  }
+  if (tls_seen_ < kTlsRecordHeader) return;
+  std::uint32_t record = (std::uint32_t{first_[3]} << 8) | first_[4];
+  if (record > kMaxTlsRecord) record = kMaxTlsRecord;
+  if (tls_seen_ >= kTlsRecordHeader + record) decide(Protocol::kNotDatabase, out);
 }
 
 void Conversation::pg_client(const std::uint8_t* p, const std::uint8_t* end, Feed& out) {

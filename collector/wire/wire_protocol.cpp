@@ -187,11 +187,10 @@ std::size_t Conversation::classify(bool sent, const std::uint8_t* data, std::siz
   const std::size_t cap = sent ? 8 : sizeof first_;
   std::size_t take = cap - first_len_;
   if (take > n) take = n;
-  const bool first_call = first_len_ == 0;
   std::memcpy(first_ + first_len_, data, take);
   first_len_ = static_cast<std::uint8_t>(first_len_ + take);
   if (sent)
-    pg_classify(first_call ? data : nullptr, first_call ? n : 0, out);
+    pg_classify(data, n, out);
   else
     my_classify(out);
   return take;

@@ -149,6 +149,7 @@ class Conversation {
 
   // PostgreSQL (wire_postgres.cpp)
   void pg_classify(const std::uint8_t* data, std::size_t n, Feed& out);
+  void pg_classify_tls(const std::uint8_t* data, std::size_t n, Feed& out);
   void pg_client(const std::uint8_t* p, const std::uint8_t* end, Feed& out);
   void pg_startup_packet(Feed& out);
   void pg_client_message(Feed& out);
@@ -188,6 +189,12 @@ class Conversation {
   std::uint8_t first_dir_ = 0;  // who spoke first: 1 client, 2 server
   std::uint8_t pg_client_ = 0;  // PostgreSQL client: startup packets / done
   bool pg_tentative_ = false;   // PostgreSQL: SSL/GSSENC request seen, session not yet confirmed
+  // A client that opens with a TLS record (PostgreSQL 17 direct SSL): how many
+  // of its bytes were scanned for the ALPN name and how much of the name the
+  // last ones matched. Kept across calls so the decision does not depend on
+  // where the socket split the ClientHello.
+  std::uint8_t tls_match_ = 0;
+  std::uint16_t tls_seen_ = 0;
   std::uint8_t pg_server_ = 0;  // PostgreSQL server: messages / awaiting the SSL or GSS answer
   std::uint8_t my_phase_ = 0;   // MySQL: greeting / handshake response / commands
   std::uint8_t my_resp_ = 0;    // MySQL: where the oldest pending response is

@@ -406,14 +406,45 @@ Bytes client_hello(const std::string& alpn) {
 }
 
 TEST(WireClassify, DirectSslWithPostgresAlpnIsPostgres) {
-  Outcome o =
-      replay({sent(client_hello("postgresql")), received({0x16, 0x03, 0x03, 0, 5})}, Split::kWhole);
-  EXPECT_EQ(o, postgres("", -1, Blind::kEncrypted));
+  // Every split: the ALPN name is found wherever the socket cut the ClientHello.
+  expect_replay({sent(client_hello("postgresql")), received({0x16, 0x03, 0x03, 0, 5})},
+                postgres("", -1, Blind::kEncrypted));
 }
 
 TEST(WireClassify, TlsWithoutPostgresAlpnIsNotADatabase) {
-  EXPECT_EQ(replay({sent(client_hello("h2"))}, Split::kWhole), not_database());
-  EXPECT_EQ(replay({sent(client_hello("http/1.1"))}, Split::kWhole), not_database());
+  expect_replay({sent(client_hello("h2"))}, not_database());
+  expect_replay({sent(client_hello("http/1.1"))}, not_database());
+}
+
+// fuzz_wire's finding (tests/fuzz/corpus/wire/wire-whole-vs-split-direct-ssl):
+// the ALPN scan looked only at the first call's bytes, so a ClientHello whose
+// first piece ended before the name was "not a database" split and PostgreSQL
+// whole. Now: nothing is decided until the name or the record's end is seen.
+TEST(WireClassify, DirectSslSplitBeforeTheAlpnNameIsDecidedWhenTheNameArrives) {
+  const Bytes hello = client_hello("postgresql");
+  const std::size_t cut = hello.size() - 6;  // inside "postgresql"
+  Conversation conv;
+  Outcome o = replay({sent(Bytes(hello.begin(), hello.begin() + cut))}, Split::kWhole, 1, &conv);
+  EXPECT_EQ(o.decided, 0);
+  EXPECT_EQ(conv.protocol(), Protocol::kUndecided);
+  EXPECT_FALSE(conv.done());
+  const Feed f = conv.client_sent(hello.data() + cut, hello.size() - cut);
+  EXPECT_TRUE(f.decided);
+  EXPECT_TRUE(f.went_blind);
+  EXPECT_EQ(conv.protocol(), Protocol::kPostgres);
+  EXPECT_EQ(conv.blind(), Blind::kEncrypted);
+}
+
+TEST(WireClassify, TlsNameAfterTheFirstRecordDoesNotCount) {
+  // The first record (a ClientHello for h2) ends; "postgresql" in the bytes
+  // after it is not an ALPN entry of this hello: decided "not a database" at
+  // the record's end, the same for every split.
+  const Bytes hello = client_hello("h2");
+  expect_replay({sent(cat({hello, str("\x0apostgresql")}))}, not_database());
+  // A record header that is all there is: undecided until more comes.
+  Conversation conv;
+  EXPECT_FALSE(conv.client_sent(hello.data(), 3).decided);
+  EXPECT_EQ(conv.protocol(), Protocol::kUndecided);
 }
 
 TEST(WireClassify, HttpGetIsNotADatabase) {
