@@ -148,12 +148,14 @@ CONNLEAK_EXPORT int close(int fd) {
   // Before the real close: once the number is free another thread's connect
   // may get it.
   if (sock::has_conn(fd)) no_throw([&] { sock::on_close(fd, "close"); });
+  own::HostCall not_while_the_shim_creates;  // own_fds.h: until the real call returned
   if (fd >= 0) before_host_closes(static_cast<unsigned>(fd), static_cast<unsigned>(fd));
   auto fn = CONNLEAK_REAL_FN(close);
   return fn ? fn(fd) : missing<int>();
 }
 
 CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+  own::HostCall not_while_the_shim_creates;
   // CLOSE_RANGE_CLOEXEC (4) only marks descriptors; nothing is closed.
   if (!(flags & 4)) {
     no_throw([&] { sock::on_close_range(first, last); });
@@ -164,6 +166,7 @@ CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
 }
 
 CONNLEAK_EXPORT void closefrom(int first) {
+  own::HostCall not_while_the_shim_creates;
   if (first >= 0) {
     no_throw([&] { sock::on_close_range(static_cast<unsigned>(first), ~0u); });
     before_host_closes(static_cast<unsigned>(first), ~0u);
@@ -182,6 +185,7 @@ CONNLEAK_EXPORT int dup(int fd) {
 CONNLEAK_EXPORT int dup2(int fd, int target) {
   auto fn = CONNLEAK_REAL_FN(dup2);
   if (!fn) return missing<int>();
+  own::HostCall not_while_the_shim_creates;
   if (target >= 0 && target != fd)
     before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target);
@@ -193,6 +197,7 @@ CONNLEAK_EXPORT int dup2(int fd, int target) {
 CONNLEAK_EXPORT int dup3(int fd, int target, int flags) {
   auto fn = CONNLEAK_REAL_FN(dup3);
   if (!fn) return missing<int>();
+  own::HostCall not_while_the_shim_creates;
   if (target >= 0 && target != fd)
     before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
   int r = fn(fd, target, flags);

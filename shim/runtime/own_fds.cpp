@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,8 @@ namespace connleak::shim::own {
 namespace detail {
 std::atomic<int> g_fd[kSlots] = {-1, -1, -1, -1, -1};
 std::atomic<int> g_users{0};
+std::atomic<int> g_creating{0};
+std::atomic<int> g_host_ops{0};
 }  // namespace detail
 
 namespace {
@@ -31,19 +34,42 @@ int floor_fd() {
   return soft > 64 ? static_cast<int>(soft) - 24 : 3;
 }
 
+// Enters the creation window (own_fds.h), or gives up after a bounded wait.
+bool enter_window() {
+  detail::g_creating.store(1, std::memory_order_seq_cst);
+  for (int i = 0; i < 2000; ++i) {
+    if (detail::g_host_ops.load(std::memory_order_seq_cst) == 0) return true;
+    sched_yield();
+  }
+  detail::g_creating.store(0, std::memory_order_seq_cst);
+  return false;
+}
+
 }  // namespace
 
-int adopt(Slot slot, int fd) {
-  if (fd < 0) return -1;
-  int high = fcntl(fd, F_DUPFD_CLOEXEC, floor_fd());
-  if (high >= 0) {
-    close(fd);  // not registered yet: the hook passes it through
-    fd = high;
-  } else {
-    fcntl(fd, F_SETFD, FD_CLOEXEC);  // limit too low: keep the number we have
+bool create(const Slot* slots, int n, MakeFn make, void* ctx) {
+  if (n < 1 || n > 2) return false;
+  const int floor = floor_fd();
+  if (!enter_window()) return false;
+  int fds[2] = {-1, -1};
+  const bool made = make(fds, ctx) == 0;
+  if (made) {
+    for (int i = 0; i < n; ++i) {
+      int high = fcntl(fds[i], F_DUPFD_CLOEXEC, floor);
+      if (high >= 0) {
+        // The raw system call: libc's close is our own hook, which would wait
+        // for this very window to end.
+        syscall(SYS_close, fds[i]);
+        fds[i] = high;
+      } else {
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);  // limit too low: keep the number we have
+      }
+    }
+    // Registered before the window ends: from then on the host's hooks see them.
+    for (int i = 0; i < n; ++i) g_fd[slots[i]].store(fds[i], std::memory_order_seq_cst);
   }
-  g_fd[slot].store(fd, std::memory_order_seq_cst);
-  return fd;
+  detail::g_creating.store(0, std::memory_order_seq_cst);
+  return made;
 }
 
 void release(Slot slot) {
@@ -78,6 +104,9 @@ void host_closing(unsigned first, unsigned last) {
 
 void after_fork_child() {
   g_users.store(0, std::memory_order_relaxed);
+  // Whoever was creating or closing in the parent is not running here.
+  detail::g_creating.store(0, std::memory_order_relaxed);
+  detail::g_host_ops.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace connleak::shim::own

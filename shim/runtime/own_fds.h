@@ -21,15 +21,47 @@
 // each use is one non-blocking system call, so host_closing() waits
 // microseconds at most. Descriptors closed behind libc's back (a raw close
 // syscall) are not seen: the floor is what protects against those.
+#include <sched.h>
+
 #include <atomic>
+#include <initializer_list>
 
 namespace connleak::shim::own {
 
 enum Slot { kPipeRead, kPipeWrite, kListen, kClient, kExitWake, kSlots };
 
-// Moves `fd` above the floor (the original number is closed) and makes it
-// `slot`'s descriptor. Returns the number now in use, or -1 (fd closed).
-int adopt(Slot slot, int fd);
+// Creating a descriptor: pipe2/socket/eventfd/accept4 put it at the lowest
+// free number, a number the host may dup2() onto (or close) at any instant.
+// Moving it up (F_DUPFD_CLOEXEC) and closing the low number is then a race:
+// a host dup2 between our creation and our close would make us close the
+// HOST's descriptor (and adopt its file as ours). Comparing the two numbers'
+// files before closing (kcmp KCMP_FILE, fstat) only narrows the window, it
+// cannot close it: the host's dup2 may land between the check and the close,
+// and no system call closes "only if still that file". So creation runs in a
+// window that the host's close/dup hooks cannot overlap (a Dekker handshake):
+//  - the shim sets g_creating, then waits until no host close/dup is between
+//    its hook and the end of its real call (g_host_ops == 0);
+//  - each such hook counts itself in g_host_ops, and if g_creating is set it
+//    counts itself out, waits until the window is over and tries again.
+// Sequentially consistent atomics guarantee that at least one side sees the
+// other, so the temporary low number is created, moved up and closed while
+// no host call can touch it. The window holds only non-blocking system calls
+// (microseconds); the shim gives up after a bounded wait (a host thread
+// blocked in close(), or a signal handler nested in an interrupted hook) and
+// tries again on its next pass, so a host call never waits on anything but
+// those few system calls.
+//
+// make(fds) makes one descriptor (fds[0]) or a pipe (fds[0], fds[1]) and
+// returns 0, or -1; the descriptors become slots[0..n) above the floor.
+// False when nothing was made (the slots are unchanged).
+using MakeFn = int (*)(int* fds, void* ctx);
+bool create(const Slot* slots, int n, MakeFn make, void* ctx);
+template <typename Make>
+bool create(std::initializer_list<Slot> slots, Make make) {
+  return create(
+      slots.begin(), static_cast<int>(slots.size()),
+      [](int* fds, void* ctx) { return (*static_cast<Make*>(ctx))(fds); }, &make);
+}
 // Forgets `slot`'s descriptor and closes it, if it is still ours.
 void release(Slot slot);
 // The slot's current number, or -1: for poll() only, where a stale number
@@ -41,7 +73,26 @@ bool take_host_closed();
 namespace detail {
 extern std::atomic<int> g_fd[kSlots];
 extern std::atomic<int> g_users;
+extern std::atomic<int> g_creating;  // the shim is in its creation window (create())
+extern std::atomic<int> g_host_ops;  // host close/dup calls between their hook and their end
 }  // namespace detail
+
+// Host side of create()'s handshake: held by a close/close_range/closefrom/
+// dup2/dup3 hook from before its checks until the real call returned.
+class HostCall {
+ public:
+  HostCall() {
+    for (;;) {
+      detail::g_host_ops.fetch_add(1, std::memory_order_seq_cst);
+      if (detail::g_creating.load(std::memory_order_seq_cst) == 0) return;
+      detail::g_host_ops.fetch_sub(1, std::memory_order_seq_cst);
+      while (detail::g_creating.load(std::memory_order_seq_cst) != 0) sched_yield();
+    }
+  }
+  ~HostCall() { detail::g_host_ops.fetch_sub(1, std::memory_order_seq_cst); }
+  HostCall(const HostCall&) = delete;
+  HostCall& operator=(const HostCall&) = delete;
+};
 
 // Runs fn(fd) while `slot`'s descriptor is ours, else returns `dead`.
 template <typename R, typename Fn>

@@ -113,26 +113,31 @@ void check_dump_handler_still_ours() {
 }
 
 bool make_pipe() {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
-  own::adopt(own::kPipeRead, fds[0]);
-  own::adopt(own::kPipeWrite, fds[1]);
-  return true;
+  return own::create({own::kPipeRead, own::kPipeWrite},
+                     [](int* fds) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); });
 }
 
 // Abstract socket "\0connleak.<pid>": no file to clean up, gone with the process.
 void make_control_socket() {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return;
+  if (!own::create({own::kListen}, [](int* fds) {
+        fds[0] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        return fds[0] < 0 ? -1 : 0;
+      }))
+    return;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   pid_t pid = getpid();
   std::string name = control_socket_name(pid);
   std::memcpy(addr.sun_path + 1, name.data(), name.size());
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 4) != 0) {
-    int err = errno;
-    close(fd);
+  int err = 0;  // stays 0 when the host closed the socket first: made again later
+  const bool listening = own::use<bool>(own::kListen, false, [&](int fd) {
+    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 && listen(fd, 4) == 0;
+    err = ok ? 0 : errno;
+    return ok;
+  });
+  if (!listening && err != 0) {
+    own::release(own::kListen);
     // Someone else holds our name: whatever answers there is not us, and
     // `connleak dump` checks who it talks to (SO_PEERCRED) and refuses it.
     if (g_said_squatted.exchange(pid) != pid)
@@ -142,13 +147,15 @@ void make_control_socket() {
           pid, name, std::strerror(err));
     return;
   }
-  own::adopt(own::kListen, fd);
 }
 
 // The host closed one of our descriptors (own_fds.h): make new ones. The old
 // numbers are the host's now and are not touched.
 void make_exit_wake() {
-  own::adopt(own::kExitWake, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  own::create({own::kExitWake}, [](int* fds) {
+    fds[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return fds[0] < 0 ? -1 : 0;
+  });
 }
 
 void repair_descriptors() {
@@ -188,10 +195,13 @@ void write_all(const std::string& data) {
 
 // One request per connection: "dump\n" -> the JSON report of a dump.
 void serve_control_client() {
-  int client = own::use<int>(own::kListen, -1, [](int fd) {
-    return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  });
-  if (client < 0 || own::adopt(own::kClient, client) < 0) return;
+  if (!own::create({own::kClient}, [](int* fds) {
+        fds[0] = own::use<int>(own::kListen, -1, [](int fd) {
+          return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        });
+        return fds[0] < 0 ? -1 : 0;
+      }))
+    return;
   ucred peer{};
   // Same user or root only: a dump names hosts, users and code locations.
   bool allowed = own::use<bool>(own::kClient, false, [&](int fd) {
