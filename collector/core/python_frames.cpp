@@ -39,7 +39,11 @@ std::atomic<bool> g_python_host{false};
 
 const PyFrameInfo* intern_py_frame(std::string_view file, std::string_view function, int line) {
   // Strings are interned first, so frames compare by pointer.
-  PyFrameInfo key{intern_string(file), intern_string(function), line};
+  return intern_py_frame_interned(intern_string(file), intern_string(function), line);
+}
+
+const PyFrameInfo* intern_py_frame_interned(const char* file, const char* function, int line) {
+  PyFrameInfo key{file, function, line};
   FrameTable& t = table();
   std::lock_guard<ForkMutex> lock(t.mutex);
   return &*t.frames.insert(key).first;

@@ -17,6 +17,9 @@ struct PyFrameInfo {
 };
 
 const PyFrameInfo* intern_py_frame(std::string_view file, std::string_view function, int line);
+// The same, for a file and function already interned (intern_string): no
+// string is hashed, for the shim's per-code-object cache.
+const PyFrameInfo* intern_py_frame_interned(const char* file, const char* function, int line);
 StackDepot& python_depot();
 std::vector<Frame> python_frames(StackId id);
 

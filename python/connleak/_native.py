@@ -75,10 +75,12 @@ def task_name():
     aio = sys.modules.get("asyncio")
     if aio is None:
         return None
-    try:
-        task = aio.current_task()
-    except RuntimeError:  # no running loop in this thread
+    # Not current_task() alone: outside a loop it raises, and an exception per
+    # checkout was a measurable part of a checkout's cost (BENCHMARKS.md).
+    loop = aio._get_running_loop()
+    if loop is None:
         return None
+    task = aio.current_task(loop)
     if task is None:
         return None
     return task.get_name().encode("utf-8", "replace")

@@ -5,6 +5,7 @@
 
 #include "collector/core/fork_mutex.h"
 #include "collector/core/python_frames.h"
+#include "collector/core/string_table.h"
 #include "shim/runtime/guard.h"
 #include "shim/python/python_async.h"
 #include "shim/python/python_symbol.h"
@@ -26,10 +27,14 @@ struct PyApi {
   void* (*frame_get_back)(void*);
   void* (*frame_get_code)(void*);
   int (*frame_get_line_number)(void*);
+  // Optional (3.11+): the frame's last instruction, so a cached line is
+  // reused without PyFrame_GetLineNumber's walk of the line table.
+  int (*frame_get_lasti)(void*);
   void* (*get_attr)(void*, void*);
   void* (*intern_from_string)(const char*);
   const char* (*unicode_as_utf8)(void*);
   void (*dec_ref)(void*);
+  void (*inc_ref)(void*);
   void (*err_fetch)(void**, void**, void**);
   void (*err_restore)(void*, void*, void*);
   // Optional (3.10+): the cyclic GC is off while we hold the GIL, so that the
@@ -70,7 +75,9 @@ const PyApi* api() {
       load(t.get_attr, "PyObject_GetAttr") &&
       load(t.intern_from_string, "PyUnicode_InternFromString") &&
       load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.dec_ref, "Py_DecRef") &&
+      load(t.inc_ref, "Py_IncRef") &&
       load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore");
+  if (ok && !load(t.frame_get_lasti, "PyFrame_GetLasti")) t.frame_get_lasti = nullptr;
   if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
     t.gc_disable = nullptr;
   if (ok && !(load(t.interpreter_thread_head, "PyInterpreterState_ThreadHead") &&
@@ -102,16 +109,80 @@ std::string_view code_string(const PyApi& py, void* code, const char* attr, void
   return s ? std::string_view(s) : std::string_view();
 }
 
+// Per code object: its interned file and function, and the frame of the line
+// it was last seen at. A frame then costs one probe here instead of two
+// attribute reads, two UTF-8 conversions and three interning lookups, which
+// were most of a pool checkout's cost (BENCHMARKS.md). The cache holds a
+// reference to each code object it keys: a freed code object's address could
+// otherwise come back as another function's and get its name. Never evicted
+// (dropping that reference could free the code object, and run weakref
+// callbacks, inside our call); once 3/4 full, new code objects take the slow
+// path. The lock: captures hold the GIL, but not every build has one.
+struct CodeEntry {
+  void* code = nullptr;
+  const char* file = nullptr;
+  const char* function = nullptr;
+  int lasti = -2;  // the instruction `line` was computed at (-2: none)
+  int line = 0;
+  const PyFrameInfo* info = nullptr;
+};
+constexpr std::size_t kCodeSlots = 4096;  // a power of two
+struct CodeCache {
+  ForkMutex mutex;
+  std::size_t used = 0;
+  CodeEntry slots[kCodeSlots];
+};
+CodeCache& code_cache() {
+  static CodeCache& c = *new CodeCache;  // never destroyed: captures run during exit
+  return c;
+}
+
+// The entry of `code`, or the empty slot it would go to; null when full.
+CodeEntry* code_slot(CodeCache& c, const void* code) {
+  std::size_t i = (reinterpret_cast<std::uintptr_t>(code) >> 4) & (kCodeSlots - 1);
+  for (std::size_t probes = 0; probes < kCodeSlots; ++probes, i = (i + 1) & (kCodeSlots - 1))
+    if (c.slots[i].code == code || c.slots[i].code == nullptr) return &c.slots[i];
+  return nullptr;
+}
+
 // A frame object (borrowed) as an interned frame; null when it has no code.
 const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
   void* code = py.frame_get_code(frame);
   if (!code) return nullptr;
+  const int lasti = py.frame_get_lasti ? py.frame_get_lasti(frame) : -2;
+  CodeCache& cache = code_cache();
+  {
+    std::lock_guard<ForkMutex> lock(cache.mutex);
+    CodeEntry* e = code_slot(cache, code);
+    if (e && e->code == code) {
+      if (lasti == -2 || e->lasti != lasti) {
+        const int line = py.frame_get_line_number(frame);
+        if (!e->info || e->line != line)
+          e->info = intern_py_frame_interned(e->file, e->function, line);
+        e->line = line;
+        e->lasti = lasti;
+      }
+      const PyFrameInfo* info = e->info;
+      py.dec_ref(code);
+      return info;
+    }
+  }
+  const int line = py.frame_get_line_number(frame);
   void *file_obj = nullptr, *name_obj = nullptr;
-  std::string_view file = code_string(py, code, "co_filename", &file_obj);
-  std::string_view name = code_string(py, code, "co_name", &name_obj);
-  const PyFrameInfo* info = intern_py_frame(file, name, py.frame_get_line_number(frame));
+  const char* file = intern_string(code_string(py, code, "co_filename", &file_obj));
+  const char* name = intern_string(code_string(py, code, "co_name", &name_obj));
+  const PyFrameInfo* info = intern_py_frame_interned(file, name, line);
   if (file_obj) py.dec_ref(file_obj);
   if (name_obj) py.dec_ref(name_obj);
+  {
+    std::lock_guard<ForkMutex> lock(cache.mutex);
+    CodeEntry* e = code_slot(cache, code);
+    if (e && e->code == nullptr && cache.used < kCodeSlots / 4 * 3) {
+      *e = {code, file, name, lasti, line, info};
+      ++cache.used;
+      return info;  // the cache keeps our reference to `code`
+    }
+  }
   py.dec_ref(code);
   return info;
 }

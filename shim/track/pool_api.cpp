@@ -138,8 +138,12 @@ CONNLEAK_EXPORT unsigned long long connleak_checkout(unsigned long long pool_id,
   rec.py_thread = current_python_thread();
   if (task && *task) rec.task = intern_string(task);
   const int depth = static_cast<int>(options().stack_depth);
-  rec.stack = checkout_native_stack(depth);
   rec.py_stack = capture_python_stack(depth);
+  // A Python caller's native frames are ctypes', libffi's (dropped anyway)
+  // and the interpreter's own: no information, and unwinding them through
+  // the interpreter was half the cost of a checkout (BENCHMARKS.md). Taken
+  // for callers without a Python stack: a pool written in C.
+  if (!rec.py_stack) rec.stack = checkout_native_stack(depth);
   std::uint64_t id = CheckoutTable::instance().on_checkout(rec);
   if (options().checkout_threshold.seconds > 0) ensure_worker_thread();
   return id;
