@@ -297,6 +297,21 @@ void impl_PQreset(const Resolution& r, PGconn* conn) {
   CONNLEAK_REAL(PQreset)(conn);
 }
 
+// A non-blocking connect (PQconnectStart + PQconnectPoll: psycopg 3, psycopg2's
+// async mode, an event loop's driver) is refused during a poll, long after
+// PQconnectStart returned: the refusal snapshot is written when the poll
+// fails. (A blocking connect's own polls are inside libpq and come back
+// through track_open; the snapshot's interval keeps it to one either way.)
+PostgresPollingStatusType impl_PQconnectPoll(const Resolution& r, PGconn* conn) {
+  PostgresPollingStatusType status = CONNLEAK_REAL(PQconnectPoll)(conn);
+  if (status == PGRES_POLLING_FAILED && conn && tracking(r))
+    no_throw([&] {
+      Reentry guard;
+      note_refusal(conn, r);
+    });
+  return status;
+}
+
 int impl_PQresetStart(const Resolution& r, PGconn* conn) {
   if (tracking(r)) no_throw([&] { track_reset(conn); });
   return CONNLEAK_REAL(PQresetStart)(conn);

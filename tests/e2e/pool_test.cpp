@@ -268,5 +268,40 @@ TEST(Pools, ServerRefusalWritesOneSnapshot) {
   EXPECT_NE(frame_of(held[0].at("acquired"), "hold_device_a"), nullptr);
 }
 
+// The non-blocking connect (PQconnectStart + PQconnectPoll, psycopg 3's way):
+// the server's refusal is read during a poll, and that is where it is noted.
+TEST(Pools, ServerRefusalDuringANonBlockingConnectWritesOneSnapshot) {
+  SmallCluster cluster;
+  ASSERT_TRUE(cluster.ok()) << "could not start the max_connections=4 cluster";
+  RunOptions o;
+  o.env = {{"CONNLEAK_TEST_PG_CONNINFO", cluster.conninfo()}};
+  Result r = run({host(), "pool 2", "open 0", "hold_a 0", "refuse_async 10", "refuse_async 10",
+                  "return 0", "close 0", "exit"},
+                 o);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count(r.out, "refuse_async opened"), 2) << r.out;
+  EXPECT_EQ(count(r.out, " refused\n"), 2) << r.out;
+  EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
+  std::vector<json> snapshots;
+  for (const std::string& name : r.files) {
+    auto doc = read_report(r.report_dir + "/" + name);
+    if (doc && doc->at("trigger") == "server_refused") snapshots.push_back(*doc);
+  }
+  ASSERT_EQ(snapshots.size(), 1u) << describe(r);
+  const json& snap = snapshots[0];
+  EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("53300"), std::string::npos);
+  // The pooled connection and the non-blocking ones opened before the refusal.
+  EXPECT_GE(with_status(snap, "open").size(), 2u) << snap.dump(2);
+  auto held = checkouts_with(snap, "open");
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_NE(frame_of(held[0].at("acquired"), "hold_device_a"), nullptr);
+  // The connections the refusal's snapshot lists were opened by the
+  // non-blocking path, named at it.
+  int async_opened = 0;
+  for (const json& c : with_status(snap, "open"))
+    if (frame_of(c.at("acquired"), "open_until_refused_async")) ++async_opened;
+  EXPECT_GE(async_opened, 1) << snap.dump(2);
+}
+
 }  // namespace
 }  // namespace e2e

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <connleak/connleak.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,26 @@ NOINLINE static void open_until_refused(int n) {
   for (int i = 0; i <= opened && i < 64 && i < n; ++i) PQfinish(extra[i]);
 }
 
+/* The same through the non-blocking API (PQconnectStart + PQconnectPoll, as
+ * psycopg 3 connects): the refusal arrives during a poll. */
+NOINLINE static void open_until_refused_async(int n) {
+  PGconn* extra[64];
+  int opened = 0;
+  for (; opened < n && opened < 64; ++opened) {
+    PGconn* c = extra[opened] = PQconnectStart(getenv("CONNLEAK_TEST_PG_CONNINFO"));
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (c && PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+           st != PGRES_POLLING_FAILED) {
+      struct pollfd p = {PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+      if (poll(&p, 1, 10000) <= 0) break;
+      st = PQconnectPoll(c);
+    }
+    if (PQstatus(c) != CONNECTION_OK) break;
+  }
+  printf("refuse_async opened %d%s\n", opened, opened < n ? " refused" : "");
+  for (int i = 0; i <= opened && i < 64 && i < n; ++i) PQfinish(extra[i]);
+}
+
 /* One command; 0 to go on, 1 for exit. */
 static int run_command(const char* line) {
   char cmd[64] = "";
@@ -120,6 +141,8 @@ static int run_command(const char* line) {
     printf("exhausted -> %d\n", connleak_pool_exhausted(pool, 2.5));
   } else if (!strcmp(cmd, "refuse")) {
     open_until_refused(i);
+  } else if (!strcmp(cmd, "refuse_async")) {
+    open_until_refused_async(i);
   } else if (!strcmp(cmd, "close")) {
     PQfinish(conns[i]);
     conns[i] = NULL;
