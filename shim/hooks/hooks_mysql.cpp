@@ -279,8 +279,12 @@ void track_connect_start(MYSQL* m, const Resolution& r, const ConnectArgs& args)
 
 // A connect finished. `args` is null for a non-blocking connect finished in a
 // _cont call (the arguments were taken at _start).
-// The server refused for want of connections: ER_CON_COUNT_ERROR (1040) or
-// ER_TOO_MANY_USER_CONNECTIONS (1203). One snapshot of every open connection.
+// The server refused for want of connections: ER_CON_COUNT_ERROR (1040),
+// ER_TOO_MANY_USER_CONNECTIONS (1203, the global max_user_connections) or
+// ER_USER_LIMIT_REACHED (1226, an account's own MAX_USER_CONNECTIONS; MariaDB
+// also uses it for the other per-account limits, whose text differs: the code
+// alone is taken, a refusal of the account is what it is). One snapshot of
+// every open connection.
 void note_refusal(MYSQL* m, const Resolution& r) {
   auto err = CONNLEAK_IN(mysql_errno, r);
   unsigned int code = err ? err(m) : 0;
@@ -289,6 +293,9 @@ void note_refusal(MYSQL* m, const Resolution& r) {
   else if (code == 1203)
     write_refusal_snapshot(
         "MySQL error 1203: the user has too many connections (max_user_connections)");
+  else if (code == 1226)  // an account's own limit (CREATE USER ... WITH MAX_USER_CONNECTIONS n)
+    write_refusal_snapshot(
+        "MySQL error 1226: the account has reached its connection limit (MAX_USER_CONNECTIONS)");
 }
 
 void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArgs* args) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -301,6 +302,82 @@ TEST(Pools, ServerRefusalDuringANonBlockingConnectWritesOneSnapshot) {
   for (const json& c : with_status(snap, "open"))
     if (frame_of(c.at("acquired"), "open_until_refused_async")) ++async_opened;
   EXPECT_GE(async_opened, 1) << snap.dump(2);
+}
+
+// MySQL: the server refuses for want of slots (ER_USER_LIMIT_REACHED, 1226,
+// from an account's MAX_USER_CONNECTIONS 2 on the fixture's MariaDB; 1040 and
+// 1203 take the same path). Real mysqlclient (MySQLdb) through libmariadb's
+// mysql_real_connect: one server_refused snapshot listing the two connections
+// that hold the user's slots, each named at its Python line; the host still
+// gets its error 1226 unchanged.
+const char* kMysqlRefusal = R"(import os, MySQLdb
+e = os.environ
+kw = dict(host=e["CONNLEAK_TEST_MYSQL_HOST"], port=int(e["CONNLEAK_TEST_MYSQL_PORT"]),
+          user="connleak_limited", passwd="Lim1ted-s3cret", connect_timeout=10)
+held = []
+def open_until_refused(n):
+    for _ in range(n):
+        try:
+            held.append(MySQLdb.connect(**kw))  # open_until_refused connects
+        except MySQLdb.OperationalError as exc:
+            print("refused code=%d after %d" % (exc.args[0], len(held)), flush=True)
+            return
+open_until_refused(5)
+open_until_refused(1)
+for c in held:
+    c.close()
+)";
+
+TEST(Pools, MysqlServerRefusalWritesOneSnapshot) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  const std::string admin = R"(import os, MySQLdb
+e = os.environ
+c = MySQLdb.connect(host=e["CONNLEAK_TEST_MYSQL_HOST"], port=int(e["CONNLEAK_TEST_MYSQL_PORT"]), user="root")
+cur = c.cursor()
+cur.execute("CREATE USER IF NOT EXISTS 'connleak_limited'@'%' IDENTIFIED BY 'Lim1ted-s3cret' WITH MAX_USER_CONNECTIONS 2")
+c.close()
+print("ok")
+)";
+  RunOptions plain;
+  plain.preload = false;
+  plain.env = {{"CONNLEAK_TEST_MYSQL_HOST", mysql("HOST")}, {"CONNLEAK_TEST_MYSQL_PORT", mysql("PORT")}};
+  Result setup = run({"/usr/bin/python3", "-c", admin}, plain);
+  ASSERT_EQ(setup.exit_code, 0) << describe(setup);
+
+  RunOptions o;
+  o.env = plain.env;
+  Result r = run({"/usr/bin/python3", "-c", kMysqlRefusal}, o);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  // The host's own view is unchanged: its error, each time.
+  EXPECT_EQ(count(r.out, "refused code=1226 after 2\n"), 2) << r.out;
+  // Two refusals within the interval: one snapshot.
+  EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
+  std::vector<json> snapshots;
+  for (const std::string& name : r.files) {
+    auto doc = read_report(r.report_dir + "/" + name);
+    if (doc && doc->at("trigger") == "server_refused") snapshots.push_back(*doc);
+  }
+  ASSERT_EQ(snapshots.size(), 1u) << describe(r);
+  const json& snap = snapshots[0];
+  EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("1226"), std::string::npos);
+  // The two connections holding the user's slots, named at the line that made them.
+  const std::string script = kMysqlRefusal;
+  const int line =
+      1 + static_cast<int>(std::count(script.begin(),
+                                      script.begin() + static_cast<long>(script.find(
+                                                           "# open_until_refused connects")),
+                                      '\n'));
+  int named = 0;
+  for (const json& c : with_status(snap, "open")) {
+    // The refused attempt itself is in the snapshot too (state "initialized":
+    // mysqlclient frees its handle only after the failure).
+    if (c.at("library") != "mysql" || c.at("state") != "connected") continue;
+    for (const json& f : c.at("acquired").value("python", json::array()))
+      if (f.value("function", "") == "open_until_refused" && f.value("line", 0) == line) ++named;
+  }
+  EXPECT_EQ(named, 2) << snap.dump(2);
+  EXPECT_EQ(r.report_text.find("Lim1ted-s3cret"), std::string::npos);
+  EXPECT_EQ(r.err.find("Lim1ted-s3cret"), std::string::npos);
 }
 
 }  // namespace
