@@ -46,8 +46,8 @@ bool is_startup(std::uint32_t length, std::uint32_t code) {
 // so a partial match restarts at 0 or 1 (no general string search needed).
 constexpr char kAlpn[] = "\x0apostgresql";
 constexpr std::uint8_t kAlpnLen = sizeof kAlpn - 1;
-constexpr std::uint32_t kTlsRecordHeader = 5;     // type, version (2), length (2)
-constexpr std::uint32_t kMaxTlsRecord = 16384;    // the largest plaintext record
+constexpr std::uint32_t kTlsRecordHeader = 5;   // type, version (2), length (2)
+constexpr std::uint32_t kMaxTlsRecord = 16384;  // the largest plaintext record
 
 }  // namespace
 
@@ -88,7 +88,8 @@ void Conversation::pg_classify_tls(const std::uint8_t* data, std::size_t n, Feed
     }
     ++tls_seen_;
     const auto b = static_cast<char>(data[i]);
-    tls_match_ = static_cast<std::uint8_t>(b == kAlpn[tls_match_] ? tls_match_ + 1 : (b == kAlpn[0] ? 1 : 0));
+    tls_match_ = static_cast<std::uint8_t>(b == kAlpn[tls_match_] ? tls_match_ + 1
+                                                                  : (b == kAlpn[0] ? 1 : 0));
     if (tls_match_ == kAlpnLen) {
       decide(Protocol::kPostgres, out);
       go_blind(Blind::kEncrypted, out);

@@ -75,8 +75,8 @@ const PyApi* api() {
       load(t.get_attr, "PyObject_GetAttr") &&
       load(t.intern_from_string, "PyUnicode_InternFromString") &&
       load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.dec_ref, "Py_DecRef") &&
-      load(t.inc_ref, "Py_IncRef") &&
-      load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore");
+      load(t.inc_ref, "Py_IncRef") && load(t.err_fetch, "PyErr_Fetch") &&
+      load(t.err_restore, "PyErr_Restore");
   if (ok && !load(t.frame_get_lasti, "PyFrame_GetLasti")) t.frame_get_lasti = nullptr;
   if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
     t.gc_disable = nullptr;

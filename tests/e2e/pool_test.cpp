@@ -340,7 +340,8 @@ print("ok")
 )";
   RunOptions plain;
   plain.preload = false;
-  plain.env = {{"CONNLEAK_TEST_MYSQL_HOST", mysql("HOST")}, {"CONNLEAK_TEST_MYSQL_PORT", mysql("PORT")}};
+  plain.env = {{"CONNLEAK_TEST_MYSQL_HOST", mysql("HOST")},
+               {"CONNLEAK_TEST_MYSQL_PORT", mysql("PORT")}};
   Result setup = run({"/usr/bin/python3", "-c", admin}, plain);
   ASSERT_EQ(setup.exit_code, 0) << describe(setup);
 
@@ -363,10 +364,10 @@ print("ok")
   // The two connections holding the user's slots, named at the line that made them.
   const std::string script = kMysqlRefusal;
   const int line =
-      1 + static_cast<int>(std::count(script.begin(),
-                                      script.begin() + static_cast<long>(script.find(
-                                                           "# open_until_refused connects")),
-                                      '\n'));
+      1 +
+      static_cast<int>(std::count(
+          script.begin(),
+          script.begin() + static_cast<long>(script.find("# open_until_refused connects")), '\n'));
   int named = 0;
   for (const json& c : with_status(snap, "open")) {
     // The refused attempt itself is in the snapshot too (state "initialized":
