@@ -211,7 +211,7 @@ std::string describe(const Connection& c) {
   if (c.closed_by == "interpreter_exit")
     d << ", never closed by the program: closed by the Python interpreter at exit";
   if (c.closed_by == "runtime_exit")
-    d << ", never closed by the program: closed by the runtime (Perl, PHP) while it shut down";
+    d << ", never closed by the program: closed by the runtime (Perl, PHP, Ruby) while it shut down";
   if (c.closed_by == "garbage_collector")
     d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
   d << ')';
