@@ -182,7 +182,9 @@ TEST(Activity, ClosedFlaggedRecordKeepsItsActivity) {
   // BEGIN, select 1, COMMIT.
   expect_activity(closed[0], 3, "COMMIT");
   EXPECT_FALSE(closed[0].contains("busy")) << closed[0].dump(2);
-  EXPECT_NE(r.err.find("last: COMMIT (3 statements, idle "), std::string::npos) << r.err;
+  // The exit report's line for it, then what it last did (idle until its close).
+  EXPECT_NE(r.err.find(") was closed\n    last: COMMIT (3 statements, idle "), std::string::npos)
+      << r.err;
 }
 
 }  // namespace

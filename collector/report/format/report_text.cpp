@@ -402,7 +402,10 @@ std::string render_text(const Report& raw, const TextOptions& options) {
     if (double_close) {
       out << "connleak: double close of " << describe(*c) << "\n  opened from:\n";
     } else {
-      out << "connleak: flagged connection " << describe(*c) << " was closed\n  opened from:\n";
+      // " was closed" ends the connection's line, before its activity line.
+      std::string line = describe(*c);
+      line.insert(std::min(line.find('\n'), line.size()), " was closed");
+      out << "connleak: flagged connection " << line << "\n  opened from:\n";
     }
     render_stacks(out, c->acquired, "    ");
     if (c->closed_from) {
