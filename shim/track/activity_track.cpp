@@ -36,19 +36,6 @@ void activity_sent(const void* handle, const char* sql, std::size_t n, activity:
     activity::note_statement(live->activity, sql, n, dialect, cut);
 }
 
-void activity_prepare(const void* handle, const void* name, std::size_t name_len, const char* sql,
-                      std::size_t n, activity::Dialect dialect, bool cut_copy) {
-  if (!options().statements || !sql) return;
-  Reentry guard;
-  if (n == static_cast<std::size_t>(-1)) n = std::strlen(sql);
-  // Bounded like the per-connection copy: a 1 MB statement is not read whole.
-  const bool cut = cut_copy || n > activity::kRawBytes;
-  std::string text = activity::normalize_sql(
-      std::string_view(sql, n > activity::kRawBytes ? activity::kRawBytes : n), dialect, cut);
-  activity::prepared_put(activity::prepared_key(owner_of(handle), name, name_len),
-                         intern_string(text));
-}
-
 namespace {
 // Bounded like the per-connection copy: a 1 MB statement is not read whole.
 const char* normalized_interned(const char* sql, std::size_t n, activity::Dialect dialect,
@@ -60,6 +47,14 @@ const char* normalized_interned(const char* sql, std::size_t n, activity::Dialec
   return intern_string(text);
 }
 }  // namespace
+
+void activity_prepare(const void* handle, const void* name, std::size_t name_len, const char* sql,
+                      std::size_t n, activity::Dialect dialect, bool cut) {
+  if (!options().statements || !sql) return;
+  Reentry guard;
+  activity::prepared_put(activity::prepared_key(owner_of(handle), name, name_len),
+                         normalized_interned(sql, n, dialect, cut));
+}
 
 void activity_prepare_pending(const void* handle, const char* sql, std::size_t n,
                               activity::Dialect dialect, bool cut) {
