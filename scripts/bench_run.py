@@ -268,6 +268,87 @@ class Bench:
         self.socket_targets(rows)
         return rows, exit_lines
 
+    # --- 1b. per-statement activity recording (option statements, issue 15) ----
+    ACTIVITY_E2E_ROWS = ("BM_pq_exec_idle", "BM_sock_stub_pg", "BM_sock_stub_mysql")
+
+    def section_activity(self, smoke=False):
+        """The cost option `statements` adds per query: the recording alone (bench_activity,
+        in-process), and through the shim (bench_micro's query rows with statements=1 vs 0, both
+        preloaded, ABBA)."""
+        rounds, reps, min_time = (1, 1, 0.05) if smoke else (5, 3, 0.2)
+        exe = os.path.join(self.bin, "bench_activity")
+        cmd = [exe, f"--benchmark_min_time={min_time}", f"--benchmark_repetitions={reps}",
+               "--benchmark_format=json"]
+        self.cmd_note("activity recording alone (in-process, no shim)", cmd)
+        alone = {}
+        for _ in range(rounds):
+            doc = json.loads(run(cmd, timeout=300).stdout)
+            per = {}
+            for b in doc["benchmarks"]:
+                if b.get("run_type") == "iteration":
+                    per.setdefault(b["run_name"], []).append((b["cpu_time"], b.get("allocs", float("nan"))))
+            for k, v in per.items():
+                alone.setdefault(k, []).append((med([c for c, _ in v]), med([a for _, a in v])))
+        what = {
+            "BM_activity_short_statement": "short statement (33 B): raw copy under the seqlock + result read",
+            "BM_activity_long_statement": "1 kB statement (only the first 384 B are copied)",
+            "BM_activity_prepared_execution": "execution of a prepared statement (text normalized at prepare)",
+            "BM_activity_report_read": "report side, for scale: consistent copy + normalize (not on the "
+                                       "query path)",
+        }
+        lines = ["## 1b. Per-statement activity recording (option `statements`)", "",
+                 "What each hooked query pays to record its statement: the hot path copies at most 384 bytes "
+                 "of raw text into the connection's fixed buffer under a seqlock and reads the coarse "
+                 "monotonic clock; literals are replaced by `?` only when a report, dump or alert reads it "
+                 "(raw text never leaves the process). CPU ns per iteration, median (min..max) over "
+                 f"{rounds} run(s).", "",
+                 "| recording | ns | allocs |", "|---|---|---|"]
+        for name, v in alone.items():
+            lines.append(f"| {what.get(name, name)} | {spread([c for c, _ in v], 1)} | "
+                         f"{fmt(med([a for _, a in v]), 1)} |")
+        # Through the shim: the same binary, preloaded both times, statements on vs off.
+        bench = os.path.join(self.bin, "bench_micro")
+        mcmd = [bench, f"--benchmark_min_time={min_time}", f"--benchmark_repetitions={reps}",
+                "--benchmark_format=json", "--benchmark_filter=" + "|".join(self.ACTIVITY_E2E_ROWS)]
+        self.cmd_note("query rows through the shim, statements=0 then statements=1", mcmd,
+                      f"LD_PRELOAD={self.shim} CONNLEAK_OPTIONS=statements=0|1")
+        t = {0: [], 1: []}
+        for order in abba(rounds):
+            for side in order:
+                env = env_with({"CONNLEAK_OPTIONS": f"statements={side}"}, preload=self.shim)
+                doc = json.loads(run(mcmd, env=env, timeout=600).stdout)
+                per = {}
+                for b in doc["benchmarks"]:
+                    if b.get("run_type") == "iteration" and not b.get("error_occurred"):
+                        per.setdefault(b["run_name"], []).append((b["cpu_time"], b.get("allocs", float("nan"))))
+                t[side].append({k: (med([c for c, _ in v]), med([a for _, a in v])) for k, v in per.items()})
+        lines += ["", "Through the shim (`bench_micro`, preloaded both times, `statements=0` vs `statements=1`, "
+                  "ABBA; added = on minus off within a round):", "",
+                  "| query | off ns | on ns | added ns | allocs off / on |", "|---|---|---|---|---|"]
+        e2e = {}
+        for name in self.ACTIVITY_E2E_ROWS:
+            if not all(name in r for side in (0, 1) for r in t[side]):
+                continue
+            off = [r[name][0] for r in t[0]]
+            on = [r[name][0] for r in t[1]]
+            added = [a - b for a, b in zip(on, off)]
+            e2e[name] = added
+            lines.append(f"| {name} | {fmt(med(off), 1)} | {fmt(med(on), 1)} | {spread(added, 1)} | "
+                         f"{fmt(med([r[name][1] for r in t[0]]), 1)} / {fmt(med([r[name][1] for r in t[1]]), 1)} |")
+        lines.append("")
+        self.sections.append("\n".join(lines))
+        short = alone.get("BM_activity_short_statement")
+        if short:
+            v = med([c for c, _ in short])
+            a = med([x for _, x in short])
+            self.target("activity recording per statement (short statement, in-process)", "<= 40 ns, 0 allocs",
+                        f"{fmt(v, 1)} ns, {fmt(a, 2)} allocs", v <= 40 and a == 0)
+        if "BM_pq_exec_idle" in e2e:
+            v = med(e2e["BM_pq_exec_idle"])
+            self.target("activity added per PQexec through the shim (statements=1 vs 0)", "<= 40 ns",
+                        f"{fmt(v, 1)} ns", v <= 40)
+        return alone, e2e
+
     # Socket hooks: BM_sock_* in bench/micro_socket.cpp. One iteration is one client send() + one
     # client recv() (the benchmark's server end uses raw system calls, which bypass the hooks).
     SOCK_ROWS = ("BM_sock_unwatched", "BM_sock_nondb", "BM_sock_pg", "BM_sock_mysql")
@@ -902,7 +983,7 @@ def main():
     ap.add_argument("--mysql-env")
     ap.add_argument("--work")
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--only", help="comma-separated sections: micro,scale,pg,peers,mysql,startup")
+    ap.add_argument("--only", help="comma-separated sections: micro,activity,scale,pg,peers,mysql,startup")
     args = ap.parse_args()
     b = Bench(args)
     if args.smoke:
@@ -941,6 +1022,7 @@ def main():
         log(f"{name} done in {time.monotonic() - t0:.0f} s")
 
     step("micro", b.section_micro)
+    step("activity", b.section_activity)
     if pg:
         step("pg", b.section_pg, pg)
     else:

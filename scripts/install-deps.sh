@@ -22,7 +22,8 @@ PACKAGES=(
   libbenchmark-dev
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm
   # (scripts/node-deps.sh).
-  perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql
+  perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql php-pgsql
+  ruby ruby-pg
   nodejs
   clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
 )

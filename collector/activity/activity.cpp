@@ -15,6 +15,7 @@ void Activity::reset() {
   in_flight.store(false, std::memory_order_relaxed);
   len.store(0, std::memory_order_relaxed);
   prepared.store(nullptr, std::memory_order_relaxed);
+  pending_prepare.store(nullptr, std::memory_order_relaxed);
 }
 
 std::int64_t coarse_mono_ns() {

@@ -32,6 +32,9 @@ struct Activity {
   std::atomic<std::uint32_t> len{0};  // raw bytes; kCut bit: the statement was longer
   std::atomic<std::uint8_t> dialect{0};
   std::atomic<const char*> prepared{nullptr};  // already normalized text (a prepared statement's)
+  // Not under `seq`: a statement prepared over a socket whose id the server's
+  // answer will give (MySQL), normalized and interned; null when none.
+  std::atomic<const char*> pending_prepare{nullptr};
   std::atomic<std::uint64_t> raw[kRawBytes / 8] = {};
 
   static constexpr std::uint32_t kCut = 1u << 31;

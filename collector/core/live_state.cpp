@@ -64,6 +64,10 @@ LiveConn* live_alloc(std::uintptr_t handle) {
   return live;
 }
 
+void live_retire(LiveConn* live) {
+  if (live) live->handle.store(0, std::memory_order_release);
+}
+
 void live_free(LiveConn* live) {
   if (!live) return;
   live->handle.store(0, std::memory_order_release);

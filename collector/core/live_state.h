@@ -37,6 +37,11 @@ struct LiveConn {
 
 LiveConn* live_alloc(std::uintptr_t handle);
 void live_free(LiveConn* live);
+// The connection is closed but a report still shows it (leaked at exit,
+// flagged): detaches `live` from its handle, so no hook writes it again, and
+// never recycles it (its activity is read at report time). The memory stays
+// in the type-stable pool's chunks.
+void live_retire(LiveConn* live);
 
 // What a transaction-state change means for the caller.
 struct TxnChange {

@@ -90,11 +90,18 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event,
       shard.open.erase(it);
       lock.unlock();
       open_count_.fetch_sub(1, std::memory_order_relaxed);
-      live_free(live);
-      if ((event.by_interpreter || event.by_finalizer || event.by_runtime) && !record.ignored &&
-          !record.inherited) {
+      const bool leaked_at_exit = (event.by_interpreter || event.by_finalizer || event.by_runtime) &&
+                                  !record.ignored && !record.inherited;
+      // A closed record the report shows keeps what the connection last did.
+      const bool reported = leaked_at_exit || record.alerts;
+      if (reported)
+        live_retire(live);
+      else
+        live_free(live);
+      if (leaked_at_exit) {
         // Not closed by the program: reported as a leak, with where it was closed.
         ClosedRecord leaked = closed_record(record, event);
+        leaked.activity = live;
         if (info_out) *info_out = leaked;
         std::lock_guard<ForkMutex> finalized_lock(flagged_mutex_);
         finalized_.push_back(std::move(leaked));
@@ -105,6 +112,7 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event,
         // A flagged connection stays in the report after it is closed (the
         // contract), so CI sees alerts even when the program cleaned up.
         ClosedRecord closed = closed_record(record, event);
+        closed.activity = live;
         if (info_out) *info_out = closed;
         std::lock_guard<ForkMutex> flagged_lock(flagged_mutex_);
         flagged_.push_back(std::move(closed));

@@ -64,9 +64,13 @@ struct ClosedRecord {
   // Closed from a finalizer (a __del__, SQLAlchemy's _finalize_fairy for a
   // connection dropped while checked out): the program lost it; still a leak.
   bool by_finalizer = false;
-  // Closed while another runtime (Perl, PHP) shut down: like by_interpreter,
+  // Closed while another runtime (Perl, PHP, Ruby) shut down: like by_interpreter,
   // the program still held it; reported as closed_by "runtime_exit".
   bool by_runtime = false;
+  // What the connection last did (statements, last statement, last use),
+  // kept for the report: the record's LiveConn, retired at the close (no hook
+  // writes it any more) instead of recycled. Null when nothing is kept.
+  const LiveConn* activity = nullptr;
   // Set for a double close: where the already-closed handle was closed again.
   bool double_close = false;
   Timestamp closed_again;

@@ -98,17 +98,19 @@ void add_alerts(const ConnRecord& rec, Connection& c) {
 
 // Statements, the last one (normalized here, on the reporting thread) and
 // the idle time: what the connection was doing.
-void add_activity(Connection& c, const ConnRecord& rec, std::int64_t now_mono) {
-  if (!rec.live) return;
+// `now_mono`: the report's time, or the close's for a closed record (idle
+// until it was closed).
+void add_activity(Connection& c, const LiveConn* live, std::int64_t now_mono) {
+  if (!live) return;
   activity::ActivityView view;
-  if (!activity::read_activity(rec.live->activity, view)) return;
+  if (!activity::read_activity(live->activity, view)) return;
   c.statements = view.statements;
   if (!view.last_statement.empty()) c.last_statement = view.last_statement;
   const double idle = view.last_used_mono ? seconds_between(view.last_used_mono, now_mono) : 0;
   c.idle_seconds = idle < 0 ? 0 : idle;
   Timestamp t = now();
   c.last_used_at = iso8601_utc(t.real_ns - (t.mono_ns - view.last_used_mono));
-  if (view.in_flight) c.busy = true;
+  if (view.in_flight && !c.closed_at) c.busy = true;  // a closed one runs nothing
 }
 
 Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
@@ -159,7 +161,7 @@ Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_
     }
     c.transaction = std::move(txn);
   }
-  add_activity(c, rec, now_mono);
+  add_activity(c, rec.live, now_mono);
   return c;
 }
 
@@ -205,6 +207,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
     c.closed_at = iso8601_utc(closed.closed.real_ns);
     c.age_seconds = seconds_between(closed.record.opened.mono_ns, closed.closed.mono_ns);
     c.closed_from = stacks_of(symbolizer, closed.close_stack, closed.py_close_stack);
+    add_activity(c, closed.activity, closed.closed.mono_ns);
     if (closed.record.txn_alert_stack) {
       TransactionInfo txn;
       txn.state = "closed";

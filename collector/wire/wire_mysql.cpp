@@ -238,6 +238,7 @@ void Conversation::my_command(Feed& out) {
       e.name = body;  // the statement id
       e.name_len = 4;
     } else {
+      if (command == kComStmtPrepare) e.kind = StatementEvent::Kind::kPrepareText;
       e.sql = body;
       e.sql_len = n;
       e.cut = client_.prefix_len() < client_.body;
@@ -417,6 +418,13 @@ void Conversation::my_prepare_packet(Feed& out) {
   const std::size_t n = server_.prefix_len();
   if (pl[0] == 0xFF) return my_pop();
   if (pl[0] != 0x00 || n < 9) return go_blind(Blind::kLost, out);
+  if (sink_) {
+    StatementEvent e;
+    e.kind = StatementEvent::Kind::kPrepared;
+    e.name = pl + 1;  // the statement id COM_STMT_EXECUTE will carry
+    e.name_len = 4;
+    statement(e);
+  }
   std::uint32_t columns = le16(pl + 5);
   std::uint32_t params = le16(pl + 7);
   if (server_.body >= 13 && n >= 13 && pl[12] == 0) columns = params = 0;  // metadata left out

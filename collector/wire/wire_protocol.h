@@ -61,9 +61,13 @@ struct Feed {
 // and Sync at once), and the pointers are only valid during the call.
 struct StatementEvent {
   enum class Kind : std::uint8_t {
-    kText,     // SQL sent to run now (Query, unnamed Parse, COM_QUERY, COM_STMT_PREPARE)
+    kText,     // SQL sent to run now (Query, unnamed Parse, COM_QUERY)
     kPrepare,  // PostgreSQL named Parse: `name` will be executed later
     kExecute,  // PostgreSQL Bind of a named statement, MySQL COM_STMT_EXECUTE (`name`: its id)
+    // MySQL COM_STMT_PREPARE: the SQL being prepared; the server names it in
+    // its answer (kPrepared), so the client's packet carries no id.
+    kPrepareText,
+    kPrepared,  // MySQL COM_STMT_PREPARE_OK: `name` = the id of the last kPrepareText
   };
   Kind kind = Kind::kText;
   const std::uint8_t* sql = nullptr;

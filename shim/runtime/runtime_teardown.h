@@ -1,7 +1,8 @@
 #pragma once
-// Perl and PHP close every connection the program still holds while they shut
+// Perl, PHP and Ruby close every connection the program still holds while they shut
 // down (Perl's global destruction in perl_destruct, PHP's request and module
-// shutdown), after the program's last line: the program never closed those,
+// shutdown, Ruby's cleanup freeing the objects left at exit), after the
+// program's last line: the program never closed those,
 // like CPython's finalization (python_finalizing()).
 namespace connleak::shim {
 

@@ -36,17 +36,43 @@ void activity_sent(const void* handle, const char* sql, std::size_t n, activity:
     activity::note_statement(live->activity, sql, n, dialect, cut);
 }
 
-void activity_prepare(const void* handle, const void* name, std::size_t name_len, const char* sql,
-                      std::size_t n, activity::Dialect dialect, bool cut_copy) {
-  if (!options().statements || !sql) return;
-  Reentry guard;
+namespace {
+// Bounded like the per-connection copy: a 1 MB statement is not read whole.
+const char* normalized_interned(const char* sql, std::size_t n, activity::Dialect dialect,
+                                bool cut_copy) {
   if (n == static_cast<std::size_t>(-1)) n = std::strlen(sql);
-  // Bounded like the per-connection copy: a 1 MB statement is not read whole.
   const bool cut = cut_copy || n > activity::kRawBytes;
   std::string text = activity::normalize_sql(
       std::string_view(sql, n > activity::kRawBytes ? activity::kRawBytes : n), dialect, cut);
+  return intern_string(text);
+}
+}  // namespace
+
+void activity_prepare(const void* handle, const void* name, std::size_t name_len, const char* sql,
+                      std::size_t n, activity::Dialect dialect, bool cut) {
+  if (!options().statements || !sql) return;
+  Reentry guard;
   activity::prepared_put(activity::prepared_key(owner_of(handle), name, name_len),
-                         intern_string(text));
+                         normalized_interned(sql, n, dialect, cut));
+}
+
+void activity_prepare_pending(const void* handle, const char* sql, std::size_t n,
+                              activity::Dialect dialect, bool cut) {
+  LiveConn* live = live_for(handle);
+  if (!live || !sql) return;
+  Reentry guard;
+  live->activity.pending_prepare.store(normalized_interned(sql, n, dialect, cut),
+                                       std::memory_order_relaxed);
+}
+
+void activity_prepared_as(const void* handle, const void* name, std::size_t name_len) {
+  LiveConn* live = live_for(handle);
+  if (!live) return;
+  const char* text = live->activity.pending_prepare.exchange(nullptr, std::memory_order_relaxed);
+  if (!text) return;
+  activity::prepared_put(
+      activity::prepared_key(live->record_id.load(std::memory_order_relaxed), name, name_len),
+      text);
 }
 
 void activity_execute(const void* handle, const void* name, std::size_t name_len) {

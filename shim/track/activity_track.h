@@ -20,6 +20,13 @@ void activity_sent(const void* handle, const char* sql, std::size_t n, activity:
 // for its executions. `handle` may be null (then `owner` alone keys it).
 void activity_prepare(const void* handle, const void* name, std::size_t name_len, const char* sql,
                       std::size_t n, activity::Dialect dialect, bool cut = false);
+// A statement is being prepared whose name only the server's answer will
+// give (MySQL's COM_STMT_PREPARE over a socket): normalized now, kept as the
+// connection's pending prepare until activity_prepared_as names it.
+void activity_prepare_pending(const void* handle, const char* sql, std::size_t n,
+                              activity::Dialect dialect, bool cut = false);
+// The server named the pending prepare `name` (COM_STMT_PREPARE_OK's id).
+void activity_prepared_as(const void* handle, const void* name, std::size_t name_len);
 // An execution of the prepared statement `name` was sent.
 void activity_execute(const void* handle, const void* name, std::size_t name_len);
 // After a call: is a statement still running on the connection?

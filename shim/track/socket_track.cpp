@@ -196,6 +196,12 @@ void on_statement(void* ctx, const wire::StatementEvent& e) {
     case wire::StatementEvent::Kind::kExecute:
       activity_execute(handle, e.name, e.name_len);
       break;
+    case wire::StatementEvent::Kind::kPrepareText:
+      activity_prepare_pending(handle, sql, e.sql_len, dialect, e.cut);
+      break;
+    case wire::StatementEvent::Kind::kPrepared:
+      activity_prepared_as(handle, e.name, e.name_len);
+      break;
   }
 }
 

@@ -2,6 +2,7 @@
 // speak the protocol themselves (issue 13): programs must keep working under
 // the shim, and the counts must be the program's.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -107,6 +108,37 @@ TEST(Node, Mysql2ThreeOpenedTwoClosedOneLeaked) {
   expect_node_program("mysql2_leak.js", "mysql", mysql("PASSWORD"));
 }
 
+// Activity from the wire for MySQL server-side prepared statements (issue 15):
+// COM_STMT_PREPARE names the statement, each COM_STMT_EXECUTE counts as one
+// statement run; literals and bound values reach no output.
+TEST(Node, Mysql2PreparedStatementsActivityFromTheWire) {
+  std::string dir = CONNLEAK_E2E_NODE_DIR;
+  if (std::ifstream unavailable{dir + "/unavailable"}) {
+    std::stringstream why;
+    why << unavailable.rdbuf();
+    GTEST_SKIP() << "Node.js drivers not installed: " << why.str();
+  }
+  RunOptions o;
+  o.env = {{"NODE_PATH", dir + "/node_modules"}};
+  Result r = run({"node", std::string(CONNLEAK_E2E_NODE_SRC) + "/mysql2_prepared.js"}, o);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_NE(r.out.find("done\n"), std::string::npos) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  const json& c = leaked[0];
+  EXPECT_EQ(c.value("protocol", ""), "mysql") << c.dump(2);
+  EXPECT_EQ(r.out.find("server_id " + std::to_string(c.value("server_id", -1)) + "\n") != std::string::npos,
+            true)
+      << r.out << c.dump(2);
+  // SET, then two executions of the prepared statement (the prepare itself
+  // runs nothing).
+  EXPECT_EQ(c.value("statements", 0), 3) << c.dump(2);
+  EXPECT_EQ(c.value("last_statement", ""), "SELECT ? + ? AS v, ? AS s, ? AS b") << c.dump(2);
+  EXPECT_TRUE(c.contains("idle_seconds")) << c.dump(2);
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.report_text.find("hunter2"), std::string::npos) << r.report_text;
+}
+
 // Perl DBI: three connections from three subs, two disconnected, one in a
 // global until exit, which Perl's global destruction closes (perl_destruct).
 void expect_perl_program(const std::string& name, const std::string& library,
@@ -151,6 +183,64 @@ TEST(Php, MysqliGlobalKeptUntilExitIsTheOneLeak) {
   EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
   EXPECT_EQ(r.err.find(mysql("PASSWORD")), std::string::npos);
   EXPECT_EQ(r.report_text.find(mysql("PASSWORD")), std::string::npos);
+}
+
+// Ruby's pg: the global kept until exit is closed by pg's free function while
+// Ruby's cleanup frees what is left (after the program's last line): a leak,
+// closed_by runtime_exit, with what it last ran (the activity kept with the
+// closed record). The two closed by the program are not.
+std::string ruby_pg_missing() {
+  if (access("/usr/bin/ruby", X_OK) != 0) return "/usr/bin/ruby is not installed";
+  RunOptions plain;
+  plain.preload = false;
+  Result probe = run({"/usr/bin/ruby", "-e", "require 'pg'"}, plain);
+  if (probe.exit_code != 0) return "Ruby's pg is not installed (Debian ruby-pg): " + probe.err;
+  return "";
+}
+
+std::string ruby_script(const std::string& name) {
+  return std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/ruby/" + name;
+}
+
+TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  Result r = run({"/usr/bin/ruby", ruby_script("pg_leak.rb")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, "done\n") << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  const json& c = leaked[0];
+  EXPECT_EQ(c.at("library"), "libpq") << c.dump(2);
+  EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
+  // Where Ruby's pg made it: the native stack goes through pg's extension
+  // (no Ruby frames yet: README, driver table).
+  EXPECT_NE(c.at("client_module").get<std::string>().find("libpq"), std::string::npos) << c.dump(2);
+  bool through_pg_ext = false;
+  for (const json& f : c.at("acquired").at("native"))
+    if (f.contains("module") && f.at("module").is_string() &&
+        f.at("module").get<std::string>().find("pg_ext.so") != std::string::npos)
+      through_pg_ext = true;
+  EXPECT_TRUE(through_pg_ext) << c.dump(2);
+  // What it last ran, kept with the record closed at exit; literal stripped.
+  EXPECT_EQ(c.at("statements"), 2) << c.dump(2);
+  EXPECT_EQ(c.at("last_statement"), "SET application_name = ?") << c.dump(2);
+  EXPECT_EQ(r.out.find(pg("APP_PASSWORD")), std::string::npos);
+  EXPECT_EQ(r.err.find(pg("APP_PASSWORD")), std::string::npos);
+  EXPECT_EQ(r.report_text.find(pg("APP_PASSWORD")), std::string::npos);
+}
+
+TEST(Ruby, ConnleakRunExitsTwentyThree) {
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  RunOptions o;
+  o.preload = false;
+  Result r = run({CONNLEAK_CLI, "run", "--", "/usr/bin/ruby", ruby_script("pg_leak.rb")}, o);
+  EXPECT_EQ(r.exit_code, 23) << describe(r);
+  EXPECT_NE(r.out.find("done"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.err.find(pg("APP_PASSWORD")), std::string::npos);
 }
 
 // The same through `connleak run`: exit status 23 for the leak, no password.

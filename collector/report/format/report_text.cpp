@@ -107,7 +107,7 @@ std::string describe(const Connection& c) {
   if (c.closed_by == "interpreter_exit")
     d << ", never closed by the program: closed by the Python interpreter at exit";
   if (c.closed_by == "runtime_exit")
-    d << ", never closed by the program: closed by the runtime (Perl, PHP) while it shut down";
+    d << ", never closed by the program: closed by the runtime (Perl, PHP, Ruby) while it shut down";
   if (c.closed_by == "garbage_collector")
     d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
   d << ')';
@@ -292,7 +292,10 @@ std::string render_text(const Report& raw, const TextOptions& options) {
     if (double_close) {
       out << "connleak: double close of " << describe(*c) << "\n  opened from:\n";
     } else {
-      out << "connleak: flagged connection " << describe(*c) << " was closed\n  opened from:\n";
+      // " was closed" ends the connection's line, before its activity line.
+      std::string line = describe(*c);
+      line.insert(std::min(line.find('\n'), line.size()), " was closed");
+      out << "connleak: flagged connection " << line << "\n  opened from:\n";
     }
     out << format_stacks(c->acquired, "    ");
     if (c->closed_from) {
