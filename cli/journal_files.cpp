@@ -43,12 +43,15 @@ std::uint64_t own_pidns_inode() {
   return stat("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
 }
 
-// Field 22 of /proc/<pid>/stat; nullopt when there is no such process.
+// Field 22 of /proc/<pid>/stat; nullopt when there is no such process (or only its zombie).
 std::optional<std::uint64_t> start_ticks_of(std::int64_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
   if (!in || !std::getline(in, stat)) return std::nullopt;
   std::size_t p = stat.rfind(')');
+  // Field 3, the state: a zombie (killed, not yet reaped by its parent) is gone.
+  if (p != std::string::npos && p + 2 < stat.size() && (stat[p + 2] == 'Z' || stat[p + 2] == 'X'))
+    return std::nullopt;
   for (int field = 2; p != std::string::npos && field < 22; ++field) p = stat.find(' ', p + 1);
   if (p == std::string::npos) return std::nullopt;
   return std::strtoull(stat.c_str() + p + 1, nullptr, 10);

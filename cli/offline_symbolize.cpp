@@ -87,7 +87,8 @@ Frame OfflineSymbolizer::resolve(std::uint64_t return_address) {
     Dwarf_Addr pc = return_address > 0 ? return_address - 1 : 0;
     if (Dwfl_Module* mod = dwfl_addrmodule(impl_->dwfl, pc)) {
       if (const char* name = dwfl_module_addrname(mod, pc)) {
-        // The symbol table's "__libc_start_main@@GLIBC_2.34": the version is not the function's name.
+        // The symbol table's "__libc_start_main@@GLIBC_2.34": the version is not the function's
+        // name.
         std::string plain(name);
         if (std::size_t at = plain.find('@'); at != std::string::npos && at > 0) plain.resize(at);
         frame.function = demangle(plain.c_str());

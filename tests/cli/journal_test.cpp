@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -98,7 +99,15 @@ pid_t die(const std::string& how, const std::string& dir, int expected_signal) {
 
 TEST(Journal, SigkillLeavesTheOpenConnectionsAndWhereTheyWereOpened) {
   TempDir dir;
-  pid_t pid = die("wait", dir.path(), SIGKILL);
+  Process p({bin("journal_victim"), "wait"}, under_shim(dir.path()));
+  ASSERT_EQ(p.read_line(), "ready");
+  const pid_t pid = p.pid();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  // Dead but not reaped yet (a zombie, as under a busy supervisor): already gone.
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
+  expect_alpha_and_gamma(report_json(dir.path()), pid);
+  EXPECT_EQ(p.wait().signal, SIGKILL);
   ASSERT_EQ(journals_in(dir.path()).size(), 1u);
   expect_alpha_and_gamma(report_json(dir.path()), pid);
 
@@ -270,4 +279,38 @@ TEST(Journal, APythonProgramKilledKeepsItsPythonFrames) {
       EXPECT_EQ(text_of(f, "file"), script);
     }
   EXPECT_TRUE(found) << py.dump(2);
+}
+
+TEST(Journal, AForkChildKilledWhileItsParentExitsNormally) {
+  TempDir dir;
+  Process parent({bin("journal_victim"), "fork"}, under_shim(dir.path()));
+  ASSERT_EQ(parent.read_line(), "ready");
+  const std::string line = parent.read_line();
+  ASSERT_EQ(line.rfind("child ", 0), 0u) << line;
+  const pid_t child = std::stoi(line.substr(6));
+  kill(child, SIGKILL);
+  Result r = parent.wait();
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+
+  json doc = report_json(dir.path());
+  // The parent's exit report: alpha and gamma. The child's journal: only what
+  // the child opened itself; the two it inherited are the parent's.
+  ASSERT_EQ(doc["connections"].size(), 3u) << doc.dump(2);
+  int from_child = 0;
+  for (const json& c : doc["connections"]) {
+    EXPECT_EQ(c["status"], "leaked");
+    if (c["pid"] == child) {
+      ++from_child;
+      EXPECT_TRUE(frame_of(c, "open_from_child")) << c.dump(2);
+    } else {
+      EXPECT_EQ(c["pid"], parent.pid());
+      EXPECT_FALSE(frame_of(c, "open_from_child")) << c.dump(2);
+    }
+  }
+  EXPECT_EQ(from_child, 1);
+  bool noted = false;
+  for (const json& n : doc["notes"])
+    noted = noted || contains(n, "pid " + std::to_string(child) + " ended without");
+  EXPECT_TRUE(noted) << doc.dump(2);
+  EXPECT_EQ(journals_in(dir.path()).size(), 1u);  // the child's; the parent removed its own
 }
