@@ -2,9 +2,9 @@
  * second, says "ready", then ends the way argv[1] says: "wait" (until stdin
  * closes or a SIGKILL from the test), "abort", "segv", "exit" (a normal
  * exit), or "fork": a child opens one more connection and waits to be killed
- * while the parent exits normally; the parent prints "child <pid>" first. The journal tests kill it and read what its journal kept. Each
- * PQconnectdb call carries a marker comment the tests look up to know its line.
- * Connection string: $CONNLEAK_TEST_PG_CONNINFO. */
+ * while the parent exits normally; the parent prints "child <pid>" first. The journal tests kill it
+ * and read what its journal kept. Each PQconnectdb call carries a marker comment the tests look up
+ * to know its line. Connection string: $CONNLEAK_TEST_PG_CONNINFO. */
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
