@@ -51,7 +51,7 @@ struct Header {
   std::atomic<std::uint64_t> closed;         // connections closed by the program
   std::atomic<std::uint64_t> not_journaled;  // slot table full: not in the journal
   std::atomic<std::uint64_t> log_dropped;    // log full: a stack or name left out
-  std::atomic<std::int64_t> last_real_ns;    // wall clock of the last open or close
+  std::atomic<std::int64_t> last_real_ns;    // wall clock of the last open
   char argv[kArgvBytes];
 };
 static_assert(sizeof(Header) <= kHeaderSize);
