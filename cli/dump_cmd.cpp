@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/dump_client.h"
+#include "cli/journal_files.h"
 #include "cli/output.h"
 #include "cli/validators.h"
 #include "collector/policy/options.h"
@@ -21,12 +22,26 @@ struct DumpArgs {
   std::string pid;
   std::string format = "text";
   std::string timeout = "10s";
+  bool journal = false;
 };
+
+// --journal: read the process's journal file, never talk to the process.
+int dump_journal(pid_t pid, const std::string& format) {
+  std::string error;
+  const std::string path = journal_of_process(pid, &error);
+  if (path.empty()) throw Failure(error);
+  auto j = journal::read_journal(path, &error);
+  if (!j) throw Failure(error);
+  Report report = killed_report(*j, path, /*alive=*/true);
+  write_output("", format == "json" ? to_json_text(report) : render(report, Format::text, {}));
+  return 0;
+}
 
 int dump_command(const DumpArgs& args) {
   Duration timeout;
   parse_duration(args.timeout, &timeout);                    // validated while parsing the flags
   const auto pid = static_cast<pid_t>(std::stol(args.pid));  // validated while parsing
+  if (args.journal) return dump_journal(pid, args.format);
   std::string reply =
       request_dump(pid, std::chrono::milliseconds(static_cast<long long>(timeout.seconds * 1000)));
   Report report;
@@ -69,6 +84,10 @@ Command add_dump_command(CLI::App& parent) {
   app->add_option("--timeout", args->timeout, "give up after D (default: 10s)")
       ->type_name("D")
       ->check(duration_validator());
+  app->add_flag("--journal", args->journal,
+                "read the process's crash-safe journal instead of asking it: works while it is "
+                "stopped (SIGSTOP), deadlocked or without a control socket; open connections "
+                "and stacks only");
   app->footer(R"(Asks the process for a dump (trigger "request") and prints it.
 The process must run with libconnleak.so preloaded (e.g. under `connleak
 run`) and belong to you. It answers on its control socket (the abstract unix

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cli/common.h"
+#include "cli/journal_files.h"
 #include "collector/util/printable.h"
 #include "collector/report/format/report_json.h"
 
@@ -144,11 +145,14 @@ std::vector<Report> load_reports(const std::vector<std::string>& inputs) {
     }
     std::string error;
     std::vector<std::string> files = report_files_in(input, &error);
+    // Processes that died without their exit report left a journal instead.
+    std::vector<Report> killed = error.empty() ? killed_reports_in(input) : std::vector<Report>{};
     if (!error.empty())
       print_warning(error + "; skipping it");
-    else if (files.empty())
+    else if (files.empty() && killed.empty())
       print_warning("no connleak.<pid>.json reports in " + input);
     for (const std::string& f : files) load_one(f);
+    for (Report& r : killed) reports.push_back(std::move(r));
   }
   return reports;
 }

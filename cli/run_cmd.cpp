@@ -13,6 +13,7 @@
 #include "cli/child.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/journal_files.h"
 #include "cli/output.h"
 #include "cli/report_files.h"
 #include "cli/run_env.h"
@@ -23,6 +24,7 @@
 #include "collector/report/report_merge.h"
 #include "collector/report/report_writer.h"
 #include "collector/policy/suppressions.h"
+#include "collector/util/timeutil.h"
 
 namespace connleak::cli {
 
@@ -103,6 +105,7 @@ int run_command(const RunArgs& args) {
   if (!args.suppressions.empty()) flags.suppressions = absolute(args.suppressions);
 
   const auto before = exit_reports_in(dir);
+  const std::int64_t run_started_ns = now().real_ns;
   // Python programs of the tree import connleak's sitecustomize (pool checkouts).
   const std::string python_hooks = find_python_hooks();
   const auto env = child_environment(
@@ -121,11 +124,28 @@ int run_command(const RunArgs& args) {
     else
       print_warning(error);
   }
+  // Processes of the tree that died without their exit report (killed,
+  // aborted, crashed) left their journal: what they held at death.
+  std::vector<std::int64_t> killed_pids;
+  for (Report& r : killed_reports_in(dir, run_started_ns)) {
+    killed_pids.push_back(r.pid);
+    reports.push_back(std::move(r));
+  }
+  const bool child_journaled =
+      std::find(killed_pids.begin(), killed_pids.end(), child.pid) != killed_pids.end();
   // A command killed by a signal (SIGSEGV, abort, SIGKILL) wrote no exit
   // report: "no leaks: 0 connection(s)" would be a false all-clear.
   std::string missing;
-  if (child.signal != 0 && std::none_of(reports.begin(), reports.end(),
-                                        [&](const Report& r) { return r.pid == child.pid; })) {
+  if (child.signal != 0 && child_journaled) {
+    const char* abbrev = sigabbrev_np(child.signal);
+    missing = "connleak run: " + printable(redact_argv({args.command.front()}).front()) + " (pid " +
+              std::to_string(child.pid) + ") was killed by signal " + std::to_string(child.signal) +
+              (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string()) +
+              " before writing its exit report; what it held comes from its journal (trigger "
+              "killed)\n";
+  } else if (child.signal != 0 &&
+             std::none_of(reports.begin(), reports.end(),
+                          [&](const Report& r) { return r.pid == child.pid; })) {
     const char* abbrev = sigabbrev_np(child.signal);
     missing = "connleak run: " + printable(redact_argv({args.command.front()}).front()) + " (pid " +
               std::to_string(child.pid) + ") was killed by signal " + std::to_string(child.signal) +

@@ -244,6 +244,12 @@ class Bench:
             cc = rows.get("BM_pq_connect_close")
             if cc:
                 self.python_capture_ns = (med(py["added"]) - med(cc["added"])) / 2
+        jc = self.journal_cost(rounds, reps, min_time)
+        if jc:
+            lines.append(f"| the journal's share of the libpq connect + close pair (shim with `report_dir` set, "
+                         f"so the crash-safe journal is written, minus the shim without it) | "
+                         f"{fmt(med(jc['base']), 1)} | {fmt(med(jc['shim']), 1)} | {spread(jc['added'], 1)} | "
+                         f"{fmt(med(jc['ratio']))} | {fmt(jc['allocs_base'], 1)} / {fmt(jc['allocs_shim'], 1)} |")
         lines += ["", "Shim exit line of the last run: `" + (exit_lines[-1] if exit_lines else "") + "`", ""]
         if self.python_capture_ns is not None:
             lines += [f"Python stack capture, estimated per capture: **{fmt(self.python_capture_ns, 1)} ns** "
@@ -257,6 +263,10 @@ class Bench:
             v = med(cc["added"])
             self.target("added cost per connect + close (32-frame stack)", "< 1 us", f"{fmt(v / 1000, 2)} us",
                         v < 1000)
+        if jc:
+            v = med(jc["added"])
+            self.target("added cost of the crash-safe journal per connect + close", "<= 150 ns",
+                        f"{fmt(v, 1)} ns", v <= 150)
         q = rows.get("BM_pq_exec_idle")
         if q:
             v = med(q["added"])
@@ -348,6 +358,33 @@ class Bench:
             self.target("activity added per PQexec through the shim (statements=1 vs 0)", "<= 40 ns",
                         f"{fmt(v, 1)} ns", v <= 40)
         return alone, e2e
+    def journal_cost(self, rounds, reps, min_time):
+        """BM_pq_connect_close under the shim, without and with report_dir (which turns the journal
+        on), ABBA in the same rounds: the difference is what the journal adds to a pair. The
+        journal file is created at the first connect, before the timed iterations."""
+        exe = os.path.join(self.bin, "bench_micro")
+        cmd = [exe, f"--benchmark_min_time={min_time}", f"--benchmark_repetitions={reps}",
+               "--benchmark_format=json", "--benchmark_filter=^BM_pq_connect_close$"]
+        self.cmd_note("journal cost (the shim without, then with report_dir)", cmd,
+                      f"[LD_PRELOAD={self.shim} CONNLEAK_OPTIONS=report_dir=DIR:print_report=0]")
+        per_side = {0: [], 1: []}
+        allocs = {0: [], 1: []}
+        for order in abba(rounds):
+            for side in order:
+                d = tempfile.mkdtemp(dir=self.work, prefix="journal.")
+                opts = f"report_dir={d}:print_report=0" if side else "print_report=0"
+                p = run(cmd, env=env_with({"CONNLEAK_OPTIONS": opts}, preload=self.shim), timeout=600)
+                shutil.rmtree(d, ignore_errors=True)
+                runs = [b for b in json.loads(p.stdout)["benchmarks"]
+                        if b.get("run_type") == "iteration" and not b.get("error_occurred")]
+                if not runs:
+                    return None
+                per_side[side].append(med([b["cpu_time"] for b in runs]))
+                allocs[side].append(med([b.get("allocs", float("nan")) for b in runs]))
+        added = [j - n for n, j in zip(per_side[0], per_side[1])]
+        ratio = [j / n for n, j in zip(per_side[0], per_side[1]) if n]
+        return dict(base=per_side[0], shim=per_side[1], added=added, ratio=ratio,
+                    allocs_base=med(allocs[0]), allocs_shim=med(allocs[1]))
 
     # Socket hooks: BM_sock_* in bench/micro_socket.cpp. One iteration is one client send() + one
     # client recv() (the benchmark's server end uses raw system calls, which bypass the hooks).

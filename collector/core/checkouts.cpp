@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "collector/core/journal_sink.h"
 #include "collector/core/string_table.h"
 
 namespace connleak {
@@ -42,6 +43,7 @@ std::uint64_t CheckoutTable::on_checkout(CheckoutRecord record) {
   record.end = CheckoutEnd::kOpen;
   ++counters_.taken;
   std::uint64_t id = record.id;
+  if (JournalSink* sink = journal_sink()) record.journal_slot = sink->checkout_opened(record);
   open_.emplace(id, record);
   return id;
 }
@@ -53,6 +55,8 @@ bool CheckoutTable::on_checkin(std::uint64_t id, CheckoutEnd how, Timestamp when
   if (it == open_.end()) return false;
   CheckoutRecord record = it->second;
   open_.erase(it);
+  if (record.journal_slot)
+    if (JournalSink* sink = journal_sink()) sink->closed(record.journal_slot);
   record.end = how;
   record.returned = when;
   if (how == CheckoutEnd::kReclaimed)

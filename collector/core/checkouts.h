@@ -51,6 +51,7 @@ struct CheckoutRecord {
   double alert_after = 0;
   std::int8_t in_transaction_at_alert = -1;  // -1 unknown, 0 no, 1 yes
   StackId holder_py_stack = 0;               // what the holder was doing at the alert
+  std::uint32_t journal_slot = 0;            // JournalSink's slot + 1; 0 = not journaled
 };
 
 struct CheckoutCounters {

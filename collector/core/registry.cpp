@@ -32,6 +32,8 @@ std::uint64_t Registry::on_open(ConnRecord record) {
   record.id = next_id_.fetch_add(1, std::memory_order_relaxed);
   record.live = live_alloc(record.handle);
   if (record.live) record.live->record_id.store(record.id, std::memory_order_relaxed);
+  JournalSink* sink = journal_sink();
+  if (sink) record.journal_slot = sink->opened(record);
   Shard& shard = shard_for(record.handle);
   bool replaced = false;
   LiveConn* stale = nullptr;
@@ -42,6 +44,7 @@ std::uint64_t Registry::on_open(ConnRecord record) {
     auto [it, inserted] = shard.open.try_emplace(record.handle, record);
     if (!inserted) {
       stale = it->second.live;
+      if (sink && it->second.journal_slot) sink->closed(it->second.journal_slot);
       it->second = record;
     }
     replaced = !inserted;
@@ -89,6 +92,8 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event,
       remember_closed(shard, ClosedEntry{record, event});
       shard.open.erase(it);
       lock.unlock();
+      if (record.journal_slot)
+        if (JournalSink* sink = journal_sink()) sink->closed(record.journal_slot);
       open_count_.fetch_sub(1, std::memory_order_relaxed);
       const bool leaked_at_exit = (event.by_interpreter || event.by_finalizer || event.by_runtime) &&
                                   !record.ignored && !record.inherited;
@@ -213,7 +218,10 @@ Counters Registry::counters() const {
 
 void Registry::after_fork_child() {
   for (Shard& shard : shards_) {
-    for (auto& [handle, record] : shard.open) record.inherited = true;
+    for (auto& [handle, record] : shard.open) {
+      record.inherited = true;
+      record.journal_slot = 0;  // a slot of the parent's journal: the child starts its own
+    }
   }
   flagged_.clear();  // the parent reports its own alerts
   finalized_.clear();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/core/fork_mutex.h"
+#include "collector/core/journal_sink.h"
 #include "collector/core/live_state.h"
 #include "collector/core/stack_depot.h"
 #include "collector/util/timeutil.h"
@@ -48,6 +49,7 @@ struct ConnRecord {
   double idle_alert_after = 0;  // idle_threshold: idle that long when flagged
   StackId txn_alert_stack = 0;  // where the flagged transaction began
   StackId txn_alert_py_stack = 0;
+  std::uint32_t journal_slot = 0;  // JournalSink's slot + 1; 0 = not journaled
 };
 
 enum AlertBits : std::uint8_t { kAlertLifetime = 1, kAlertIdleInTransaction = 2, kAlertIdle = 4 };
@@ -145,6 +147,8 @@ class Registry {
     auto it = shard.open.find(handle);
     if (it == shard.open.end()) return false;
     fn(it->second);
+    if (it->second.journal_slot)
+      if (JournalSink* sink = journal_sink()) sink->updated(it->second.journal_slot, it->second);
     return true;
   }
   // Visits every open record under its shard lock (try-locked until the

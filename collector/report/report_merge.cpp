@@ -73,11 +73,14 @@ Report merge_reports(std::vector<Report> reports, const MergeOptions& options) {
   if (options.argv) merged.argv = *options.argv;
 
   bool any_exit = false;
+  bool all_killed = !reports.empty();
   std::string dump_trigger;
   bool versions_agree = true;
   for (const Report& r : reports) {
     if (r.version != reports.front().version) versions_agree = false;
-    if (r.trigger == "exit")
+    if (r.trigger != "killed") all_killed = false;
+    // A killed process's journal lists what it held at death: leaks, like an exit report's.
+    if (r.trigger == "exit" || r.trigger == "killed")
       any_exit = true;
     else if (dump_trigger.empty())
       dump_trigger = r.trigger;
@@ -89,10 +92,11 @@ Report merge_reports(std::vector<Report> reports, const MergeOptions& options) {
   // Keep the producers' version when they agree, so merging is not a rewrite.
   if (!reports.empty() && versions_agree && !reports.front().version.empty())
     merged.version = reports.front().version;
-  merged.trigger = any_exit || reports.empty() ? "exit" : dump_trigger;
+  merged.trigger = all_killed ? "killed" : any_exit || reports.empty() ? "exit" : dump_trigger;
 
   for (Report& r : reports) {
     add(merged.summary, r.summary);
+    for (const std::string& n : r.notes) merged.notes.push_back(n);
     for (const SuppressionUse& u : r.suppressions_used) {
       auto same = std::find_if(merged.suppressions_used.begin(), merged.suppressions_used.end(),
                                [&](const SuppressionUse& m) { return m.pattern == u.pattern; });

@@ -136,7 +136,9 @@ struct Report {
   std::int64_t pid = 0;
   std::int64_t ppid = 0;
   std::vector<std::string> argv;
-  std::string trigger;  // "exit" | "signal" | "request" | "pool_exhausted" | "server_refused"
+  // "exit" | "signal" | "request" | "pool_exhausted" | "server_refused"
+  // | "killed" (extension: rebuilt from the journal of a process that died without its exit report)
+  std::string trigger;
   std::string generated_at;
   Summary summary;
   std::vector<Connection> connections;
@@ -147,6 +149,8 @@ struct Report {
   std::optional<std::uint64_t> snapshot_pool;
   std::optional<double> waited_seconds;
   std::optional<std::string> refusal;  // "SQLSTATE 53300 too many clients" / "MySQL 1040 ..."
+  // Extension: what the reader of a journal could not use or had to skip, one line each.
+  std::vector<std::string> notes;
 };
 
 }  // namespace connleak

@@ -24,6 +24,7 @@
 #include "shim/runtime/host_safe.h"
 #include "shim/hooks/libpq_probe.h"
 #include "shim/hooks/mysql_probe.h"
+#include "shim/journal/journal_writer.h"
 #include "shim/track/socket_table.h"
 #include "shim/track/socket_track.h"
 
@@ -62,6 +63,7 @@ void fork_child() {
   g_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_relaxed);
   g_exit_reported.store(false, std::memory_order_relaxed);
   g_dump_count.store(0, std::memory_order_relaxed);
+  journal::after_fork_child();  // before any hook of the child can store into the parent's file
   Registry::instance().after_fork_child();
   CheckoutTable::instance().after_fork_child();
   worker_after_fork_child();
@@ -92,6 +94,7 @@ void initialize() {
     // would allocate) and from signal handlers.
     libc::resolve_all();
     pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
+    journal::install();
     // Registered before the program's own atexit handlers and static
     // destructors, so it runs after them: closes done there are seen.
     std::atexit(&at_exit_handler);
@@ -147,6 +150,8 @@ void report_at_exit() {
   host_safe("write the exit report", [] {
     std::string name = report_file_name(cached_pid());
     emit_report(options(), "exit", name, &probe_state);
+    // Only now: a process that dies while writing its exit report keeps its journal.
+    journal::finish_after_exit_report();
   });
 }
 

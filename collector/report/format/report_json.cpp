@@ -253,6 +253,7 @@ json to_json(const Report& r) {
                     {"returned", s.checkouts.returned},
                     {"open", s.checkouts.open},
                     {"leaked", s.checkouts.leaked}}}};
+  if (!r.notes.empty()) j["notes"] = r.notes;
   j["pools"] = pools_json(r.pools);
   j["checkouts"] = checkouts_json(r.checkouts);
   if (r.snapshot_pool || r.waited_seconds || r.refusal) {
@@ -410,6 +411,7 @@ Report report_from_json(const json& j) {
   r.argv = j.value("argv", std::vector<std::string>{});
   r.trigger = j.value("trigger", "");
   r.generated_at = j.value("generated_at", "");
+  r.notes = j.value("notes", std::vector<std::string>{});
   const json& s = j.at("summary");
   r.summary.opened = integer<std::uint64_t>(s, "opened", 0);
   r.summary.closed = integer<std::uint64_t>(s, "closed", 0);

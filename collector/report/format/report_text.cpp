@@ -63,6 +63,7 @@ Report printable_copy(const Report& r) {
   for (std::string* f : {&out.tool, &out.version, &out.trigger, &out.generated_at})
     make_printable(*f);
   for (std::string& a : out.argv) make_printable(a);
+  for (std::string& n : out.notes) make_printable(n);
   for (Connection& c : out.connections) c = printable_copy(std::move(c));
   for (SuppressionUse& u : out.suppressions_used) {
     make_printable(u.pattern);
@@ -195,7 +196,8 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
 
 std::string render_text(const Report& raw, const TextOptions& options) {
   const Report r = printable_copy(raw);
-  const bool dump = r.trigger != "exit";
+  const bool killed = r.trigger == "killed";
+  const bool dump = r.trigger != "exit" && !killed;
   const std::string wanted_status = dump ? "open" : "leaked";
 
   // Group the open/leaked connections by acquisition site, largest group first,
@@ -226,6 +228,14 @@ std::string render_text(const Report& raw, const TextOptions& options) {
   const std::string checkout_text = render_checkouts_text(r);
   const std::size_t checkout_issues = checkout_problems(r);
   if (groups.empty() && misuse.empty() && checkout_issues == 0) {
+    if (killed) {
+      // Never an all-clear: the process died, and what it held is all we know.
+      out << "connleak: pid " << r.pid << " (" << program(r)
+          << ") died without its exit report; its journal shows no open connection (" << s.opened
+          << " opened, " << s.closed << " closed)\n";
+      for (const std::string& n : r.notes) out << "connleak: note: " << n << '\n';
+      return out.str();
+    }
     if (!dump && !options.clean_line && checkout_text.empty()) return "";
     if (!checkout_text.empty()) out << checkout_text.substr(1);
     if (!dump && !options.clean_line) return out.str();
@@ -254,6 +264,9 @@ std::string render_text(const Report& raw, const TextOptions& options) {
   } else if (dump) {
     out << "connleak: dump (" << r.trigger << "): " << listed << " open connection(s) in "
         << program(r) << "\n";
+  } else if (killed) {
+    out << "connleak: " << program(r)
+        << " died without its exit report (killed); its journal shows connection leaks\n";
   } else {
     out << "connleak: "
         << (groups.empty() && checkout_issues == 0 ? "flagged connections"
@@ -308,6 +321,8 @@ std::string render_text(const Report& raw, const TextOptions& options) {
     }
   }
   out << checkout_text;
+  if (!r.notes.empty()) out << '\n';
+  for (const std::string& n : r.notes) out << "connleak: note: " << n << '\n';
   out << '\n' << options.before_summary << "SUMMARY: connleak: ";
   if (dump)
     out << listed << " open connection(s)";
