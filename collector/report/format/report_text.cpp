@@ -208,6 +208,7 @@ std::string describe(const Connection& c) {
     if (a.kind != "double_close")
       d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
+  if (c.context) d << ", " << describe_context(*c.context);
   if (c.closed_by == "interpreter_exit")
     d << ", never closed by the program: closed by the Python interpreter at exit";
   if (c.closed_by == "runtime_exit")
@@ -233,6 +234,10 @@ std::string program(const Report& r) {
 }
 
 }  // namespace
+
+std::string describe_connection(const Connection& connection) {
+  return describe(printable_copy(connection));
+}
 
 std::string format_stacks(const Stacks& stacks, const char* indent) {
   std::ostringstream out;

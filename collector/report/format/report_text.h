@@ -34,6 +34,9 @@ std::string site_key(const Stacks& stacks);
 // ("… 7 frames in asyncio, pymysql").
 std::string format_python_frames(const std::vector<Frame>& frames, const char* indent);
 
+// One connection's line of the text report ("libpq 0x... (id 3, ...)"), escaped.
+std::string describe_connection(const Connection& connection);
+
 // A block's stacks as the text report prints them (Python first when present).
 std::string format_stacks(const Stacks& stacks, const char* indent);
 
