@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "collector/core/checkouts.h"
 #include "collector/core/registry.h"
 #include "collector/report/format/report_json.h"
+#include "collector/report/format/report_sarif.h"
 #include "collector/report/format/report_text.h"
 #include "collector/report/report_checkouts.h"
 
@@ -113,6 +115,41 @@ TEST(ContextReport, JsonRoundTripAndTextNameTheTestOrTheFixture) {
   Report bare;
   bare.connections.push_back(plain);
   EXPECT_EQ(to_json(bare)["connections"][0].count("context"), 0u);
+}
+
+TEST(ContextReport, SarifResultsListTheTestsThatOpenedThem) {
+  Report r;
+  r.trigger = "exit";
+  Connection leak;
+  leak.id = 1;
+  leak.library = "libpq";
+  leak.status = "leaked";
+  leak.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "test_a", "/s/t.py", 3}};
+  leak.context = ContextInfo{"t.py::test_a", std::nullopt, std::nullopt};
+  r.connections.push_back(leak);
+  Checkout co;
+  co.id = 2;
+  co.status = "leaked";
+  co.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "test_b", "/s/t.py", 9}};
+  co.context = ContextInfo{"t.py::test_b", std::nullopt, std::nullopt};
+  r.checkouts.push_back(co);
+  Connection plain = leak;  // the canary: no context, no "tests"
+  plain.id = 3;
+  plain.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "main", "/s/m.py", 1}};
+  plain.context.reset();
+  r.connections.push_back(plain);
+  auto sarif = to_sarif(r);
+  std::set<std::string> seen;
+  int without = 0;
+  for (const auto& result : sarif["runs"][0]["results"]) {
+    if (!result["properties"].contains("tests")) {
+      ++without;
+      continue;
+    }
+    for (const auto& t : result["properties"]["tests"]) seen.insert(t.get<std::string>());
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"t.py::test_a", "t.py::test_b"}));
+  EXPECT_EQ(without, 1);
 }
 
 }  // namespace
