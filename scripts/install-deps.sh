@@ -25,7 +25,7 @@ PACKAGES=(
   # (scripts/node-deps.sh).
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql
   nodejs
-  clang libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
+  clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
 )
 # Debian's npm package, unless an npm is already there (NodeSource's nodejs
 # bundles one and conflicts with Debian's).
