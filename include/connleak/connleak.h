@@ -90,8 +90,8 @@ int connleak_pool_exhausted(unsigned long long pool_id, double waited_seconds)
 /* The id of (test, fixture, scope), the same for the same triple (fixture and
  * scope NULL or "" for the test itself). Strings are copied and redacted.
  * Returns an id > 0, or 0 when tracking is off. */
-unsigned long long connleak_context_intern(const char* test, const char* fixture,
-                                           const char* scope) __attribute__((weak));
+unsigned long long connleak_context_intern(const char* test, const char* fixture, const char* scope)
+    __attribute__((weak));
 
 /* Makes `context` current (0: none). Returns the previous current context. */
 unsigned long long connleak_context_set(unsigned long long context) __attribute__((weak));

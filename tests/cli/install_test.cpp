@@ -50,8 +50,8 @@ TEST(Install, PrefixIsSelfContained) {
                       "print([e.value for e in m.entry_points(group='pytest11') "
                       "if e.name == 'connleak.pytest_plugin'], os.environ['CONNLEAK_PYTEST'])"});
   EXPECT_EQ(entry.out, "['connleak.pytest_plugin'] fail\n") << describe(entry);
-  Result never = run({cli, "run", "--fail-on", "never", "--", "/bin/sh", "-c",
-                      "echo \"$CONNLEAK_PYTEST\""});
+  Result never =
+      run({cli, "run", "--fail-on", "never", "--", "/bin/sh", "-c", "echo \"$CONNLEAK_PYTEST\""});
   EXPECT_EQ(never.out, "report\n") << describe(never);
 
   Result leak = run({cli, "run", "--", bin("pq_scenarios"), "leak"}, {.pg = true});
