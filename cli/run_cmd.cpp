@@ -108,10 +108,15 @@ int run_command(const RunArgs& args) {
   const std::int64_t run_started_ns = now().real_ns;
   // Python programs of the tree import connleak's sitecustomize (pool checkouts).
   const std::string python_hooks = find_python_hooks();
-  const auto env = child_environment(
+  auto env = child_environment(
       preload_value(std::getenv("LD_PRELOAD"), shim), options_value(env_options, flags),
       python_hooks.empty() ? std::string()
                            : python_path_value(std::getenv("PYTHONPATH"), python_hooks));
+  // A pytest of the tree loads connleak's plugin (its pytest11 entry point is
+  // on PYTHONPATH); this turns it on, failing each leaking test unless the
+  // run itself would not fail on leaks. An exported CONNLEAK_PYTEST is kept.
+  if (!python_hooks.empty() && !std::getenv("CONNLEAK_PYTEST"))
+    env.push_back(std::string("CONNLEAK_PYTEST=") + (args.fail_on == "never" ? "report" : "fail"));
   ChildExit child = run_child(args.command, env);
 
   // Each process of the tree wrote its own exit report; a report already in

@@ -19,6 +19,7 @@ PACKAGES=(
   mariadb-server mariadb-client
   python3 python3-psycopg2 python3-psycopg python3-mysqldb python3-sqlalchemy
   python3-asyncpg python3-aiomysql python3-pymysql python3-greenlet python3-psycopg-pool
+  python3-pytest python3-pytest-asyncio  # the pytest plugin (python/connleak/pytest_plugin.py)
   procps
   libbenchmark-dev
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "collector/core/journal_sink.h"
+#include "collector/core/contexts.h"
 #include "collector/core/string_table.h"
 
 namespace connleak {
@@ -41,6 +42,7 @@ std::uint64_t CheckoutTable::on_checkout(CheckoutRecord record) {
   std::lock_guard<ForkMutex> lock(mutex_);
   record.id = next_id_++;
   record.end = CheckoutEnd::kOpen;
+  if (!record.context) record.context = current_context();
   ++counters_.taken;
   std::uint64_t id = record.id;
   if (JournalSink* sink = journal_sink()) record.journal_slot = sink->checkout_opened(record);
@@ -64,6 +66,11 @@ bool CheckoutTable::on_checkin(std::uint64_t id, CheckoutEnd how, Timestamp when
   else
     ++counters_.returned;
   if (out) *out = record;
+  if (record.context) {
+    auto [at, fresh] = longest_.try_emplace(record.context, record);
+    auto held = [](const CheckoutRecord& r) { return r.returned.mono_ns - r.checked_out.mono_ns; };
+    if (!fresh && held(record) > held(at->second)) at->second = record;
+  }
   // Reclaimed checkouts are leaks and alerted ones carry a warning: the report
   // keeps them all. Clean returns only feed the timeline, so a bounded window.
   if (how == CheckoutEnd::kReclaimed || record.alerted) {
@@ -111,6 +118,17 @@ CheckoutSnapshot CheckoutTable::snapshot(std::int64_t deadline_mono_ns) {
   return snap;
 }
 
+CheckoutTable::ContextCheckouts CheckoutTable::of_context(std::uint32_t context) {
+  ContextCheckouts out;
+  std::lock_guard<ForkMutex> lock(mutex_);
+  for (const auto& entry : open_)
+    if (entry.second.context == context) out.open.push_back(entry.second);
+  for (const CheckoutRecord& r : kept_)
+    if (r.context == context && r.end == CheckoutEnd::kReclaimed) out.reclaimed.push_back(r);
+  if (auto it = longest_.find(context); it != longest_.end()) out.longest = it->second;
+  return out;
+}
+
 std::size_t CheckoutTable::open_count() {
   std::lock_guard<ForkMutex> lock(mutex_);
   return open_.size();
@@ -122,6 +140,7 @@ void CheckoutTable::after_fork_child() {
   open_.clear();
   kept_.clear();
   recent_returns_.clear();
+  longest_.clear();
   counters_ = {};
   for (PoolRecord& pool : pools_) pool.last_snapshot_mono = 0;
 }

@@ -45,7 +45,8 @@ struct CheckoutRecord {
   Timestamp returned;  // valid once `end` is not kOpen
   CheckoutEnd end = CheckoutEnd::kOpen;
   StackId stack = 0;
-  StackId py_stack = 0;  // python_depot()
+  StackId py_stack = 0;       // python_depot()
+  std::uint32_t context = 0;  // ContextTable id current at the checkout (0: none)
   // checkout_threshold alert, set by the worker thread.
   bool alerted = false;
   double alert_after = 0;
@@ -109,6 +110,13 @@ class CheckoutTable {
     return true;
   }
   CheckoutSnapshot snapshot(std::int64_t deadline_mono_ns);
+  // What a context left behind (test attribution): its open checkouts, its
+  // reclaimed ones, and its longest-held ended checkout (end kOpen if none).
+  struct ContextCheckouts {
+    std::vector<CheckoutRecord> open, reclaimed;
+    CheckoutRecord longest;
+  };
+  ContextCheckouts of_context(std::uint32_t context);
   std::size_t open_count();
 
   void after_fork_child();  // ForkMutex has re-initialised the lock  // the parent's checkouts are
@@ -125,6 +133,9 @@ class CheckoutTable {
   std::unordered_map<std::uint64_t, CheckoutRecord> open_;
   std::vector<CheckoutRecord> kept_;           // reclaimed or alerted: always reported
   std::deque<CheckoutRecord> recent_returns_;  // bounded by kRecentReturns
+  // Per context, the ended checkout held longest: a runner's hold threshold
+  // is checked against it without keeping every return.
+  std::unordered_map<std::uint32_t, CheckoutRecord> longest_;
   std::uint64_t next_id_ = 1;
   CheckoutCounters counters_;
 };

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "collector/core/contexts.h"
+
 namespace connleak {
 
 const char* library_name(Library lib) {
@@ -30,6 +32,7 @@ Registry::~Registry() {
 
 std::uint64_t Registry::on_open(ConnRecord record) {
   record.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  if (!record.context) record.context = current_context();
   record.live = live_alloc(record.handle);
   if (record.live) record.live->record_id.store(record.id, std::memory_order_relaxed);
   JournalSink* sink = journal_sink();

@@ -42,6 +42,7 @@ struct ConnRecord {
   LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
   bool ignored = false;            // connleak_ignore(): no alerts, not a leak
   std::uint64_t pool = 0;  // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
+  std::uint32_t context = 0;  // ContextTable id current when it was opened (0: none)
   // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
   std::uint8_t alerts = 0;
   double lifetime_alert_after = 0;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "collector/report/format/report_text.h"
+#include "collector/util/printable.h"
 
 namespace connleak {
 
@@ -65,6 +66,18 @@ std::string pool_label(const Report& report, std::uint64_t pool_id,
   return label;
 }
 
+std::string describe_context(const ContextInfo& c) {
+  std::string out;
+  if (c.fixture) {
+    out = "fixture " + printable(*c.fixture);
+    if (c.scope) out += " (" + printable(*c.scope) + ")";
+    out += " of ";
+  } else {
+    out = "test ";
+  }
+  return out + printable(c.test);
+}
+
 std::string describe_checkout(const Report& report, const Checkout& c) {
   std::ostringstream d;
   d << "checkout " << c.id << " of " << pool_label(report, c.pool, c.pid) << " (";
@@ -81,6 +94,7 @@ std::string describe_checkout(const Report& report, const Checkout& c) {
       d << ", flagged checkout_held after " << seconds(a.after_seconds);
   if (c.returned_at && c.status == "returned") d << ", returned";
   if (c.pid) d << ", pid " << *c.pid;
+  if (c.context) d << ", " << describe_context(*c.context);
   d << ')';
   return d.str();
 }

@@ -12,6 +12,9 @@ namespace connleak {
 // "sqlalchemy.QueuePool sqlalchemy#1 postgresql://app@host/db", or "pool 3".
 std::string pool_label(const Report& report, std::uint64_t pool_id,
                        std::optional<std::int64_t> pid = std::nullopt);
+// Extension (test attribution): "test t.py::test_a" or "fixture db (module) of
+// t.py::test_a", escaped for a terminal.
+std::string describe_context(const ContextInfo& context);
 // "checkout 3 of <pool> (connection 7, thread 123, task Task-3, held 1.5s, in transaction)"
 std::string describe_checkout(const Report& report, const Checkout& checkout);
 

@@ -104,6 +104,7 @@ std::vector<Finding> collect_findings(const Report& report) {
     v.pid = c.pid;
     v.alerts = c.alerts;
     v.acquired = c.acquired;
+    v.context = c.context;
     for (const PoolInfo& p : report.pools)
       if (p.id == c.pool && (!c.pid || !p.pid || *p.pid == *c.pid))
         v.target = p.kind + (p.name.empty() ? "" : " " + p.name);

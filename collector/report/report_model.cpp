@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "collector/activity/activity.h"
+#include "collector/core/contexts.h"
 #include "collector/core/python_frames.h"
 #include "collector/policy/redact.h"
 #include "collector/report/report_builder.h"
@@ -89,6 +90,16 @@ Stacks stacks_of(Symbolizer& symbolizer, StackId id, StackId py_id) {
   return s;
 }
 
+std::optional<ContextInfo> context_info(std::uint32_t id) {
+  ContextLabel label;
+  if (!id || !ContextTable::instance().label(id, &label)) return std::nullopt;
+  ContextInfo info;
+  info.test = label.test;
+  if (*label.fixture) info.fixture = label.fixture;
+  if (*label.scope) info.scope = label.scope;
+  return info;
+}
+
 void add_alerts(const ConnRecord& rec, Connection& c) {
   if (rec.alerts & kAlertLifetime) c.alerts.push_back({"lifetime", rec.lifetime_alert_after});
   if (rec.alerts & kAlertIdleInTransaction)
@@ -127,6 +138,7 @@ Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
   c.client_module = rec.client_module ? rec.client_module : "";
   c.acquired = stacks_of(symbolizer, rec.open_stack, rec.py_open_stack);
   if (rec.server_id >= 0) c.server_id = rec.server_id;
+  c.context = context_info(rec.context);
   add_alerts(rec, c);
   return c;
 }
@@ -264,6 +276,7 @@ Checkout checkout_view(const CheckoutRecord& rec, Symbolizer& symbolizer) {
   c.thread = rec.thread;
   if (rec.task) c.task = rec.task;
   c.acquired = stacks_of(symbolizer, rec.stack, rec.py_stack);
+  c.context = context_info(rec.context);
   if (rec.alerted) c.alerts.push_back({"checkout_held", rec.alert_after});
   if (rec.in_transaction_at_alert >= 0) c.in_transaction = rec.in_transaction_at_alert == 1;
   if (rec.holder_py_stack) {

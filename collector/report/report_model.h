@@ -37,6 +37,14 @@ struct AlertInfo {
   double after_seconds = 0;
 };
 
+// Extension (test attribution, issue 17): what the program was running when
+// the connection or checkout was opened, as a test runner named it.
+struct ContextInfo {
+  std::string test;                    // pytest node id
+  std::optional<std::string> fixture;  // set when opened while a fixture was set up
+  std::optional<std::string> scope;    // that fixture's scope ("function", "module", ...)
+};
+
 struct Connection {
   std::uint64_t id = 0;
   std::string library;  // "libpq" | "mysql" | "socket"
@@ -67,6 +75,7 @@ struct Connection {
   std::optional<double> idle_seconds;  // since the last statement was sent or its result read
   std::optional<bool> busy;            // a statement is still running (idle_seconds: how long)
   std::optional<std::uint64_t> pool;   // adopted by this pool (connleak_pool_adopt)
+  std::optional<ContextInfo> context;  // extension: the test / fixture that opened it
 };
 
 // Extension (pool checkouts): a pool registered by python/connleak's adapters.
@@ -98,6 +107,7 @@ struct Checkout {
   std::optional<Stacks> holder_now;        // what the holder was doing (at the alert / snapshot)
   std::optional<std::string> holder_note;  // why holder_now is missing
   std::optional<std::int64_t> pid;         // set in merged reports
+  std::optional<ContextInfo> context;      // extension: the test / fixture that took it
 };
 
 struct CheckoutSummary {

@@ -75,6 +75,45 @@ int connleak_checkin(unsigned long long checkout_id, int how) __attribute__((wea
 int connleak_pool_exhausted(unsigned long long pool_id, double waited_seconds)
     __attribute__((weak));
 
+/* Test attribution (extension). Called by connleak's pytest plugin
+ * (python/connleak/pytest_plugin.py) from pytest hooks, never from inside a
+ * hooked call; any test runner can call them.
+ *
+ * A context names what runs now: a test (its node id) or a fixture being set
+ * up (fixture name and scope, plus the node id of the test that requested
+ * it). Intern each context once, then switch between them: every connection
+ * and checkout opened while a context is current carries it (JSON "context",
+ * the text report's "test ..." / "fixture ... of ..."). The current context
+ * is process-wide, not per thread: what a test starts on helper threads is
+ * that test's too (see collector/core/contexts.h). */
+
+/* The id of (test, fixture, scope), the same for the same triple (fixture and
+ * scope NULL or "" for the test itself). Strings are copied and redacted.
+ * Returns an id > 0, or 0 when tracking is off. */
+unsigned long long connleak_context_intern(const char* test, const char* fixture, const char* scope)
+    __attribute__((weak));
+
+/* Makes `context` current (0: none). Returns the previous current context. */
+unsigned long long connleak_context_set(unsigned long long context) __attribute__((weak));
+
+/* What `context` left behind, counted: connections opened under it and still
+ * open (neither ignored nor adopted by a pool: a pool's idle connection is
+ * not a leak), checkouts taken under it and not returned or reclaimed by the
+ * garbage collector, plus 1 when `hold_threshold` > 0 and a checkout of it
+ * was held longer than that many seconds before it came back. Suppressed
+ * stacks are not counted. -1 when tracking is off. Cheap: no symbolization. */
+long connleak_context_leaks(unsigned long long context, double hold_threshold)
+    __attribute__((weak));
+
+/* The same, as JSON: {"context": {...}, "connections": [...], "checkouts":
+ * [...], "held_longest": {...} | null}, each entry as in the report plus
+ * "text" (its stacks as the text report prints them, the program's frames
+ * first). Writes at most `size` bytes (NUL-terminated when size > 0) and
+ * returns the full length without the NUL: call again with a larger buffer
+ * when it is >= size. -1 when tracking is off or the context is unknown. */
+long connleak_context_report(unsigned long long context, double hold_threshold, char* buffer,
+                             unsigned long size) __attribute__((weak));
+
 #ifdef __cplusplus
 }
 #endif

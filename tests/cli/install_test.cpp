@@ -42,6 +42,18 @@ TEST(Install, PrefixIsSelfContained) {
       run({cli, "run", "--", "/bin/sh", "-c", "echo \"$PYTHONPATH\""}, {.unset = {"PYTHONPATH"}});
   EXPECT_EQ(no_py.out, hooks + "\n") << describe(no_py);
 
+  // The pytest plugin: installed with a dist-info whose pytest11 entry point
+  // Python finds on that PYTHONPATH, and turned on by `connleak run`.
+  EXPECT_TRUE(std::filesystem::exists(hooks + "/connleak/pytest_plugin.py"));
+  Result entry = run({cli, "run", "--", "/usr/bin/python3", "-c",
+                      "import importlib.metadata as m, os\n"
+                      "print([e.value for e in m.entry_points(group='pytest11') "
+                      "if e.name == 'connleak.pytest_plugin'], os.environ['CONNLEAK_PYTEST'])"});
+  EXPECT_EQ(entry.out, "['connleak.pytest_plugin'] fail\n") << describe(entry);
+  Result never =
+      run({cli, "run", "--fail-on", "never", "--", "/bin/sh", "-c", "echo \"$CONNLEAK_PYTEST\""});
+  EXPECT_EQ(never.out, "report\n") << describe(never);
+
   Result leak = run({cli, "run", "--", bin("pq_scenarios"), "leak"}, {.pg = true});
   EXPECT_EQ(leak.exit_code, 23) << describe(leak);
   EXPECT_TRUE(contains(leak.err, "open_report_conn")) << leak.err;

@@ -153,6 +153,24 @@ json pools_json(const std::vector<PoolInfo>& pools) {
   return arr;
 }
 
+// Extension (test attribution): {"test": ..., "fixture": ..., "scope": ...}.
+json context_json(const ContextInfo& c) {
+  json j = {{"test", c.test}};
+  if (c.fixture) j["fixture"] = *c.fixture;
+  if (c.scope) j["scope"] = *c.scope;
+  return j;
+}
+
+std::optional<ContextInfo> context_from(const json& parent) {
+  auto it = parent.find("context");
+  if (it == parent.end() || !it->is_object()) return std::nullopt;
+  ContextInfo c;
+  c.test = it->value("test", "");
+  c.fixture = get_opt<std::string>(*it, "fixture");
+  c.scope = get_opt<std::string>(*it, "scope");
+  return c;
+}
+
 json checkouts_json(const std::vector<Checkout>& checkouts) {
   json arr = json::array();
   for (const Checkout& c : checkouts) {
@@ -179,6 +197,7 @@ json checkouts_json(const std::vector<Checkout>& checkouts) {
     }
     if (c.holder_note) cj["holder_note"] = *c.holder_note;
     if (c.pid) cj["pid"] = *c.pid;
+    if (c.context) cj["context"] = context_json(*c.context);
     arr.push_back(std::move(cj));
   }
   return arr;
@@ -215,6 +234,7 @@ void read_checkouts(const json& j, Report& r) {
     if (auto it = cj.find("holder_now"); it != cj.end() && it->is_object())
       c.holder_now = stacks_from(*it);
     c.holder_note = get_opt<std::string>(cj, "holder_note");
+    c.context = context_from(cj);
     r.checkouts.push_back(std::move(c));
   }
   if (auto it = j.find("snapshot"); it != j.end() && it->is_object()) {
@@ -304,6 +324,7 @@ json to_json(const Report& r) {
     }
     if (c.pid) cj["pid"] = *c.pid;
     if (c.pool) cj["pool"] = *c.pool;
+    if (c.context) cj["context"] = context_json(*c.context);
     conns.push_back(std::move(cj));
   }
   j["connections"] = std::move(conns);
@@ -463,6 +484,7 @@ Report report_from_json(const json& j) {
     c.busy = get_opt<bool>(cj, "busy");
     c.pid = opt_integer<std::int64_t>(cj, "pid");
     c.pool = opt_integer<std::uint64_t>(cj, "pool");
+    c.context = context_from(cj);
     if (auto it = cj.find("transaction"); it != cj.end() && it->is_object()) {
       TransactionInfo t;
       t.state = it->value("state", "unknown");

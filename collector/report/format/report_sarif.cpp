@@ -190,11 +190,13 @@ ordered_json to_sarif(const Report& report, const SarifOptions& options) {
     const Connection& first = *f.connections.front();
     ordered_json handles = ordered_json::array();
     std::set<std::string> targets;
+    std::set<std::string> tests;  // extension: the pytest node ids that opened them
     for (const Connection* c : f.connections) {
       handles.push_back({{"pid", c->pid ? ordered_json(*c->pid) : ordered_json(nullptr)},
                          {"id", c->id},
                          {"handle", c->handle}});
       if (!c->target.empty()) targets.insert(c->target);
+      if (c->context) tests.insert(c->context->test);
     }
     ordered_json result = {
         {"ruleId", f.rule->id},
@@ -213,6 +215,7 @@ ordered_json to_sarif(const Report& report, const SarifOptions& options) {
           {"pids", finding_pids(f)},
           {"targets", targets},
           {"connections", std::move(handles)}}}};
+    if (!tests.empty()) result["properties"]["tests"] = tests;
     results.push_back(std::move(result));
   }
 

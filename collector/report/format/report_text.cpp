@@ -105,6 +105,7 @@ std::string describe(const Connection& c) {
     if (a.kind != "double_close")
       d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
+  if (c.context) d << ", " << describe_context(*c.context);
   if (c.closed_by == "interpreter_exit")
     d << ", never closed by the program: closed by the Python interpreter at exit";
   if (c.closed_by == "runtime_exit")
@@ -130,6 +131,10 @@ std::string program(const Report& r) {
 }
 
 }  // namespace
+
+std::string describe_connection(const Connection& connection) {
+  return describe(printable_copy(connection));
+}
 
 std::string site_key(const Stacks& stacks) {
   std::string key;

@@ -30,4 +30,7 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
 // frame (module and address are ignored so sites match across processes and ASLR).
 std::string site_key(const Stacks& stacks);
 
+// One connection's line of the text report ("libpq 0x... (id 3, ...)"), escaped.
+std::string describe_connection(const Connection& connection);
+
 }  // namespace connleak
