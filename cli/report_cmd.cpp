@@ -1,5 +1,7 @@
 // connleak report: merge reports, apply suppressions, render for people or CI.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <set>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -26,6 +28,20 @@ struct ReportArgs {
   std::vector<std::string> inputs;
 };
 
+// Files named one by one (leaks/*.json) may hold a process's dumps beside its
+// exit report: the exit report supersedes them, as in a directory, or their
+// connections would be counted twice. Their snapshot markers are kept.
+void drop_superseded_dumps(std::vector<Report>& reports) {
+  std::set<std::int64_t> exited;
+  for (const Report& r : reports)
+    if (r.trigger == "exit") exited.insert(r.pid);
+  reports.erase(std::remove_if(reports.begin(), reports.end(),
+                               [&](const Report& r) {
+                                 return r.trigger != "exit" && exited.count(r.pid);
+                               }),
+                reports.end());
+}
+
 int report_command(const ReportArgs& args) {
   std::optional<Suppressions> suppressions;
   if (!args.suppressions.empty()) {
@@ -38,6 +54,7 @@ int report_command(const ReportArgs& args) {
 
   // Snapshot dumps are folded into one trigger by the merge; pictures mark each.
   std::vector<SnapshotMark> snapshots = snapshot_marks(reports);
+  drop_superseded_dumps(reports);
   Report merged = merge_reports(std::move(reports));
   apply_all_suppressions(merged, suppressions);
 
