@@ -25,6 +25,9 @@ PACKAGES=(
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql
   nodejs
   clang libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
+  # Pictures (issue 18): the HTML timeline is opened in headless Chromium;
+  # promtool (in prometheus) checks the metrics text.
+  chromium prometheus
 )
 # Debian's npm package, unless an npm is already there (NodeSource's nodejs
 # bundles one and conflicts with Debian's).

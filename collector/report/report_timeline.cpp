@@ -94,7 +94,10 @@ std::int64_t alert_time_us(const Span& span, const AlertInfo& alert) {
 
 std::string target_endpoint(const std::string& target) {
   std::string host, port, db;
-  static const std::regex kv(R"((host|hostaddr|port|dbname|database|db)=('[^']*'|\S+))");
+  // Never destroyed: the shim's exit report runs after static destructors
+  // (an atexit handler registered before them), and a destroyed regex throws.
+  static const std::regex& kv =
+      *new std::regex(R"((host|hostaddr|port|dbname|database|db)=('[^']*'|\S+))");
   for (auto it = std::sregex_iterator(target.begin(), target.end(), kv);
        it != std::sregex_iterator(); ++it) {
     std::string key = (*it)[1], value = (*it)[2];
@@ -108,8 +111,8 @@ std::string target_endpoint(const std::string& target) {
   }
   if (host.empty() && port.empty() && db.empty()) {
     // URI or MySQL form: [scheme://][user@]host[:port][/db][?params]
-    static const std::regex uri(
-        R"(^(?:[a-z+]+://)?(?:[^@/]*@)?([^:/?\s]*)(?::(\d+))?(?:/([^?\s]*))?)");
+    static const std::regex& uri =
+        *new std::regex(R"(^(?:[a-z+]+://)?(?:[^@/]*@)?([^:/?\s]*)(?::(\d+))?(?:/([^?\s]*))?)");
     std::smatch m;
     if (std::regex_search(target, m, uri)) {
       host = m[1];

@@ -7,6 +7,7 @@
 // (opened in headless Chromium) and Prometheus text (checked by promtool).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
@@ -234,4 +235,72 @@ TEST(PictureRun, PrometheusTextHasTheRunsValues) {
         std::string("connleak_leaked_total 1"), std::string("connleak_checkouts_leaked_total 2"),
         std::string("connleak_connections_opened_total 4")})
     EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
+}
+
+namespace {
+
+// Reads `file` until `line` is in it: the shim's thread rewrites it every
+// metrics_interval, so the test waits for the state it caused, with a deadline.
+std::string wait_for_metric(const std::string& file, const std::string& line) {
+  std::string text;
+  for (int i = 0; i < 600; ++i) {
+    if (std::filesystem::exists(file)) {
+      text = read_file(file);
+      if (text.find(line + "\n") != std::string::npos) return text;
+    }
+    usleep(50'000);  // polling a file for a condition, not timing anything
+  }
+  ADD_FAILURE() << "no '" << line << "' in " << file << " within 30 s:\n" << text;
+  return text;
+}
+
+std::string next_ok(Process& p) {
+  for (;;) {
+    std::string line = p.read_line();
+    if (line.rfind("ok ", 0) == 0) return line;
+  }
+}
+
+}  // namespace
+
+TEST(PictureRun, LiveMetricsFileFollowsTheRunningProgram) {
+  TempDir dir;
+  std::string file = dir.file("connleak.prom");
+  Process p({cli_path(), "run", "--metrics-file", file, "--", bin("pool_host")},
+            {.env = {{"CONNLEAK_OPTIONS", "metrics_interval=100ms"}}, .pg = true});
+  for (const char* command : {"open 3", "pool 5", "open 0", "open 1", "open 2", "leak 1"}) {
+    p.write_stdin(std::string(command) + "\n");
+    EXPECT_EQ(next_ok(p), std::string("ok ") + command);
+  }
+  // While it runs: 3 pooled connections, 1 of them checked out; 4 open in all.
+  std::string pool = "c#1 host=127.0.0.1 user=app dbname=connleak";
+  std::string live = wait_for_metric(
+      file, "db_client_connection_count{pool_name=\"" + pool + "\",state=\"used\"} 1");
+  EXPECT_NE(live.find("db_client_connection_count{pool_name=\"" + pool + "\",state=\"idle\"} 2\n"),
+            std::string::npos)
+      << live;
+  EXPECT_NE(live.find("connleak_connections_open{library=\"libpq\",target=\"host=127.0.0.1 port=" +
+                      pg_env().at("CONNLEAK_TEST_PG_PORT") + " dbname=postgres\"} 4\n"),
+            std::string::npos)
+      << live;
+  EXPECT_NE(live.find("connleak_leaked_total 0\n"), std::string::npos) << live;
+  EXPECT_EQ(test_prometheus::check(live), "") << live;
+  struct stat st {};
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);  // a scraper runs as another user
+  // At exit the file is rewritten from the exit report: the leaks are its last word.
+  p.write_stdin("exit\n");
+  Result done = p.wait();
+  EXPECT_EQ(done.exit_code, 23) << describe(done);
+  std::string last = read_file(file);
+  EXPECT_NE(last.find("connleak_leaked_total 1\n"), std::string::npos) << last;
+  EXPECT_NE(last.find("connleak_checkouts_leaked_total 1\n"), std::string::npos) << last;
+  EXPECT_EQ(test_prometheus::check(last), "") << last;
+  // No temporary left beside it.
+  std::size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1u);
 }

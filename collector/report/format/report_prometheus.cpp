@@ -44,6 +44,11 @@ std::string labels(const Labels& pairs) {
 std::string number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[64];
+  // Whole numbers in plain digits: le="10", not le="1e+01" (a label is compared as text).
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   std::snprintf(buf, sizeof buf, "%.17g", v);
   // Shortest form that reads back the same, for a readable file.
   for (int precision = 1; precision <= 17; ++precision) {
