@@ -24,7 +24,7 @@ PACKAGES=(
   # (scripts/node-deps.sh).
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql
   nodejs
-  clang libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
+  clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
   # Pictures (issue 18): the HTML timeline is opened in headless Chromium;
   # promtool (in prometheus) checks the metrics text.
   chromium prometheus

@@ -5,7 +5,8 @@
 #
 #   scripts/test.sh            everything: ASan+UBSan and TSan unit tests, then
 #                              the release build's unit and end-to-end tests,
-#                              then every fuzz target for 20 s (scripts/fuzz.sh)
+#                              then every fuzz target for 20 s (scripts/fuzz.sh),
+#                              then clang-format over the tree (scripts/check-format.sh)
 #   scripts/test.sh --quick    only the release build's tests
 set -euo pipefail
 
@@ -46,4 +47,9 @@ if [[ $quick -eq 0 ]]; then
   # libFuzzer, clang build: 20 s per target (6 targets, 2 minutes); fails on any crash.
   echo "== fuzzing (scripts/fuzz.sh 20)"
   "$root/scripts/fuzz.sh" 20
+fi
+
+if [[ $quick -eq 0 ]]; then
+  echo "== formatting (scripts/check-format.sh)"
+  "$root/scripts/check-format.sh"
 fi

@@ -5,7 +5,8 @@
 #include <map>
 #include <sstream>
 
-#include "collector/report/format/report_text.h"
+#include "collector/report/format/report_text.h"  // site_key
+#include "collector/report/stack_text.h"
 #include "collector/util/text_util.h"
 
 namespace connleak {
@@ -39,22 +40,6 @@ const std::vector<Rule> kRules = {
      "A checkout stayed out of its pool longer than `checkout_threshold`, starving other requests. "
      "Return the connection before slow work (file copies, remote calls)."},
 };
-
-void format_frames(std::ostringstream& out, const std::vector<Frame>& frames, bool native,
-                   std::string_view indent) {
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    const Frame& f = frames[i];
-    out << indent << '#' << i;
-    if (native && f.address) out << ' ' << hex(*f.address);
-    out << " in " << f.function.value_or("<unknown>");
-    if (f.file) {
-      out << ' ' << *f.file;
-      if (f.line) out << ':' << *f.line;
-    }
-    if (native && f.module) out << " (" << *f.module << ')';
-    out << '\n';
-  }
-}
 
 const Frame* pick(const std::vector<Frame>& frames, bool user_only) {
   for (const Frame& f : frames) {
@@ -193,22 +178,6 @@ const Frame* user_frame(const Stacks& stacks) {
   return pick(stacks.native, false);
 }
 
-std::string format_stack(const Stacks& s, std::string_view indent) {
-  std::ostringstream out;
-  std::string deeper = std::string(indent) + "  ";
-  if (s.python && !s.python->empty()) {
-    out << indent << "Python stack:\n";
-    out << format_python_frames(*s.python, std::string(deeper).c_str());
-    out << indent << "native stack:\n";
-    format_frames(out, s.native, true, deeper);
-  } else if (!s.native.empty()) {
-    format_frames(out, s.native, true, indent);
-  } else {
-    out << indent << "<no stack captured>\n";
-  }
-  return out.str();
-}
-
 std::string frame_title(const Frame* f) {
   if (!f) return "<unknown site>";
   std::string title = f->function.value_or("<unknown>");
@@ -233,11 +202,11 @@ std::string format_closes(const Connection& c, std::string_view indent) {
   std::string out;
   if (c.closed_from) {
     out += std::string(indent) + (c.closed_again_from ? "First closed from:\n" : "Closed from:\n");
-    out += format_stack(*c.closed_from, std::string(indent) + "  ");
+    out += format_stacks(*c.closed_from, std::string(indent) + "  ");
   }
   if (c.closed_again_from) {
     out += std::string(indent) + "Closed again from:\n";
-    out += format_stack(*c.closed_again_from, std::string(indent) + "  ");
+    out += format_stacks(*c.closed_again_from, std::string(indent) + "  ");
   }
   return out;
 }

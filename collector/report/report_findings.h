@@ -57,9 +57,6 @@ bool is_library_frame(const Frame& frame);
 // with a function name (a stripped binary still has symbols), else nullptr.
 const Frame* title_frame(const Stacks& stacks);
 
-// "#0 in open_report_conn /src/app.c:42 (/src/service)" lines, Python frames
-// first under a "Python stack:" heading, the same notation as the text report.
-std::string format_stack(const Stacks& stacks, std::string_view indent = "");
 // "open_report_conn (/src/app.c:42)", "cache_warmup (/src/service)" or
 // "<unknown site>", for short titles.
 std::string frame_title(const Frame* frame);

@@ -2,15 +2,15 @@
 // another object, so cached real-function lookups keyed by that range retire.
 #include <dlfcn.h>
 
+#include "shim/hooks/libc_real.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
 #include "shim/hooks/real_symbol.h"
 
 namespace connleak::shim {
 DlcloseFn real_dlclose() {
-  // Looked up once for the hook and for the shim's own closes (real_symbol.cpp).
-  static const DlcloseFn real = reinterpret_cast<DlcloseFn>(dlsym(RTLD_NEXT, "dlclose"));
-  return real;
+  // One lookup for the hook and for the shim's own closes (real_symbol.cpp).
+  return CONNLEAK_LIBC_REAL(dlclose);
 }
 }  // namespace connleak::shim
 

@@ -3,9 +3,8 @@
 //
 // Every host I/O call passes through here, so each hook is: the real call,
 // then one byte load from socket_table.h's array; only a descriptor connect()
-// made a candidate goes further. The real functions are glibc's, found with
-// dlsym(RTLD_NEXT) on first use (a hook may run before our constructors) and
-// cached in constant-initialized atomics.
+// made a candidate goes further. The hooks and their real functions are
+// declared once in libc_symbols.inc (libc_real.h).
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -16,6 +15,7 @@
 #include <cerrno>
 #include <cstdarg>
 
+#include "shim/hooks/libc_real.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/own_fds.h"
 #include "shim/runtime/runtime.h"
@@ -36,67 +36,6 @@ inline void before_host_closes(unsigned first, unsigned last) {
   // its own table's copies: ours in the parent stay open and ours.
   if (own::any_in(first, last) && !connleak::shim::in_vfork_child()) own::host_closing(first, last);
 }
-
-template <typename Fn>
-Fn real(std::atomic<Fn>& slot, const char* name) {
-  Fn fn = slot.load(std::memory_order_relaxed);
-  if (__builtin_expect(fn == nullptr, 0)) {
-    fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
-    slot.store(fn, std::memory_order_relaxed);
-  }
-  return fn;
-}
-
-#define CONNLEAK_REAL_FN(name) real(g_real_##name, #name)
-#define CONNLEAK_DECLARE_REAL(name, type) \
-  std::atomic<type> g_real_##name {       \
-    nullptr                               \
-  }
-
-using ConnectFn = int (*)(int, const sockaddr*, socklen_t);
-using CloseFn = int (*)(int);
-using CloseRangeFn = int (*)(unsigned, unsigned, int);
-using CloseFromFn = void (*)(int);
-using DupFn = int (*)(int);
-using Dup2Fn = int (*)(int, int);
-using Dup3Fn = int (*)(int, int, int);
-using FcntlFn = int (*)(int, int, ...);
-using SendFn = ssize_t (*)(int, const void*, size_t, int);
-using SendToFn = ssize_t (*)(int, const void*, size_t, int, const sockaddr*, socklen_t);
-using SendMsgFn = ssize_t (*)(int, const msghdr*, int);
-using WriteFn = ssize_t (*)(int, const void*, size_t);
-using WritevFn = ssize_t (*)(int, const iovec*, int);
-using RecvFn = ssize_t (*)(int, void*, size_t, int);
-using RecvFromFn = ssize_t (*)(int, void*, size_t, int, sockaddr*, socklen_t*);
-using RecvMsgFn = ssize_t (*)(int, msghdr*, int);
-using ReadFn = ssize_t (*)(int, void*, size_t);
-using ReadvFn = ssize_t (*)(int, const iovec*, int);
-using ReadChkFn = ssize_t (*)(int, void*, size_t, size_t);
-using RecvChkFn = ssize_t (*)(int, void*, size_t, size_t, int);
-using RecvFromChkFn = ssize_t (*)(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
-
-CONNLEAK_DECLARE_REAL(connect, ConnectFn);
-CONNLEAK_DECLARE_REAL(close, CloseFn);
-CONNLEAK_DECLARE_REAL(close_range, CloseRangeFn);
-CONNLEAK_DECLARE_REAL(closefrom, CloseFromFn);
-CONNLEAK_DECLARE_REAL(dup, DupFn);
-CONNLEAK_DECLARE_REAL(dup2, Dup2Fn);
-CONNLEAK_DECLARE_REAL(dup3, Dup3Fn);
-CONNLEAK_DECLARE_REAL(fcntl, FcntlFn);
-CONNLEAK_DECLARE_REAL(fcntl64, FcntlFn);
-CONNLEAK_DECLARE_REAL(send, SendFn);
-CONNLEAK_DECLARE_REAL(sendto, SendToFn);
-CONNLEAK_DECLARE_REAL(sendmsg, SendMsgFn);
-CONNLEAK_DECLARE_REAL(write, WriteFn);
-CONNLEAK_DECLARE_REAL(writev, WritevFn);
-CONNLEAK_DECLARE_REAL(recv, RecvFn);
-CONNLEAK_DECLARE_REAL(recvfrom, RecvFromFn);
-CONNLEAK_DECLARE_REAL(recvmsg, RecvMsgFn);
-CONNLEAK_DECLARE_REAL(read, ReadFn);
-CONNLEAK_DECLARE_REAL(readv, ReadvFn);
-CONNLEAK_DECLARE_REAL(__read_chk, ReadChkFn);
-CONNLEAK_DECLARE_REAL(__recv_chk, RecvChkFn);
-CONNLEAK_DECLARE_REAL(__recvfrom_chk, RecvFromChkFn);
 
 // A missing libc function (it cannot happen with glibc, but never crash).
 template <typename R>
@@ -120,7 +59,7 @@ inline void after_vec(int fd, bool sent, const iovec* iov, int n, ssize_t r) {
 }
 
 // F_DUPFD and F_DUPFD_CLOEXEC alias a descriptor; every other command passes.
-int fcntl_common(FcntlFn fn, int fd, int cmd, va_list ap) {
+int fcntl_common(connleak::shim::libc::fcntl_fn fn, int fd, int cmd, va_list ap) {
   // Every fcntl argument is an int, a pointer or absent; reading it as a
   // pointer-sized integer and passing it on is what glibc itself does.
   unsigned long arg = va_arg(ap, unsigned long);
@@ -134,7 +73,7 @@ int fcntl_common(FcntlFn fn, int fd, int cmd, va_list ap) {
 }  // namespace
 
 CONNLEAK_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
-  auto fn = CONNLEAK_REAL_FN(connect);
+  auto fn = CONNLEAK_LIBC_REAL(connect);
   if (!fn) return missing<int>();
   int r = fn(fd, addr, len);
   if (r == 0 || (r < 0 && errno == EINPROGRESS)) {
@@ -149,7 +88,7 @@ CONNLEAK_EXPORT int close(int fd) {
   // may get it.
   if (sock::has_conn(fd)) no_throw([&] { sock::on_close(fd, "close"); });
   if (fd >= 0) before_host_closes(static_cast<unsigned>(fd), static_cast<unsigned>(fd));
-  auto fn = CONNLEAK_REAL_FN(close);
+  auto fn = CONNLEAK_LIBC_REAL(close);
   return fn ? fn(fd) : missing<int>();
 }
 
@@ -159,7 +98,7 @@ CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     no_throw([&] { sock::on_close_range(first, last); });
     before_host_closes(first, last);
   }
-  auto fn = CONNLEAK_REAL_FN(close_range);
+  auto fn = CONNLEAK_LIBC_REAL(close_range);
   return fn ? fn(first, last, flags) : missing<int>();
 }
 
@@ -168,11 +107,11 @@ CONNLEAK_EXPORT void closefrom(int first) {
     no_throw([&] { sock::on_close_range(static_cast<unsigned>(first), ~0u); });
     before_host_closes(static_cast<unsigned>(first), ~0u);
   }
-  if (auto fn = CONNLEAK_REAL_FN(closefrom)) fn(first);
+  if (auto fn = CONNLEAK_LIBC_REAL(closefrom)) fn(first);
 }
 
 CONNLEAK_EXPORT int dup(int fd) {
-  auto fn = CONNLEAK_REAL_FN(dup);
+  auto fn = CONNLEAK_LIBC_REAL(dup);
   if (!fn) return missing<int>();
   int r = fn(fd);
   if (r >= 0 && sock::has_conn(fd)) no_throw([&] { sock::on_dup(fd, r); });
@@ -180,7 +119,7 @@ CONNLEAK_EXPORT int dup(int fd) {
 }
 
 CONNLEAK_EXPORT int dup2(int fd, int target) {
-  auto fn = CONNLEAK_REAL_FN(dup2);
+  auto fn = CONNLEAK_LIBC_REAL(dup2);
   if (!fn) return missing<int>();
   if (target >= 0 && target != fd)
     before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
@@ -191,7 +130,7 @@ CONNLEAK_EXPORT int dup2(int fd, int target) {
 }
 
 CONNLEAK_EXPORT int dup3(int fd, int target, int flags) {
-  auto fn = CONNLEAK_REAL_FN(dup3);
+  auto fn = CONNLEAK_LIBC_REAL(dup3);
   if (!fn) return missing<int>();
   if (target >= 0 && target != fd)
     before_host_closes(static_cast<unsigned>(target), static_cast<unsigned>(target));
@@ -203,7 +142,7 @@ CONNLEAK_EXPORT int dup3(int fd, int target, int flags) {
 CONNLEAK_EXPORT int fcntl(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
-  int r = fcntl_common(CONNLEAK_REAL_FN(fcntl), fd, cmd, ap);
+  int r = fcntl_common(CONNLEAK_LIBC_REAL(fcntl), fd, cmd, ap);
   va_end(ap);
   return r;
 }
@@ -211,13 +150,13 @@ CONNLEAK_EXPORT int fcntl(int fd, int cmd, ...) {
 CONNLEAK_EXPORT int fcntl64(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
-  int r = fcntl_common(CONNLEAK_REAL_FN(fcntl64), fd, cmd, ap);
+  int r = fcntl_common(CONNLEAK_LIBC_REAL(fcntl64), fd, cmd, ap);
   va_end(ap);
   return r;
 }
 
 CONNLEAK_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
-  auto fn = CONNLEAK_REAL_FN(send);
+  auto fn = CONNLEAK_LIBC_REAL(send);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, flags);
   after_send(fd, buf, r);
@@ -226,7 +165,7 @@ CONNLEAK_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
 
 CONNLEAK_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
                                socklen_t tolen) {
-  auto fn = CONNLEAK_REAL_FN(sendto);
+  auto fn = CONNLEAK_LIBC_REAL(sendto);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, flags, to, tolen);
   after_send(fd, buf, r);
@@ -234,7 +173,7 @@ CONNLEAK_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, con
 }
 
 CONNLEAK_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  auto fn = CONNLEAK_REAL_FN(sendmsg);
+  auto fn = CONNLEAK_LIBC_REAL(sendmsg);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, msg, flags);
   if (msg) after_vec(fd, true, msg->msg_iov, static_cast<int>(msg->msg_iovlen), r);
@@ -242,7 +181,7 @@ CONNLEAK_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 }
 
 CONNLEAK_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
-  auto fn = CONNLEAK_REAL_FN(write);
+  auto fn = CONNLEAK_LIBC_REAL(write);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n);
   after_send(fd, buf, r);
@@ -250,7 +189,7 @@ CONNLEAK_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
 }
 
 CONNLEAK_EXPORT ssize_t writev(int fd, const iovec* iov, int n) {
-  auto fn = CONNLEAK_REAL_FN(writev);
+  auto fn = CONNLEAK_LIBC_REAL(writev);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, iov, n);
   after_vec(fd, true, iov, n, r);
@@ -258,7 +197,7 @@ CONNLEAK_EXPORT ssize_t writev(int fd, const iovec* iov, int n) {
 }
 
 CONNLEAK_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  auto fn = CONNLEAK_REAL_FN(recv);
+  auto fn = CONNLEAK_LIBC_REAL(recv);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, flags);
   after_recv(fd, buf, r, flags);
@@ -267,7 +206,7 @@ CONNLEAK_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
 
 CONNLEAK_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
                                  socklen_t* fromlen) {
-  auto fn = CONNLEAK_REAL_FN(recvfrom);
+  auto fn = CONNLEAK_LIBC_REAL(recvfrom);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, flags, from, fromlen);
   after_recv(fd, buf, r, flags);
@@ -275,7 +214,7 @@ CONNLEAK_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockadd
 }
 
 CONNLEAK_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  auto fn = CONNLEAK_REAL_FN(recvmsg);
+  auto fn = CONNLEAK_LIBC_REAL(recvmsg);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, msg, flags);
   if (msg && !(flags & MSG_PEEK))
@@ -284,7 +223,7 @@ CONNLEAK_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 }
 
 CONNLEAK_EXPORT ssize_t read(int fd, void* buf, size_t n) {
-  auto fn = CONNLEAK_REAL_FN(read);
+  auto fn = CONNLEAK_LIBC_REAL(read);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n);
   after_recv(fd, buf, r, 0);
@@ -292,7 +231,7 @@ CONNLEAK_EXPORT ssize_t read(int fd, void* buf, size_t n) {
 }
 
 CONNLEAK_EXPORT ssize_t readv(int fd, const iovec* iov, int n) {
-  auto fn = CONNLEAK_REAL_FN(readv);
+  auto fn = CONNLEAK_LIBC_REAL(readv);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, iov, n);
   after_vec(fd, false, iov, n, r);
@@ -302,7 +241,7 @@ CONNLEAK_EXPORT ssize_t readv(int fd, const iovec* iov, int n) {
 // _FORTIFY_SOURCE builds call these when the buffer size is known at compile
 // time; glibc's own versions go to the kernel without passing through read/recv.
 CONNLEAK_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
-  auto fn = CONNLEAK_REAL_FN(__read_chk);
+  auto fn = CONNLEAK_LIBC_REAL(__read_chk);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, buflen);
   after_recv(fd, buf, r, 0);
@@ -310,7 +249,7 @@ CONNLEAK_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
 }
 
 CONNLEAK_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
-  auto fn = CONNLEAK_REAL_FN(__recv_chk);
+  auto fn = CONNLEAK_LIBC_REAL(__recv_chk);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, buflen, flags);
   after_recv(fd, buf, r, flags);
@@ -319,7 +258,7 @@ CONNLEAK_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, i
 
 CONNLEAK_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
                                        sockaddr* from, socklen_t* fromlen) {
-  auto fn = CONNLEAK_REAL_FN(__recvfrom_chk);
+  auto fn = CONNLEAK_LIBC_REAL(__recvfrom_chk);
   if (!fn) return missing<ssize_t>();
   ssize_t r = fn(fd, buf, n, buflen, flags, from, fromlen);
   after_recv(fd, buf, r, flags);

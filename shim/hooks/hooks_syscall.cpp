@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdarg>
 
+#include "shim/hooks/libc_real.h"
 #include "shim/runtime/export.h"
 #include "shim/track/socket_table.h"
 #include "shim/track/socket_track.h"
@@ -20,18 +21,6 @@
 namespace sock = connleak::shim::sock;
 
 namespace {
-
-using SyscallFn = long (*)(long, ...);
-std::atomic<SyscallFn> g_real_syscall{nullptr};
-
-SyscallFn real_syscall() {
-  SyscallFn fn = g_real_syscall.load(std::memory_order_relaxed);
-  if (__builtin_expect(fn == nullptr, 0)) {
-    fn = reinterpret_cast<SyscallFn>(dlsym(RTLD_NEXT, "syscall"));
-    g_real_syscall.store(fn, std::memory_order_relaxed);
-  }
-  return fn;
-}
 
 constexpr long kCloseRangeCloexec = 4;  // CLOSE_RANGE_CLOEXEC: marks, closes nothing
 
@@ -62,7 +51,7 @@ extern "C" CONNLEAK_EXPORT long syscall(long number, ...) {
   long a3 = va_arg(ap, long), a4 = va_arg(ap, long), a5 = va_arg(ap, long);
   va_end(ap);
   before(number, a0, a1, a2);
-  SyscallFn fn = real_syscall();
+  auto fn = CONNLEAK_LIBC_REAL(syscall);
   if (!fn) {
     errno = ENOSYS;
     return -1;

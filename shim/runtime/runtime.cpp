@@ -19,6 +19,7 @@
 #include "collector/report/report_writer.h"
 #include "collector/util/text_util.h"
 #include "shim/runtime/worker_thread.h"
+#include "shim/hooks/libc_real.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
 #include "shim/runtime/host_safe.h"
@@ -72,19 +73,6 @@ void at_exit_handler() {
   report_at_exit();
 }
 
-using ExitFn = void (*)(int);
-std::atomic<ExitFn> g_real_exit{nullptr};
-std::atomic<ExitFn> g_real_Exit{nullptr};
-
-ExitFn real_exit_fn(std::atomic<ExitFn>& slot, const char* name) {
-  ExitFn fn = slot.load(std::memory_order_relaxed);
-  if (!fn) {
-    fn = reinterpret_cast<ExitFn>(dlsym(RTLD_NEXT, name));
-    slot.store(fn, std::memory_order_relaxed);
-  }
-  return fn;
-}
-
 // The signal mask the program started with: a signal blocked now that was not
 // blocked then means we are most likely inside a signal handler (the kernel
 // blocks the handled signal while its handler runs).
@@ -100,10 +88,10 @@ void initialize() {
       g_initial_mask_known.store(true, std::memory_order_release);
     const Options& opts = options();
     if (opts.help) log_block(options_help(opts));
-    // Resolve the exit functions now: in a vfork child they are called with the
-    // parent's memory, where a first dlsym would allocate.
-    real_exit_fn(g_real_exit, "_exit");
-    real_exit_fn(g_real_Exit, "_Exit");
+    // Resolve every libc hook's real function now: the exit functions are
+    // called in vfork children (the parent's memory, where a first dlsym
+    // would allocate) and from signal handlers.
+    libc::resolve_all();
     pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
     // Registered before the program's own atexit handlers and static
     // destructors, so it runs after them: closes done there are seen.
@@ -246,21 +234,18 @@ HandleState probe_state(const ConnRecord& record) {
 
 }  // namespace connleak::shim
 
-using connleak::shim::g_real_exit;
-using connleak::shim::g_real_Exit;
-
 // _exit and _Exit skip atexit: a program that leaves through them (os._exit in
 // Python, fork children) would otherwise lose its report.
 CONNLEAK_EXPORT void _exit(int status) {
   connleak::shim::report_before_exit();
-  if (auto fn = connleak::shim::real_exit_fn(g_real_exit, "_exit")) fn(status);
+  if (auto fn = CONNLEAK_LIBC_REAL(_exit)) fn(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }
 
 CONNLEAK_EXPORT void _Exit(int status) {
   connleak::shim::report_before_exit();
-  if (auto fn = connleak::shim::real_exit_fn(g_real_Exit, "_Exit")) fn(status);
+  if (auto fn = CONNLEAK_LIBC_REAL(_Exit)) fn(status);
   syscall(SYS_exit_group, status);
   __builtin_unreachable();
 }

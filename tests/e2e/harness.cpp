@@ -241,6 +241,13 @@ Session::Session(const std::vector<std::string>& argv, const RunOptions& options
   err_fd_ = err[0];
 }
 
+Result run_until_err(const std::vector<std::string>& argv, const RunOptions& options,
+                     const std::string& needle, int timeout_seconds) {
+  Session s(argv, options);
+  s.wait_err(needle, 1, timeout_seconds);
+  return s.finish();
+}
+
 Session::~Session() {
   if (!finished_) {
     kill(pid_, SIGKILL);

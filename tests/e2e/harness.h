@@ -86,6 +86,12 @@ class Session {
   bool finished_ = false;
 };
 
+// Runs a program that holds something (a transaction, a checkout) until its
+// stdin closes: stdin is closed once `needle` (the alert) has appeared on
+// stderr, or after `timeout_seconds` without it (the test's assertions then fail).
+Result run_until_err(const std::vector<std::string>& argv, const RunOptions& options,
+                     const std::string& needle, int timeout_seconds = 30);
+
 int count(const std::string& haystack, const std::string& needle);
 std::optional<json> read_report(const std::string& path);
 

@@ -405,5 +405,5 @@ TEST(OptionsReadme, TableMatchesTheGeneratedOne) {
     return;
   }
   EXPECT_EQ(readme.substr(begin, end - begin), connleak::options_markdown_table())
-      << "regenerate the README table from collector/options.inc";
+      << "regenerate the README table from collector/policy/options.inc";
 }

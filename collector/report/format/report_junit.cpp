@@ -5,6 +5,7 @@
 
 #include "collector/util/printable.h"
 #include "collector/report/report_findings.h"
+#include "collector/report/stack_text.h"
 
 namespace connleak {
 
@@ -41,9 +42,9 @@ std::string failure_body(const Finding& f) {
   const Connection& first = *f.connections.front();
   std::ostringstream body;
   if (first.library == "checkout")
-    body << "Checked out from:\n" << format_stack(first.acquired, "  ");
+    body << "Checked out from:\n" << format_stacks(first.acquired, "  ");
   else
-    body << "Opened from:\n" << format_stack(first.acquired, "  ") << format_closes(first);
+    body << "Opened from:\n" << format_stacks(first.acquired, "  ") << format_closes(first);
   body << "Connections:\n";
   for (const Connection* c : f.connections) {
     body << "  " << c->library << ' ' << c->handle;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "collector/report/report_findings.h"
+#include "collector/report/stack_text.h"
 
 namespace connleak {
 
@@ -156,8 +157,8 @@ std::string message(const Finding& f) {
   }
   if (!first.target.empty()) text += " Target: " + first.target + ".";
   if (first.library == "checkout")
-    return text + "\n\nChecked out from:\n" + format_stack(first.acquired, "  ");
-  text += "\n\nOpened from:\n" + format_stack(first.acquired, "  ") + format_closes(first);
+    return text + "\n\nChecked out from:\n" + format_stacks(first.acquired, "  ");
+  text += "\n\nOpened from:\n" + format_stacks(first.acquired, "  ") + format_closes(first);
   return text;
 }
 

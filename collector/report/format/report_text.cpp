@@ -10,6 +10,7 @@
 #include "collector/util/printable.h"
 #include "collector/report/report_checkouts.h"
 #include "collector/report/report_findings.h"
+#include "collector/report/stack_text.h"
 #include "collector/util/text_util.h"
 
 namespace connleak {
@@ -76,114 +77,9 @@ std::string seconds(double s) {
   return buf;
 }
 
-void render_frames(std::ostringstream& out, const std::vector<Frame>& frames, bool native,
-                   const char* indent) {
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    const Frame& f = frames[i];
-    out << indent << '#' << i;
-    if (native && f.address) out << ' ' << hex(*f.address);
-    out << " in " << (f.function ? *f.function : std::string("<unknown>"));
-    if (f.file) {
-      out << ' ' << *f.file;
-      if (f.line) out << ':' << *f.line;
-    }
-    if (native && f.module) out << " (" << *f.module << ')';
-    out << '\n';
-  }
-}
-
-// Where a library frame comes from, for the fold line: the package under
-// site-packages/dist-packages, or the standard library module ("asyncio",
-// "socket"); else the file's name.
-std::string frame_package(const Frame& f) {
-  std::string file = f.file.value_or(f.module.value_or("?"));
-  std::size_t at = std::string::npos;
-  for (const char* marker : {"/site-packages/", "/dist-packages/", "/share/connleak/python/"})
-    if (std::size_t m = file.find(marker); m != std::string::npos) at = m + std::strlen(marker);
-  if (at == std::string::npos) {
-    std::size_t py = file.find("/python3");
-    if (py != std::string::npos) at = file.find('/', py + 1);
-    if (at != std::string::npos) ++at;
-  }
-  if (at == std::string::npos) at = file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1;
-  std::string rest = file.substr(at);
-  rest = rest.substr(0, rest.find('/'));
-  if (rest.size() > 3 && rest.ends_with(".py")) rest.resize(rest.size() - 3);
-  return rest;
-}
-
-std::string fold_line(const std::vector<Frame>& frames, std::size_t from, std::size_t to) {
-  std::vector<std::string> packages;
-  for (std::size_t i = from; i < to; ++i) {
-    std::string p = frame_package(frames[i]);
-    if (std::find(packages.begin(), packages.end(), p) == packages.end()) packages.push_back(p);
-  }
-  std::string line =
-      "\u2026 " + std::to_string(to - from) + " frame" + (to - from == 1 ? "" : "s") + " in ";
-  for (std::size_t i = 0; i < packages.size(); ++i) line += (i ? ", " : "") + packages[i];
-  return line;
-}
-
-void render_frame(std::ostringstream& out, const Frame& f, std::size_t i, const char* indent) {
-  out << indent << '#' << i << " in " << (f.function ? *f.function : std::string("<unknown>"));
-  if (f.file) {
-    out << ' ' << *f.file;
-    if (f.line) out << ':' << *f.line;
-  }
-  out << '\n';
-}
-
 }  // namespace
 
-// The program's innermost frame leads; runs of standard-library and
-// installed-package frames fold into one line each (the JSON keeps them all).
-// The run above the leading frame (what it called into) follows it.
-std::string format_python_frames(const std::vector<Frame>& frames, const char* indent) {
-  std::ostringstream out;
-  std::size_t lead = 0;
-  while (lead < frames.size() && is_library_frame(frames[lead])) ++lead;
-  if (lead == frames.size()) {  // nothing of the program's: show everything
-    for (std::size_t i = 0; i < frames.size(); ++i) render_frame(out, frames[i], i, indent);
-    return out.str();
-  }
-  render_frame(out, frames[lead], lead, indent);
-  if (lead > 0) out << indent << "   (called into " << fold_line(frames, 0, lead) << ")\n";
-  for (std::size_t i = lead + 1; i < frames.size();) {
-    if (!is_library_frame(frames[i])) {
-      render_frame(out, frames[i], i, indent);
-      ++i;
-      continue;
-    }
-    std::size_t end = i;
-    while (end < frames.size() && is_library_frame(frames[end])) ++end;
-    if (end - i == 1)
-      render_frame(out, frames[i], i, indent);
-    else
-      out << indent << fold_line(frames, i, end) << '\n';
-    i = end;
-  }
-  return out.str();
-}
-
 namespace {
-
-// Python frames lead when they exist: in a Python host the native stack is
-// mostly the interpreter, and the Python line is what the user has to fix.
-void render_stacks(std::ostringstream& out, const Stacks& s, const char* indent) {
-  bool python = s.python && !s.python->empty();
-  if (python) {
-    out << indent << "Python stack:\n";
-    out << format_python_frames(*s.python, "      ");
-    if (!s.native.empty()) {  // a holder's current stack is Python only
-      out << indent << "native stack:\n";
-      render_frames(out, s.native, true, "      ");
-    }
-  } else if (!s.native.empty()) {
-    render_frames(out, s.native, true, indent);
-  } else {
-    out << indent << "<no stack captured>\n";
-  }
-}
 
 std::string describe(const Connection& c) {
   std::ostringstream d;
@@ -234,12 +130,6 @@ std::string program(const Report& r) {
 
 }  // namespace
 
-std::string format_stacks(const Stacks& stacks, const char* indent) {
-  std::ostringstream out;
-  render_stacks(out, stacks, indent);
-  return out.str();
-}
-
 std::string site_key(const Stacks& stacks) {
   std::string key;
   auto add = [&](const std::vector<Frame>& frames) {
@@ -269,7 +159,7 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
     out << "connleak: WARNING: " << total << " connection(s) inside one transaction for more than "
         << seconds(threshold_seconds) << " (txn_threshold); the transaction began at:\n";
     if (first.transaction && first.transaction->began)
-      render_stacks(out, *first.transaction->began, "    ");
+      out << format_stacks(*first.transaction->began, "    ");
     else
       out << "    <no stack captured>\n";
     out << "  the connection was opened at:\n";
@@ -281,7 +171,7 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
     out << "connleak: WARNING: " << total << " connection(s) open for more than "
         << seconds(threshold_seconds) << " (threshold), opened at:\n";
   }
-  render_stacks(out, first.acquired, "    ");
+  out << format_stacks(first.acquired, "    ");
   for (const Connection& c : conns) {
     out << "  " << describe(c) << '\n';
     // A member whose own stacks differ from the block's: shown, never hidden
@@ -289,13 +179,13 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
     if (&c == &first) continue;
     if (site_key(c.acquired) != site_key(first.acquired)) {
       out << "    this connection was opened at:\n";
-      render_stacks(out, c.acquired, "      ");
+      out << format_stacks(c.acquired, "      ");
     }
     if (kind == "idle_in_transaction" && c.transaction && c.transaction->began &&
         !(first.transaction && first.transaction->began &&
           site_key(*c.transaction->began) == site_key(*first.transaction->began))) {
       out << "    its transaction began at:\n";
-      render_stacks(out, *c.transaction->began, "      ");
+      out << format_stacks(*c.transaction->began, "      ");
     }
   }
   if (total > conns.size())
@@ -380,7 +270,7 @@ std::string render_text(const Report& raw, const TextOptions& options) {
       out << " handle(s) initialized but never connected (low severity), initialized from:\n";
     else
       out << " connection(s) " << (dump ? "open" : "never closed") << ", opened from:\n";
-    render_stacks(out, g.front()->acquired, "    ");
+    out << format_stacks(g.front()->acquired, "    ");
     std::size_t shown = std::min(g.size(), options.max_handles);
     for (std::size_t i = 0; i < shown; ++i) {
       out << "  " << describe(*g[i]) << '\n';
@@ -390,7 +280,7 @@ std::string render_text(const Report& raw, const TextOptions& options) {
       if (c.transaction && c.transaction->began &&
           (c.transaction->state == "in_transaction" || c.transaction->state == "in_error")) {
         out << "    its transaction began at:\n";
-        render_stacks(out, *c.transaction->began, "      ");
+        out << format_stacks(*c.transaction->began, "      ");
       }
     }
     if (g.size() > shown) out << "  ... and " << g.size() - shown << " more\n";
@@ -404,14 +294,14 @@ std::string render_text(const Report& raw, const TextOptions& options) {
     } else {
       out << "connleak: flagged connection " << describe(*c) << " was closed\n  opened from:\n";
     }
-    render_stacks(out, c->acquired, "    ");
+    out << format_stacks(c->acquired, "    ");
     if (c->closed_from) {
       out << "  " << (double_close ? "first closed from:" : "closed from:") << '\n';
-      render_stacks(out, *c->closed_from, "    ");
+      out << format_stacks(*c->closed_from, "    ");
     }
     if (c->closed_again_from) {
       out << "  closed again from:\n";
-      render_stacks(out, *c->closed_again_from, "    ");
+      out << format_stacks(*c->closed_again_from, "    ");
     }
   }
   out << checkout_text;

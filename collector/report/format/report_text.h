@@ -5,6 +5,7 @@
 #include <string>
 
 #include "collector/report/report_model.h"
+#include "collector/report/stack_text.h"  // format_stacks, for the callers of render_alert
 
 namespace connleak {
 
@@ -28,13 +29,5 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
 // A stable key for "the same acquisition site": function/file/line of every
 // frame (module and address are ignored so sites match across processes and ASLR).
 std::string site_key(const Stacks& stacks);
-
-// Python frames as text and SARIF show them: the program's innermost frame
-// first, standard-library and installed-package runs folded with a count
-// ("… 7 frames in asyncio, pymysql").
-std::string format_python_frames(const std::vector<Frame>& frames, const char* indent);
-
-// A block's stacks as the text report prints them (Python first when present).
-std::string format_stacks(const Stacks& stacks, const char* indent);
 
 }  // namespace connleak

@@ -3,6 +3,7 @@
 time (never flagged). Both are closed: nothing leaks."""
 import asyncio
 import os
+import sys
 
 import aiomysql
 
@@ -16,7 +17,9 @@ async def hold_transaction(conn):
     async with conn.cursor() as cur:
         await cur.execute("select 1")
     assert conn.get_transaction_status()  # the server's SERVER_STATUS_IN_TRANS flag
-    await asyncio.sleep(3)  # slow work while the transaction stays open
+    # slow work while the transaction stays open: until the test has seen the
+    # alert and closes our stdin (no sleep decides the timing)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await conn.commit()
 
 

@@ -3,6 +3,7 @@ txn_threshold), another sits idle outside any transaction the whole time
 (never flagged). Both are closed: nothing leaks."""
 import asyncio
 import os
+import sys
 
 import asyncpg
 
@@ -13,7 +14,9 @@ PARAMS = dict(host=os.environ["CONNLEAK_TEST_PG_HOST"], port=int(os.environ["CON
 async def hold_transaction(conn):
     await conn.execute("BEGIN")  # TXN-LINE
     await conn.fetchval("select 1")
-    await asyncio.sleep(3)  # slow work while the transaction stays open
+    # slow work while the transaction stays open: until the test has seen the
+    # alert and closes our stdin (no sleep decides the timing)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await conn.execute("COMMIT")
 
 

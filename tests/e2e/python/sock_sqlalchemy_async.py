@@ -4,6 +4,7 @@ transaction), one checkout held inside a transaction across slow work
 (flagged by txn_threshold), then dispose() closes everything."""
 import asyncio
 import os
+import sys
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -24,7 +25,9 @@ async def warm_up_pool():
 async def update_service_files():
     async with engine.begin() as conn:
         await conn.execute(text("select 1"))  # TXN-LINE
-        await asyncio.sleep(3)  # slow work while the transaction stays open
+        # slow work while the transaction stays open: until the test has seen the
+        # alert and closes our stdin (no sleep decides the timing)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
 async def main():

@@ -17,6 +17,11 @@ URL = "postgresql+asyncpg://postgres@{}:{}/postgres".format(os.environ["CONNLEAK
 engine = create_async_engine(URL, pool_size=5)
 
 
+def open_sockets():
+    return sum(os.readlink("/proc/self/fd/" + fd).startswith("socket:") for fd in os.listdir("/proc/self/fd")
+               if os.path.exists("/proc/self/fd/" + fd))
+
+
 async def checkout_and_forget():
     conn = await engine.connect()  # LEAK-LINE
     await conn.execute(text("select 1"))
@@ -26,9 +31,15 @@ async def checkout_and_forget():
 async def main():
     async with engine.connect() as kept:  # held, so the forgotten checkout gets its own connection
         await kept.execute(text("select 1"))
+        sockets_before = open_sockets() + 1  # with the forgotten checkout's
         await checkout_and_forget()
         print("gc", gc.collect() > 0, flush=True)
-        await asyncio.sleep(0.2)  # the loop runs the aborted transport's close
+        # The invalidation aborted the transport; the loop closes its socket in a
+        # later iteration. Wait for that to have happened, not for a time.
+        for _ in range(10000):
+            if open_sockets() < sockets_before:
+                break
+            await asyncio.sleep(0)
         await kept.execute(text("select 2"))
     print("pool", engine.pool.status(), flush=True)
     await engine.dispose()

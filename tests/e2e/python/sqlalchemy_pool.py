@@ -2,7 +2,7 @@
 an idle pooled connection holds no transaction), one checkout held inside a
 transaction across slow work (flagged by txn_threshold), then dispose()."""
 import os
-import time
+import sys
 
 import psycopg2
 from sqlalchemy import create_engine, text
@@ -22,7 +22,9 @@ def warm_up_pool():
 def update_service_files():
     with engine.begin() as conn:
         conn.execute(text("select 1"))  # TXN-LINE
-        time.sleep(3)  # slow work while the transaction stays open
+        # slow work while the transaction stays open: until the test has seen the
+        # alert and closes our stdin (no sleep decides the timing)
+        sys.stdin.readline()
 
 
 warm_up_pool()

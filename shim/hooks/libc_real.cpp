@@ -1,0 +1,28 @@
+#include "shim/hooks/libc_real.h"
+
+#include <dlfcn.h>
+
+namespace connleak::shim::libc {
+
+const char* const kNames[kCount] = {
+#define CONNLEAK_LIBC(name, ...) #name,
+#include "shim/hooks/libc_symbols.inc"
+#undef CONNLEAK_LIBC
+};
+
+constinit std::atomic<void*> g_real[kCount] = {};
+
+void* lookup(Id id) {
+  // Racing threads store the same address: no lock needed (and none may be
+  // taken here: this runs inside every hooked I/O call before our constructors).
+  void* fn = dlsym(RTLD_NEXT, kNames[id]);
+  g_real[id].store(fn, std::memory_order_relaxed);
+  return fn;
+}
+
+void resolve_all() {
+  for (int i = 0; i < kCount; ++i)
+    if (!g_real[i].load(std::memory_order_relaxed)) lookup(static_cast<Id>(i));
+}
+
+}  // namespace connleak::shim::libc
