@@ -1,9 +1,12 @@
 #include "cli/output.h"
 
+#include "collector/report/format/report_html.h"
 #include "collector/report/format/report_json.h"
 #include "collector/report/format/report_junit.h"
+#include "collector/report/format/report_prometheus.h"
 #include "collector/report/format/report_sarif.h"
 #include "collector/report/format/report_text.h"
+#include "collector/report/format/report_trace.h"
 
 namespace connleak::cli {
 
@@ -11,6 +14,9 @@ Format parse_format(const std::string& name) {
   if (name == "json") return Format::json;
   if (name == "sarif") return Format::sarif;
   if (name == "junit") return Format::junit;
+  if (name == "trace") return Format::trace;
+  if (name == "prometheus") return Format::prometheus;
+  if (name == "html") return Format::html;
   return Format::text;
 }
 
@@ -32,6 +38,12 @@ std::string render(const Report& report, Format format, const RenderOptions& opt
       return render_sarif(report, SarifOptions{options.source_root});
     case Format::junit:
       return render_junit(report, JunitOptions{options.source_root});
+    case Format::trace:
+      return render_trace(report, options.snapshots);
+    case Format::html:
+      return render_html(report, options.snapshots);
+    case Format::prometheus:
+      return render_prometheus(report, options.snapshots);
     case Format::text:
       break;
   }

@@ -5,16 +5,18 @@
 #include <string>
 
 #include "collector/report/report_model.h"
+#include "collector/report/report_timeline.h"
 #include "collector/policy/suppressions.h"
 
 namespace connleak::cli {
 
-enum class Format { text, json, sarif, junit };
+enum class Format { text, json, sarif, junit, trace, html, prometheus };
 Format parse_format(const std::string& name);  // the CLI validates the set first
 
 struct RenderOptions {
   const Suppressions* suppressions = nullptr;  // listed with hit counts when given
   std::string source_root;                     // SARIF/JUnit paths are relative to it
+  std::vector<SnapshotMark> snapshots;         // pictures mark pool_exhausted/server_refused
 };
 
 std::string render(const Report& report, Format format, const RenderOptions& options);

@@ -1,5 +1,7 @@
 // connleak report: merge reports, apply suppressions, render for people or CI.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <set>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -26,6 +28,20 @@ struct ReportArgs {
   std::vector<std::string> inputs;
 };
 
+// Files named one by one (leaks/*.json) may hold a process's dumps beside its
+// exit report: the exit report supersedes them, as in a directory, or their
+// connections would be counted twice. Their snapshot markers are kept.
+void drop_superseded_dumps(std::vector<Report>& reports) {
+  std::set<std::int64_t> exited;
+  for (const Report& r : reports)
+    if (r.trigger == "exit") exited.insert(r.pid);
+  reports.erase(std::remove_if(reports.begin(), reports.end(),
+                               [&](const Report& r) {
+                                 return r.trigger != "exit" && exited.count(r.pid);
+                               }),
+                reports.end());
+}
+
 int report_command(const ReportArgs& args) {
   std::optional<Suppressions> suppressions;
   if (!args.suppressions.empty()) {
@@ -36,12 +52,16 @@ int report_command(const ReportArgs& args) {
   std::vector<Report> reports = load_reports(args.inputs);
   if (reports.empty() && !args.allow_empty) throw Failure("no report could be read");
 
+  // Snapshot dumps are folded into one trigger by the merge; pictures mark each.
+  std::vector<SnapshotMark> snapshots = snapshot_marks(reports);
+  drop_superseded_dumps(reports);
   Report merged = merge_reports(std::move(reports));
   apply_all_suppressions(merged, suppressions);
 
   RenderOptions options;
   options.suppressions = suppressions ? &*suppressions : nullptr;
   options.source_root = args.source_root;
+  options.snapshots = std::move(snapshots);
   if (options.source_root.empty()) {
     std::error_code ec;
     options.source_root = std::filesystem::current_path(ec).string();
@@ -55,10 +75,11 @@ int report_command(const ReportArgs& args) {
 Command add_report_command(CLI::App& parent) {
   auto args = std::make_shared<ReportArgs>();
   CLI::App* app = parent.add_subcommand(
-      "report", "Merge, suppress and render reports as text, JSON, SARIF or JUnit");
+      "report", "Merge, suppress and render reports as text, JSON, SARIF, JUnit, a trace, a "
+      "timeline or metrics");
   app->add_option("--format,-f", args->format, "output format (default: text)")
-      ->type_name("text|json|sarif|junit")
-      ->check(one_of({"text", "json", "sarif", "junit"}));
+      ->type_name("text|json|sarif|junit|trace|html|prometheus")
+      ->check(one_of({"text", "json", "sarif", "junit", "trace", "html", "prometheus"}));
   app->add_option("--suppressions", args->suppressions,
                   "LeakSanitizer-style suppressions file (leak:<pattern> lines); suppressed "
                   "connections are left out and counted")
@@ -92,6 +113,9 @@ Examples:
   connleak report leaks/
   connleak report --suppressions connleak.supp --format sarif -o connleak.sarif leaks/
   connleak report --format junit -o connleak-junit.xml leaks/
+  connleak report --format trace -o trace.json leaks/   (Perfetto UI, chrome://tracing)
+  connleak report --format html -o report.html leaks/   (one self-contained file)
+  connleak report --format prometheus -o connleak.prom leaks/
   connleak report --format json /tmp/leaks/connleak.4242.json > merged.json)");
   return {app, [args] { return report_command(*args); }};
 }

@@ -36,6 +36,7 @@ struct RunArgs {
   std::optional<std::string> threshold;
   std::optional<std::string> txn_threshold;
   std::string report_dir;
+  std::string metrics_file;
   std::string fail_on = "leaked";
   std::string suppressions;
   std::vector<std::string> command;
@@ -103,6 +104,7 @@ int run_command(const RunArgs& args) {
   flags.txn_threshold = args.txn_threshold;
   flags.report_dir = dir;
   if (!args.suppressions.empty()) flags.suppressions = absolute(args.suppressions);
+  if (!args.metrics_file.empty()) flags.metrics_file = absolute(args.metrics_file);
 
   const auto before = exit_reports_in(dir);
   const std::int64_t run_started_ns = now().real_ns;
@@ -219,6 +221,11 @@ Command add_run_command(CLI::App& parent) {
       ->check(one_of({"leaked", "flagged", "never"}));
   app->add_option("--suppressions", args->suppressions,
                   "LeakSanitizer-style suppressions file (leak:<pattern> lines)")
+      ->type_name("FILE");
+  app->add_option("--metrics-file", args->metrics_file,
+                  "keep FILE a Prometheus text file of the program's connections, pools and "
+                  "checkouts, rewritten every metrics_interval (10s) and at exit (for "
+                  "node_exporter's textfile collector); one process per file")
       ->type_name("FILE");
   app->add_option("CMD", args->command, "the command to run and its arguments, after --")
       ->required()

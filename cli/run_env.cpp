@@ -122,6 +122,7 @@ std::string options_value(const char* existing, const ShimFlags& flags) {
   add("txn_threshold", flags.txn_threshold);
   add("report_dir", flags.report_dir);
   add("suppressions", flags.suppressions);
+  add("metrics_file", flags.metrics_file);
   return value;
 }
 

@@ -34,6 +34,7 @@ struct ShimFlags {
   std::optional<std::string> txn_threshold;
   std::optional<std::string> report_dir;
   std::optional<std::string> suppressions;
+  std::optional<std::string> metrics_file;
 };
 // "print_report=0:dump_signal=12:control=1" first (each process writes its
 // JSON; the run prints one merged summary; dumps need the shim's thread, which

@@ -28,6 +28,9 @@ PACKAGES=(
   ruby ruby-pg
   nodejs
   clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
+  # Pictures (issue 18): the HTML timeline is opened in headless Chromium;
+  # promtool (in prometheus) checks the metrics text.
+  chromium prometheus
 )
 # Debian's npm package, unless an npm is already there (NodeSource's nodejs
 # bundles one and conflicts with Debian's).

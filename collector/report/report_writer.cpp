@@ -1,4 +1,5 @@
 #include "collector/report/report_writer.h"
+#include "collector/report/metrics_file.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -236,6 +237,13 @@ void output_report(const Options& options, const CollectedReport& collected,
                                       &error)) {
       log().warn("connleak: could not write the JSON report: {}", error);
     }
+  }
+  // The metrics file follows every report: the exit report's leaks are its last word.
+  if (!options.metrics_file.empty()) {
+    std::string error;
+    static std::atomic<bool> said_metrics{false};  // rewritten every interval: say it once
+    if (!write_metrics_file(options.metrics_file, report, &error) && !said_metrics.exchange(true))
+      log().warn("connleak: could not write metrics_file: {}", error);
   }
   if (!options.print_report && report.trigger == "exit") return;
   TextOptions text;

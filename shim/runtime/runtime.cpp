@@ -15,6 +15,7 @@
 
 #include "collector/core/fork_mutex.h"
 #include "collector/util/logger.h"
+#include "collector/report/metrics_file.h"
 #include "collector/report/report_writer.h"
 #include "collector/util/text_util.h"
 #include "shim/runtime/worker_thread.h"
@@ -120,6 +121,10 @@ const Options& options() {
       char cwd[PATH_MAX];
       if (getcwd(cwd, sizeof cwd)) opts->report_dir = std::string(cwd) + "/" + opts->report_dir;
     }
+    if (!opts->metrics_file.empty() && opts->metrics_file.front() != '/') {
+      char cwd[PATH_MAX];
+      if (getcwd(cwd, sizeof cwd)) opts->metrics_file = std::string(cwd) + "/" + opts->metrics_file;
+    }
     return *opts;
   }();
   return parsed;
@@ -148,6 +153,9 @@ void report_at_exit() {
   if (!options().enabled) return;
   Reentry guard;
   host_safe("write the exit report", [] {
+    // Not while the shim's thread builds the live metrics (metrics_file only).
+    std::unique_lock<ForkMutex> lock(report_collect_mutex(), std::defer_lock);
+    if (!options().metrics_file.empty()) lock.lock();
     std::string name = report_file_name(cached_pid());
     emit_report(options(), "exit", name, &probe_state);
     // Only now: a process that dies while writing its exit report keeps its journal.

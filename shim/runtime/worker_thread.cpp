@@ -22,6 +22,7 @@
 #include "collector/core/fork_mutex.h"
 #include "collector/util/logger.h"
 #include "collector/report/format/report_json.h"
+#include "collector/report/metrics_file.h"
 #include "collector/report/report_writer.h"
 #include "collector/util/text_util.h"
 #include "collector/policy/watchdog.h"
@@ -69,7 +70,8 @@ Thresholds thresholds() {
 
 bool needed() {
   const Options& o = options();
-  return thresholds().any() || o.checkout_threshold.seconds > 0 || o.dump_signal > 0 || o.control;
+  return thresholds().any() || o.checkout_threshold.seconds > 0 || o.dump_signal > 0 || o.control ||
+         !o.metrics_file.empty();
 }
 
 void say_signal_taken(int sig) {
@@ -273,15 +275,40 @@ int tick_ms() {
   return std::clamp(static_cast<int>(smallest * 1000 / 4), 10, 1000);
 }
 
+// metrics_file: the live state (open connections, pools, checkouts) as
+// Prometheus text, from a report collected like a dump's but written nowhere else.
+void write_live_metrics() {
+  host_safe("write metrics_file", [] {
+    std::lock_guard<ForkMutex> lock(report_collect_mutex());
+    if (exit_reported()) return;
+    std::optional<CollectedReport> collected =
+        collect_report(options(), "metrics", &probe_state, false);
+    if (!collected) return;
+    std::string error;
+    static bool said = false;
+    if (!write_metrics_file(options().metrics_file, collected->report, &error) && !said) {
+      said = true;
+      log().warn("connleak: could not write metrics_file: {}", error);
+    }
+  });
+}
+
+std::int64_t metrics_interval_ns() {
+  return std::max<std::int64_t>(
+      static_cast<std::int64_t>(options().metrics_interval.seconds * 1e9), 100'000'000);
+}
+
 void* thread_main(void*) {
   Reentry guard;  // everything this thread does is the shim's own work
   std::int64_t next_round = mono_now_ns();
+  const bool metrics = !options().metrics_file.empty();
+  std::int64_t next_metrics = mono_now_ns();
   for (;;) {
     pollfd fds[3] = {{own::peek(own::kPipeRead), POLLIN, 0},
                      {own::peek(own::kListen), POLLIN, 0},
                      {own::peek(own::kExitWake), POLLIN, 0}};
-    int wait =
-        static_cast<int>(std::max<std::int64_t>(0, (next_round - mono_now_ns()) / 1'000'000));
+    std::int64_t wake = metrics ? std::min(next_round, next_metrics) : next_round;
+    int wait = static_cast<int>(std::max<std::int64_t>(0, (wake - mono_now_ns()) / 1'000'000));
     int ready = poll(fds, 3, wait);
     if ((ready > 0 && (fds[2].revents & POLLIN)) || (g_exit_asked.load(std::memory_order_acquire) &&
                                                      !g_exit_done.load(std::memory_order_acquire)))
@@ -302,6 +329,10 @@ void* thread_main(void*) {
       watchdog_round();
       check_dump_handler_still_ours();
       next_round = mono_now_ns() + static_cast<std::int64_t>(tick_ms()) * 1'000'000;
+    }
+    if (metrics && mono_now_ns() >= next_metrics && !exit_reported()) {
+      write_live_metrics();
+      next_metrics = mono_now_ns() + metrics_interval_ns();
     }
   }
   return nullptr;

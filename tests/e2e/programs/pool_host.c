@@ -7,6 +7,7 @@
  *   leak I              leaky_request(): checks I out, never returns it
  *   hold_a I | hold_b I hold_device_a()/hold_device_b(): check I out and keep it
  *   begin I | commit I  a transaction on connection I
+ *   query I             a statement with literals on connection I (redaction tests)
  *   return I            return the checkout of I
  *   reclaim I           the checkout of I ends reclaimed (a finalizer got it)
  *   exhausted           the pool ran dry: connleak_pool_exhausted
@@ -129,6 +130,9 @@ static int run_command(const char* line) {
     printf("checkout %llu\n", checkouts[i]);
   } else if (!strcmp(cmd, "begin")) {
     exec_ok(conns[i], "BEGIN");
+
+  } else if (!strcmp(cmd, "query")) {
+    exec_ok(conns[i], "SELECT 'picture-literal-4242' AS secret WHERE 4242 = 4242");
 
   } else if (!strcmp(cmd, "commit")) {
     exec_ok(conns[i], "COMMIT");
