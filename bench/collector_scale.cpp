@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "collector/core/registry.h"
-#include "collector/report/report_builder.h"
-#include "collector/report/format/report_json.h"
-#include "collector/report/format/report_text.h"
 #include "collector/core/stack_depot.h"
 #include "collector/core/string_table.h"
 #include "collector/policy/watchdog.h"
+#include "collector/report/format/report_json.h"
+#include "collector/report/format/report_text.h"
+#include "collector/report/report_builder.h"
 
 using namespace connleak;
 
@@ -49,7 +49,8 @@ __attribute__((noinline)) Frames deep_capture(int depth) {
   } else {
     void* raw[64];
     int n = backtrace(raw, 64);
-    for (int i = 1; i < n && out.size() < 32; ++i) out.push_back(reinterpret_cast<std::uintptr_t>(raw[i]));
+    for (int i = 1; i < n && out.size() < 32; ++i)
+      out.push_back(reinterpret_cast<std::uintptr_t>(raw[i]));
   }
   __asm__ volatile("" ::: "memory");
   return out;
@@ -67,7 +68,9 @@ std::vector<Frames> all_sites(std::integer_sequence<int, N...>) {
   return {site<N>()...};
 }
 
-double ms_since(std::int64_t t0) { return static_cast<double>(mono_now_ns() - t0) / 1e6; }
+double ms_since(std::int64_t t0) {
+  return static_cast<double>(mono_now_ns() - t0) / 1e6;
+}
 
 }  // namespace
 
@@ -129,7 +132,8 @@ int main(int argc, char** argv) {
   auto* leak_registry = new Registry;
   std::vector<Frames> sites = all_sites(std::make_integer_sequence<int, 100>{});
   std::vector<StackId> site_ids;
-  for (const Frames& f : sites) site_ids.push_back(StackDepot::instance().intern(f.data(), f.size()));
+  for (const Frames& f : sites)
+    site_ids.push_back(StackDepot::instance().intern(f.data(), f.size()));
   for (std::size_t i = 0; i < leaks; ++i) {
     ConnRecord rec;
     rec.handle = 0x7f0000000000u + i * 0x230u;
@@ -155,14 +159,16 @@ int main(int argc, char** argv) {
   std::string text = render_text(report);
   double text_ms = ms_since(t);
 
-  std::printf("{\"leaks\": %zu, \"report_snapshot_ms\": %.3f, \"report_build_ms\": %.3f, "
-              "\"report_json_ms\": %.3f, \"report_text_ms\": %.3f, \"report_json_bytes\": %zu, "
-              "\"report_text_bytes\": %zu, ",
-              leaks, snapshot_ms, build_ms, json_ms, text_ms, json.size(), text.size());
-  std::printf("\"connections\": %zu, \"stacks\": %zu, \"frames\": %zu, \"depot_fixed_bytes\": %zu, "
-              "\"depot_heap_bytes\": %zu, \"depot_counted_bytes\": %zu, \"registry_heap_bytes\": %zu, "
-              "\"scan_ms\": [",
-              n, stacks, kFrames, depot_fixed, depot_heap, depot_counted, registry_heap);
+  std::printf(
+      "{\"leaks\": %zu, \"report_snapshot_ms\": %.3f, \"report_build_ms\": %.3f, "
+      "\"report_json_ms\": %.3f, \"report_text_ms\": %.3f, \"report_json_bytes\": %zu, "
+      "\"report_text_bytes\": %zu, ",
+      leaks, snapshot_ms, build_ms, json_ms, text_ms, json.size(), text.size());
+  std::printf(
+      "\"connections\": %zu, \"stacks\": %zu, \"frames\": %zu, \"depot_fixed_bytes\": %zu, "
+      "\"depot_heap_bytes\": %zu, \"depot_counted_bytes\": %zu, \"registry_heap_bytes\": %zu, "
+      "\"scan_ms\": [",
+      n, stacks, kFrames, depot_fixed, depot_heap, depot_counted, registry_heap);
   for (std::size_t i = 0; i < scan_ms.size(); ++i) std::printf("%s%.4f", i ? ", " : "", scan_ms[i]);
   std::printf("]}\n");
   return 0;

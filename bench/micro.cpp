@@ -94,7 +94,8 @@ BENCHMARK(BM_pq_txn_begin_commit);
 void BM_mysql_connect_close(benchmark::State& state) {
   auto pair = [] {
     MYSQL* m = mysql_init(nullptr);
-    benchmark::DoNotOptimize(mysql_real_connect(m, "127.0.0.1", "bench", nullptr, "bench", 3306, nullptr, 0));
+    benchmark::DoNotOptimize(
+        mysql_real_connect(m, "127.0.0.1", "bench", nullptr, "bench", 3306, nullptr, 0));
     mysql_close(m);
   };
   unsigned long before = bench_alloc_count();

@@ -60,7 +60,8 @@
 
 #include "alloc_count.h"
 
-extern "C" void sock_stub_fake(int fd, const void* reply, std::size_t reply_len);  // stub/sock_stub.c
+extern "C" void sock_stub_fake(int fd, const void* reply,
+                               std::size_t reply_len);  // stub/sock_stub.c
 
 namespace {
 
@@ -170,7 +171,8 @@ struct TcpPair {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
     socklen_t len = sizeof addr;
-    bool ok = bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(listener, 1) == 0 &&
+    bool ok = bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+              listen(listener, 1) == 0 &&
               getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
     if (ok) {
       client = socket(AF_INET, SOCK_STREAM, 0);
@@ -264,8 +266,8 @@ void open_pg(Scenario& s) {
   put_be32(key, 0x5EC2E7u);  // secret key
   const Bytes login = pg_msg('R', Bytes(4, '\0')) + pg_msg('K', key) + pg_msg('Z', "I");
   char in[64];
-  if (!client_send(s.client, startup) || !server_recv(s.server, startup.size()) || !server_send(s.server, login) ||
-      !client_recv(s.client, in, login.size()))
+  if (!client_send(s.client, startup) || !server_recv(s.server, startup.size()) ||
+      !server_send(s.server, login) || !client_recv(s.client, in, login.size()))
     s.error = "PostgreSQL start-up";
   s.request = pg_msg('Q', Bytes("SELECT 1\0", 9));
   s.reply = pg_msg('C', Bytes("SELECT 1\0", 9)) + pg_msg('Z', "I");
@@ -283,17 +285,20 @@ void open_mysql(Scenario& s) {
   }
   s.client = s.tcp.client;
   s.server = s.tcp.server;
-  constexpr std::uint32_t kLongPassword = 0x1, kFoundRows = 0x2, kLongFlag = 0x4, kConnectWithDb = 0x8,
-                          kProtocol41 = 0x200, kTransactions = 0x2000, kSecureConnection = 0x8000,
-                          kMultiStatements = 1u << 16, kMultiResults = 1u << 17, kPsMultiResults = 1u << 18,
-                          kPluginAuth = 1u << 19, kConnectAttrs = 1u << 20, kPluginAuthLenenc = 1u << 21,
-                          kSessionTrack = 1u << 23, kDeprecateEof = 1u << 24;
-  constexpr std::uint32_t kServerCaps = kLongPassword | kFoundRows | kLongFlag | kConnectWithDb | kProtocol41 |
-                                        kTransactions | kSecureConnection | kMultiStatements | kMultiResults |
-                                        kPsMultiResults | kPluginAuth | kConnectAttrs | kPluginAuthLenenc |
-                                        kSessionTrack | kDeprecateEof;
-  constexpr std::uint32_t kClientCaps = kLongPassword | kProtocol41 | kTransactions | kSecureConnection |
-                                        kMultiResults | kPluginAuth | kDeprecateEof;
+  constexpr std::uint32_t kLongPassword = 0x1, kFoundRows = 0x2, kLongFlag = 0x4,
+                          kConnectWithDb = 0x8, kProtocol41 = 0x200, kTransactions = 0x2000,
+                          kSecureConnection = 0x8000, kMultiStatements = 1u << 16,
+                          kMultiResults = 1u << 17, kPsMultiResults = 1u << 18,
+                          kPluginAuth = 1u << 19, kConnectAttrs = 1u << 20,
+                          kPluginAuthLenenc = 1u << 21, kSessionTrack = 1u << 23,
+                          kDeprecateEof = 1u << 24;
+  constexpr std::uint32_t kServerCaps =
+      kLongPassword | kFoundRows | kLongFlag | kConnectWithDb | kProtocol41 | kTransactions |
+      kSecureConnection | kMultiStatements | kMultiResults | kPsMultiResults | kPluginAuth |
+      kConnectAttrs | kPluginAuthLenenc | kSessionTrack | kDeprecateEof;
+  constexpr std::uint32_t kClientCaps = kLongPassword | kProtocol41 | kTransactions |
+                                        kSecureConnection | kMultiResults | kPluginAuth |
+                                        kDeprecateEof;
   constexpr std::uint16_t kAutocommit = 0x0002;
   Bytes greeting(1, '\x0a');
   greeting += Bytes("5.5.5-10.11.6-MariaDB\0", 22);
@@ -384,14 +389,30 @@ void run_stub(benchmark::State& state, Opener open) {
   if (!s.goodbye.empty()) client_send(s.client, s.goodbye);
 }
 
-void BM_sock_unwatched(benchmark::State& state) { run_real(state, open_unwatched); }
-void BM_sock_nondb(benchmark::State& state) { run_real(state, open_nondb); }
-void BM_sock_pg(benchmark::State& state) { run_real(state, open_pg); }
-void BM_sock_mysql(benchmark::State& state) { run_real(state, open_mysql); }
-void BM_sock_stub_unwatched(benchmark::State& state) { run_stub(state, open_unwatched); }
-void BM_sock_stub_nondb(benchmark::State& state) { run_stub(state, open_nondb); }
-void BM_sock_stub_pg(benchmark::State& state) { run_stub(state, open_pg); }
-void BM_sock_stub_mysql(benchmark::State& state) { run_stub(state, open_mysql); }
+void BM_sock_unwatched(benchmark::State& state) {
+  run_real(state, open_unwatched);
+}
+void BM_sock_nondb(benchmark::State& state) {
+  run_real(state, open_nondb);
+}
+void BM_sock_pg(benchmark::State& state) {
+  run_real(state, open_pg);
+}
+void BM_sock_mysql(benchmark::State& state) {
+  run_real(state, open_mysql);
+}
+void BM_sock_stub_unwatched(benchmark::State& state) {
+  run_stub(state, open_unwatched);
+}
+void BM_sock_stub_nondb(benchmark::State& state) {
+  run_stub(state, open_nondb);
+}
+void BM_sock_stub_pg(benchmark::State& state) {
+  run_stub(state, open_pg);
+}
+void BM_sock_stub_mysql(benchmark::State& state) {
+  run_stub(state, open_mysql);
+}
 
 void BM_sock_badfd_single_thread(benchmark::State& state) {
   Scenario db;  // stays open: the shim has a database connection (and its thread)
@@ -409,7 +430,8 @@ void BM_sock_badfd_single_thread(benchmark::State& state) {
 
 // CONNLEAK_BENCH_ITERATIONS=N: exactly N iterations, one run (for callgrind).
 void fixed_iterations(benchmark::internal::Benchmark* b) {
-  if (const char* n = std::getenv("CONNLEAK_BENCH_ITERATIONS")) b->Iterations(std::strtoll(n, nullptr, 10));
+  if (const char* n = std::getenv("CONNLEAK_BENCH_ITERATIONS"))
+    b->Iterations(std::strtoll(n, nullptr, 10));
 }
 
 BENCHMARK(BM_sock_unwatched)->Apply(fixed_iterations);
@@ -423,7 +445,8 @@ BENCHMARK(BM_sock_stub_mysql)->Apply(fixed_iterations);
 
 const bool g_single_thread_registered = [] {
   if (!single_thread_mode()) return false;
-  benchmark::RegisterBenchmark("BM_sock_badfd_single_thread", BM_sock_badfd_single_thread)->Apply(fixed_iterations);
+  benchmark::RegisterBenchmark("BM_sock_badfd_single_thread", BM_sock_badfd_single_thread)
+      ->Apply(fixed_iterations);
   return true;
 }();
 

@@ -11,8 +11,8 @@
 #include "cli/output.h"
 #include "cli/validators.h"
 #include "collector/policy/options.h"
-#include "collector/util/printable.h"
 #include "collector/report/format/report_json.h"
+#include "collector/util/printable.h"
 
 namespace connleak::cli {
 

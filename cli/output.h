@@ -4,9 +4,9 @@
 // their collector renderers.
 #include <string>
 
+#include "collector/policy/suppressions.h"
 #include "collector/report/report_model.h"
 #include "collector/report/report_timeline.h"
-#include "collector/policy/suppressions.h"
 
 namespace connleak::cli {
 

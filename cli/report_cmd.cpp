@@ -1,18 +1,18 @@
 // connleak report: merge reports, apply suppressions, render for people or CI.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <set>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/output.h"
 #include "cli/report_files.h"
 #include "cli/validators.h"
-#include "collector/report/report_merge.h"
 #include "collector/policy/suppressions.h"
+#include "collector/report/report_merge.h"
 
 namespace connleak::cli {
 
@@ -35,11 +35,10 @@ void drop_superseded_dumps(std::vector<Report>& reports) {
   std::set<std::int64_t> exited;
   for (const Report& r : reports)
     if (r.trigger == "exit") exited.insert(r.pid);
-  reports.erase(std::remove_if(reports.begin(), reports.end(),
-                               [&](const Report& r) {
-                                 return r.trigger != "exit" && exited.count(r.pid);
-                               }),
-                reports.end());
+  reports.erase(
+      std::remove_if(reports.begin(), reports.end(),
+                     [&](const Report& r) { return r.trigger != "exit" && exited.count(r.pid); }),
+      reports.end());
 }
 
 int report_command(const ReportArgs& args) {
@@ -75,7 +74,8 @@ int report_command(const ReportArgs& args) {
 Command add_report_command(CLI::App& parent) {
   auto args = std::make_shared<ReportArgs>();
   CLI::App* app = parent.add_subcommand(
-      "report", "Merge, suppress and render reports as text, JSON, SARIF, JUnit, a trace, a "
+      "report",
+      "Merge, suppress and render reports as text, JSON, SARIF, JUnit, a trace, a "
       "timeline or metrics");
   app->add_option("--format,-f", args->format, "output format (default: text)")
       ->type_name("text|json|sarif|junit|trace|html|prometheus")

@@ -12,8 +12,8 @@
 
 #include "cli/common.h"
 #include "cli/journal_files.h"
-#include "collector/util/printable.h"
 #include "collector/report/format/report_json.h"
+#include "collector/util/printable.h"
 
 namespace connleak::cli {
 

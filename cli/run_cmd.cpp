@@ -19,11 +19,11 @@
 #include "cli/run_env.h"
 #include "cli/validators.h"
 #include "collector/policy/options.h"
-#include "collector/util/printable.h"
+#include "collector/policy/suppressions.h"
 #include "collector/report/report_builder.h"
 #include "collector/report/report_merge.h"
 #include "collector/report/report_writer.h"
-#include "collector/policy/suppressions.h"
+#include "collector/util/printable.h"
 #include "collector/util/timeutil.h"
 
 namespace connleak::cli {

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     t = now_s();
   }
   if (!per_query) mysql_close(m);
-  printf("{\"queries\": %ld, \"seconds\": %.3f, \"qps\": %.1f}\n", queries, t - t0, (double)queries / (t - t0));
+  printf("{\"queries\": %ld, \"seconds\": %.3f, \"qps\": %.1f}\n", queries, t - t0,
+         (double)queries / (t - t0));
   return 0;
 }

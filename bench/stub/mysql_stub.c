@@ -22,11 +22,13 @@ MYSQL* STDCALL mysql_init(MYSQL* mysql) {
   return mysql;
 }
 
-static char* dup_or_null(const char* s) { return s ? strdup(s) : NULL; }
+static char* dup_or_null(const char* s) {
+  return s ? strdup(s) : NULL;
+}
 
-MYSQL* STDCALL mysql_real_connect(MYSQL* mysql, const char* host, const char* user, const char* passwd,
-                                  const char* db, unsigned int port, const char* unix_socket,
-                                  unsigned long clientflag) {
+MYSQL* STDCALL mysql_real_connect(MYSQL* mysql, const char* host, const char* user,
+                                  const char* passwd, const char* db, unsigned int port,
+                                  const char* unix_socket, unsigned long clientflag) {
   (void)passwd, (void)clientflag;
   if (!mysql) return NULL;
   mysql->host = dup_or_null(host ? host : "localhost");
@@ -47,21 +49,41 @@ void STDCALL mysql_close(MYSQL* mysql) {
   if (mysql->free_me) free(mysql);
 }
 
-unsigned long STDCALL mysql_thread_id(MYSQL* mysql) { return mysql ? mysql->thread_id : 0; }
+unsigned long STDCALL mysql_thread_id(MYSQL* mysql) {
+  return mysql ? mysql->thread_id : 0;
+}
 
-int STDCALL mysql_query(MYSQL* mysql, const char* q) { return mysql && q ? 0 : 1; }
+int STDCALL mysql_query(MYSQL* mysql, const char* q) {
+  return mysql && q ? 0 : 1;
+}
 
-const char* STDCALL mysql_error(MYSQL* mysql) { (void)mysql; return ""; }
+const char* STDCALL mysql_error(MYSQL* mysql) {
+  (void)mysql;
+  return "";
+}
 
 my_bool mariadb_get_infov(MYSQL* mysql, enum mariadb_value value, void* arg, ...) {
   if (!mysql || !arg) return 1;
   switch (value) {
-    case MARIADB_CONNECTION_HOST: *(const char**)arg = mysql->host; return 0;
-    case MARIADB_CONNECTION_USER: *(const char**)arg = mysql->user; return 0;
-    case MARIADB_CONNECTION_SCHEMA: *(const char**)arg = mysql->db; return 0;
-    case MARIADB_CONNECTION_UNIX_SOCKET: *(const char**)arg = mysql->unix_socket; return 0;
-    case MARIADB_CONNECTION_PORT: *(unsigned int*)arg = mysql->port; return 0;
-    case MARIADB_CONNECTION_PVIO_TYPE: *(unsigned int*)arg = 1; return 0; /* TCP */
-    default: return 1;
+    case MARIADB_CONNECTION_HOST:
+      *(const char**)arg = mysql->host;
+      return 0;
+    case MARIADB_CONNECTION_USER:
+      *(const char**)arg = mysql->user;
+      return 0;
+    case MARIADB_CONNECTION_SCHEMA:
+      *(const char**)arg = mysql->db;
+      return 0;
+    case MARIADB_CONNECTION_UNIX_SOCKET:
+      *(const char**)arg = mysql->unix_socket;
+      return 0;
+    case MARIADB_CONNECTION_PORT:
+      *(unsigned int*)arg = mysql->port;
+      return 0;
+    case MARIADB_CONNECTION_PVIO_TYPE:
+      *(unsigned int*)arg = 1;
+      return 0; /* TCP */
+    default:
+      return 1;
   }
 }

@@ -58,12 +58,14 @@ PGconn* PQconnectdb(const char* conninfo) {
   return conn;
 }
 
-PGconn* PQconnectdbParams(const char* const* keywords, const char* const* values, int expand_dbname) {
+PGconn* PQconnectdbParams(const char* const* keywords, const char* const* values,
+                          int expand_dbname) {
   (void)keywords, (void)values, (void)expand_dbname;
   return new_conn();
 }
 
-PGconn* PQconnectStartParams(const char* const* keywords, const char* const* values, int expand_dbname) {
+PGconn* PQconnectStartParams(const char* const* keywords, const char* const* values,
+                             int expand_dbname) {
   (void)keywords, (void)values, (void)expand_dbname;
   return new_conn();
 }
@@ -73,22 +75,44 @@ PostgresPollingStatusType PQconnectPoll(PGconn* conn) {
   return PGRES_POLLING_OK;
 }
 
-void PQfinish(PGconn* conn) { free(conn); }
+void PQfinish(PGconn* conn) {
+  free(conn);
+}
 
-void PQreset(PGconn* conn) { (void)conn; }
-int PQresetStart(PGconn* conn) { (void)conn; return 1; }
+void PQreset(PGconn* conn) {
+  (void)conn;
+}
+int PQresetStart(PGconn* conn) {
+  (void)conn;
+  return 1;
+}
 
-ConnStatusType PQstatus(const PGconn* conn) { return conn ? conn->status : CONNECTION_BAD; }
+ConnStatusType PQstatus(const PGconn* conn) {
+  return conn ? conn->status : CONNECTION_BAD;
+}
 PGTransactionStatusType PQtransactionStatus(const PGconn* conn) {
   if (!conn) return PQTRANS_UNKNOWN;
   return conn->pending ? PQTRANS_ACTIVE : conn->txn;
 }
-char* PQhost(const PGconn* conn) { return conn ? (char*)"127.0.0.1" : NULL; }
-char* PQport(const PGconn* conn) { return conn ? (char*)"5432" : NULL; }
-char* PQdb(const PGconn* conn) { return conn ? (char*)"bench" : NULL; }
-char* PQuser(const PGconn* conn) { return conn ? (char*)"bench" : NULL; }
-int PQbackendPID(const PGconn* conn) { return conn ? conn->backend_pid : 0; }
-char* PQerrorMessage(const PGconn* conn) { (void)conn; return (char*)""; }
+char* PQhost(const PGconn* conn) {
+  return conn ? (char*)"127.0.0.1" : NULL;
+}
+char* PQport(const PGconn* conn) {
+  return conn ? (char*)"5432" : NULL;
+}
+char* PQdb(const PGconn* conn) {
+  return conn ? (char*)"bench" : NULL;
+}
+char* PQuser(const PGconn* conn) {
+  return conn ? (char*)"bench" : NULL;
+}
+int PQbackendPID(const PGconn* conn) {
+  return conn ? conn->backend_pid : 0;
+}
+char* PQerrorMessage(const PGconn* conn) {
+  (void)conn;
+  return (char*)"";
+}
 
 PGresult* PQexec(PGconn* conn, const char* query) {
   if (!conn) return NULL;
@@ -109,5 +133,9 @@ PGresult* PQgetResult(PGconn* conn) {
   return &g_result;
 }
 
-ExecStatusType PQresultStatus(const PGresult* res) { return res ? PGRES_COMMAND_OK : PGRES_FATAL_ERROR; }
-void PQclear(PGresult* res) { (void)res; }
+ExecStatusType PQresultStatus(const PGresult* res) {
+  return res ? PGRES_COMMAND_OK : PGRES_FATAL_ERROR;
+}
+void PQclear(PGresult* res) {
+  (void)res;
+}

@@ -2,14 +2,16 @@
 
 #include <thread>
 
-#include "collector/core/journal_sink.h"
 #include "collector/core/contexts.h"
+#include "collector/core/fork_safe_static.h"
+#include "collector/core/journal_sink.h"
 #include "collector/core/string_table.h"
 
 namespace connleak {
 
 CheckoutTable& CheckoutTable::instance() {
-  static CheckoutTable& table = *new CheckoutTable;  // never destroyed: used during exit
+  CheckoutTable& table =
+      fork_safe_static([] { return new CheckoutTable; });  // never destroyed: used during exit
   return table;
 }
 

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/string_table.h"
 
 namespace connleak {
@@ -9,7 +10,8 @@ namespace connleak {
 constinit std::atomic<std::uint32_t> g_current_context{0};
 
 ContextTable& ContextTable::instance() {
-  static ContextTable& table = *new ContextTable;  // never destroyed: used during exit
+  ContextTable& table =
+      fork_safe_static([] { return new ContextTable; });  // never destroyed: used during exit
   return table;
 }
 

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "collector/core/fork_mutex.h"
+#include "collector/core/fork_safe_static.h"
 
 namespace connleak {
 
@@ -27,7 +28,7 @@ struct Pool {
   LiveConn* free_list = nullptr;
 };
 Pool& pool() {
-  static Pool& p = *new Pool;  // never destroyed: hooks run during exit
+  Pool& p = fork_safe_static([] { return new Pool; });  // never destroyed: hooks run during exit
   return p;
 }
 constexpr std::size_t kChunk = 512;

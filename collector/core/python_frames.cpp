@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "collector/core/fork_mutex.h"
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/string_table.h"
 
 namespace connleak {
@@ -30,7 +31,8 @@ struct FrameTable {
   std::unordered_set<PyFrameInfo, FrameHash, FrameEq> frames;
 };
 FrameTable& table() {
-  static FrameTable& t = *new FrameTable;  // never destroyed: used during exit
+  FrameTable& t =
+      fork_safe_static([] { return new FrameTable; });  // never destroyed: used during exit
   return t;
 }
 std::atomic<bool> g_python_host{false};
@@ -50,7 +52,7 @@ const PyFrameInfo* intern_py_frame_interned(const char* file, const char* functi
 }
 
 StackDepot& python_depot() {
-  static StackDepot& depot = *new StackDepot;
+  StackDepot& depot = fork_safe_static([] { return new StackDepot; });
   return depot;
 }
 

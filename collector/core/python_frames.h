@@ -5,8 +5,8 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/report/report_model.h"
 #include "collector/core/stack_depot.h"
+#include "collector/report/report_model.h"
 
 namespace connleak {
 

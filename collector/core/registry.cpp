@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "collector/core/contexts.h"
+#include "collector/core/fork_safe_static.h"
 
 namespace connleak {
 
@@ -19,7 +20,8 @@ const char* library_name(Library lib) {
 }
 
 Registry& Registry::instance() {
-  static Registry& registry = *new Registry;  // never destroyed: used during exit
+  Registry& registry =
+      fork_safe_static([] { return new Registry; });  // never destroyed: used during exit
   return registry;
 }
 
@@ -98,8 +100,9 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event,
       if (record.journal_slot)
         if (JournalSink* sink = journal_sink()) sink->closed(record.journal_slot);
       open_count_.fetch_sub(1, std::memory_order_relaxed);
-      const bool leaked_at_exit = (event.by_interpreter || event.by_finalizer || event.by_runtime) &&
-                                  !record.ignored && !record.inherited;
+      const bool leaked_at_exit =
+          (event.by_interpreter || event.by_finalizer || event.by_runtime) && !record.ignored &&
+          !record.inherited;
       // A closed record the report shows keeps what the connection last did.
       const bool reported = leaked_at_exit || record.alerts;
       if (reported)

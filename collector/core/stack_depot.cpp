@@ -4,6 +4,8 @@
 #include <cstring>
 #include <new>
 
+#include "collector/core/fork_safe_static.h"
+
 namespace connleak {
 
 namespace {
@@ -24,7 +26,7 @@ std::uint64_t hash_frames(const std::uintptr_t* frames, std::size_t count) {
 StackDepot& StackDepot::instance() {
   // Created on first use and never destroyed: hooks may run before our
   // constructors and after static destructors.
-  static StackDepot& depot = *new StackDepot;
+  StackDepot& depot = fork_safe_static([] { return new StackDepot; });
   return depot;
 }
 

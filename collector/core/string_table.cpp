@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "collector/core/fork_mutex.h"
+#include "collector/core/fork_safe_static.h"
 
 namespace connleak {
 
@@ -15,7 +16,7 @@ struct Table {
   std::unordered_set<std::string> strings;  // node-based: element addresses are stable
 };
 Table& table() {
-  static Table& t = *new Table;  // never destroyed: used during exit
+  Table& t = fork_safe_static([] { return new Table; });  // never destroyed: used during exit
   return t;
 }
 }  // namespace

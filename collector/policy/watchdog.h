@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "collector/core/registry.h"
-#include "collector/report/report_builder.h"
 #include "collector/policy/suppressions.h"
+#include "collector/report/report_builder.h"
 
 namespace connleak {
 

@@ -1,5 +1,4 @@
 #include "collector/report/report_writer.h"
-#include "collector/report/metrics_file.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,9 +11,10 @@
 #include <cstring>
 #include <mutex>
 
-#include "collector/util/logger.h"
 #include "collector/report/format/report_json.h"
 #include "collector/report/format/report_text.h"
+#include "collector/report/metrics_file.h"
+#include "collector/util/logger.h"
 
 namespace connleak {
 

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "collector/policy/options.h"
-#include "collector/report/report_builder.h"
 #include "collector/policy/suppressions.h"
+#include "collector/report/report_builder.h"
 
 namespace connleak {
 

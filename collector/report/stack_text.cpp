@@ -65,7 +65,6 @@ void render_frame(std::ostringstream& out, const Frame& f, std::size_t i, std::s
   out << '\n';
 }
 
-
 //////
 // The program's innermost frame leads; runs of standard-library and
 // installed-package frames fold into one line each (the JSON keeps them all).

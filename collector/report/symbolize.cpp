@@ -1,5 +1,6 @@
 #include "collector/report/symbolize.h"
 
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <unistd.h>
@@ -7,7 +8,6 @@
 #include <boost/stacktrace/frame.hpp>
 #include <climits>
 #include <cstring>
-#include <cxxabi.h>
 #include <memory>
 
 namespace connleak {
@@ -58,14 +58,16 @@ Frame Symbolizer::resolve(std::uintptr_t return_address) {
     if (info.dli_fbase == main_base || !info.dli_fname || info.dli_fname[0] != '/') {
       // Leaked on purpose: exit reports are symbolized after static destructors ran.
       static const std::string& exe = *new std::string(main_program_path());
-      frame.module = info.dli_fbase == main_base ? exe : std::string(info.dli_fname ? info.dli_fname : "");
+      frame.module =
+          info.dli_fbase == main_base ? exe : std::string(info.dli_fname ? info.dli_fname : "");
     } else {
       frame.module = info.dli_fname;
     }
     if (info.dli_sname) frame.function = demangle(info.dli_sname);
   }
 
-  boost::stacktrace::frame bframe(reinterpret_cast<boost::stacktrace::frame::native_frame_ptr_t>(lookup));
+  boost::stacktrace::frame bframe(
+      reinterpret_cast<boost::stacktrace::frame::native_frame_ptr_t>(lookup));
   // libbacktrace reads the full symbol table and DWARF: it names static and
   // hidden functions that dladdr (dynamic symbols only) cannot.
   std::string name = bframe.name();

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "collector/core/fork_safe_static.h"
+
 namespace connleak {
 
 namespace {
@@ -70,8 +72,8 @@ void write_all_no_sigpipe(int fd, const char* data, std::size_t len) noexcept {
 
 spdlog::logger& log() {
   // Leaked on purpose: must outlive every static destructor (exit reports run late).
-  static spdlog::logger& instance = *new spdlog::logger("connleak", std::make_shared<FdSink>());
-  return instance;
+  return fork_safe_static(
+      [] { return new spdlog::logger("connleak", std::make_shared<FdSink>()); });
 }
 
 void raw_line(std::string_view line) {

@@ -16,9 +16,13 @@ std::int64_t read_clock(clockid_t id) {
 }
 }  // namespace
 
-Timestamp now() { return {read_clock(CLOCK_REALTIME), read_clock(CLOCK_MONOTONIC)}; }
+Timestamp now() {
+  return {read_clock(CLOCK_REALTIME), read_clock(CLOCK_MONOTONIC)};
+}
 
-std::int64_t mono_now_ns() { return read_clock(CLOCK_MONOTONIC); }
+std::int64_t mono_now_ns() {
+  return read_clock(CLOCK_MONOTONIC);
+}
 
 std::string iso8601_utc(std::int64_t real_ns) {
   time_t secs = static_cast<time_t>(real_ns / 1000000000LL);
@@ -42,6 +46,8 @@ int current_tid() {
   return t_tid;
 }
 
-void reset_tid_cache() { t_tid = 0; }
+void reset_tid_cache() {
+  t_tid = 0;
+}
 
 }  // namespace connleak

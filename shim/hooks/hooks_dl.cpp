@@ -3,9 +3,9 @@
 #include <dlfcn.h>
 
 #include "shim/hooks/libc_real.h"
+#include "shim/hooks/real_symbol.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
-#include "shim/hooks/real_symbol.h"
 
 namespace connleak::shim {
 DlcloseFn real_dlclose() {

@@ -1,9 +1,10 @@
 // The C side of the dlsym hook (the entry point is dlsym_hook.S).
 #include <dlfcn.h>
 
-#include "shim/runtime/guard.h"
+#include "collector/core/fork_safe_static.h"
 #include "shim/hooks/libpq_impl.h"
 #include "shim/hooks/real_symbol.h"
+#include "shim/runtime/guard.h"
 #include "shim/runtime/runtime.h"
 
 using DlsymFn = void* (*)(void*, const char*);
@@ -30,10 +31,13 @@ __attribute__((visibility("hidden"))) void* connleak_dlsym_handle(void* handle, 
   if (!real) return nullptr;
   void* sym = real(handle, name);
   // The shim's own lookups always get the real function.
-  static const connleak::shim::ObjectRange self =
-      connleak::shim::object_range_of(reinterpret_cast<const void*>(&connleak_init_real_dlsym));
-  if (!sym || self.contains(reinterpret_cast<std::uintptr_t>(caller)) || connleak::shim::in_shim() ||
-      self.contains(reinterpret_cast<std::uintptr_t>(sym)) || !connleak::shim::options().enabled)
+  const connleak::shim::ObjectRange& self = connleak::fork_safe_static([] {
+    return new connleak::shim::ObjectRange(
+        connleak::shim::object_range_of(reinterpret_cast<const void*>(&connleak_init_real_dlsym)));
+  });
+  if (!sym || self.contains(reinterpret_cast<std::uintptr_t>(caller)) ||
+      connleak::shim::in_shim() || self.contains(reinterpret_cast<std::uintptr_t>(sym)) ||
+      !connleak::shim::options().enabled)
     return sym;
   void* wrapper = connleak::shim::libpq_dlsym_wrapper(name, sym);
   return wrapper ? wrapper : sym;

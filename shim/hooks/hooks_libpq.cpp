@@ -8,8 +8,8 @@
 
 #include "collector/core/fork_mutex.h"
 #include "collector/core/string_table.h"
-#include "shim/runtime/export.h"
 #include "shim/hooks/libpq_impl.h"
+#include "shim/runtime/export.h"
 #include "shim/track/tracking.h"
 
 using namespace connleak::shim;

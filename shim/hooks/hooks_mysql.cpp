@@ -22,20 +22,21 @@
 #include <unordered_map>
 
 #include "collector/core/fork_mutex.h"
-#include "collector/util/logger.h"
-#include "collector/policy/redact.h"
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/registry.h"
 #include "collector/core/string_table.h"
+#include "collector/policy/redact.h"
+#include "collector/util/logger.h"
 #include "collector/util/timeutil.h"
-#include "shim/track/capture.h"
-#include "shim/runtime/worker_thread.h"
+#include "shim/hooks/mysql_probe.h"
+#include "shim/hooks/real_symbol.h"
+#include "shim/python/python_stack.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
-#include "shim/hooks/mysql_probe.h"
-#include "shim/track/pool_snapshot.h"
-#include "shim/python/python_stack.h"
-#include "shim/hooks/real_symbol.h"
 #include "shim/runtime/runtime.h"
+#include "shim/runtime/worker_thread.h"
+#include "shim/track/capture.h"
+#include "shim/track/pool_snapshot.h"
 #include "shim/track/tracking.h"
 
 // MySQL 8's non-blocking connect (libmysqlclient 21+). MariaDB's headers do not
@@ -107,7 +108,7 @@ class HandleTable {
   static HandleTable& instance() {
     // Never destroyed: read by the exit report. Its locks are ForkMutexes, so
     // fork handling comes with them.
-    static HandleTable& table = *new HandleTable;
+    HandleTable& table = fork_safe_static([] { return new HandleTable; });
     return table;
   }
 

@@ -8,13 +8,13 @@
 
 #include "collector/core/live_state.h"
 #include "collector/util/logger.h"
-#include "shim/track/activity_track.h"
-#include "shim/track/capture.h"
+#include "shim/hooks/real_symbol.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
-#include "shim/track/live_cache.h"
-#include "shim/hooks/real_symbol.h"
 #include "shim/runtime/runtime.h"
+#include "shim/track/activity_track.h"
+#include "shim/track/capture.h"
+#include "shim/track/live_cache.h"
 #include "shim/track/tracking.h"
 
 using namespace connleak;

@@ -39,6 +39,6 @@ inline void* real() {
 
 // The real function for hook `name`, typed; null when libc lacks it (a hook
 // then fails the call with ENOSYS rather than crash).
-#define CONNLEAK_LIBC_REAL(name)                                                  \
-  reinterpret_cast<::connleak::shim::libc::name##_fn>(                            \
+#define CONNLEAK_LIBC_REAL(name)                       \
+  reinterpret_cast<::connleak::shim::libc::name##_fn>( \
       ::connleak::shim::libc::real<::connleak::shim::libc::k_##name>())

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <mutex>
 
+#include "collector/core/fork_gate.h"
 #include "collector/core/fork_mutex.h"
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/string_table.h"
 #include "shim/runtime/guard.h"
 
@@ -68,7 +70,8 @@ int find_object(dl_phdr_info* info, size_t, void* data) {
 }
 
 bool is_ours(const void* fn) {
-  static const ObjectRange self = object_range_of(reinterpret_cast<const void*>(&is_ours));
+  const ObjectRange& self = fork_safe_static(
+      [] { return new ObjectRange(object_range_of(reinterpret_cast<const void*>(&is_ours))); });
   return self.contains(reinterpret_cast<std::uintptr_t>(fn));
 }
 
@@ -140,7 +143,10 @@ void* search_everywhere(const char* name, const char* preferred) {
   dladdr(reinterpret_cast<const void*>(&is_ours), &self);
   names.self_lo = reinterpret_cast<std::uintptr_t>(self.dli_fbase);
   // Names are copied out first: dlopen must not run inside dl_iterate_phdr.
-  dl_iterate_phdr(&collect_names, &names);
+  {
+    fork_gate::Walk walk;
+    dl_iterate_phdr(&collect_names, &names);
+  }
   for (int i = 0; i < names.count; ++i) {
     void* handle = dlopen(names.names[i], RTLD_LAZY | RTLD_NOLOAD);
     if (!handle) continue;
@@ -177,7 +183,10 @@ Entry* find_entry(std::uintptr_t a) {
 
 ObjectRange object_range_of(const void* address) {
   RangeQuery q{reinterpret_cast<std::uintptr_t>(address), {}, nullptr};
-  dl_iterate_phdr(&find_object, &q);
+  {
+    fork_gate::Walk walk;
+    dl_iterate_phdr(&find_object, &q);
+  }
   return q.range;
 }
 
@@ -202,7 +211,10 @@ Resolution resolve(SymbolId id, const void* caller) {
   }
   Reentry guard;  // dlopen/dlsym below may reach other hooks of ours
   RangeQuery q{a, {}, nullptr};
-  dl_iterate_phdr(&find_object, &q);
+  {
+    fork_gate::Walk walk;
+    dl_iterate_phdr(&find_object, &q);
+  }
   if (!e) {
     std::lock_guard<ForkMutex> lock(g_insert_mutex);
     e = find_entry(a);

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "collector/core/checkouts.h"
+#include "collector/core/fork_gate.h"
 #include "collector/core/fork_mutex.h"
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/journal_sink.h"
 #include "collector/core/python_frames.h"
 #include "collector/core/registry.h"
@@ -341,7 +343,10 @@ class Writer final : public JournalSink {
   void sync_modules() {
     std::vector<ModuleSeen> now;
     now.reserve(64);
-    dl_iterate_phdr(&collect, &now);
+    {
+      fork_gate::Walk walk;
+      dl_iterate_phdr(&collect, &now);
+    }
     std::lock_guard<ForkMutex> lock(log_mutex_);
     for (const ModuleSeen& m : now) {
       bool known = false;
@@ -502,7 +507,8 @@ Writer* g_writer = nullptr;
 
 void install() {
   if (options().report_dir.empty() || !options().journal) return;
-  static Writer& writer = *new Writer;  // never destroyed: hooks run during exit
+  Writer& writer =
+      fork_safe_static([] { return new Writer; });  // never destroyed: hooks run during exit
   g_writer = &writer;
   set_journal_sink(&writer);
 }

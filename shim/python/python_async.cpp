@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "collector/core/fork_mutex.h"
-#include "shim/runtime/guard.h"
 #include "shim/python/python_symbol.h"
+#include "shim/runtime/guard.h"
 
 // How "who waits for task T" is found, with attribute reads only (checked on
 // CPython 3.11; the attributes are all C getters of _asyncio's C classes):

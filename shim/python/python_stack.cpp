@@ -4,11 +4,12 @@
 #include <mutex>
 
 #include "collector/core/fork_mutex.h"
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/python_frames.h"
 #include "collector/core/string_table.h"
-#include "shim/runtime/guard.h"
 #include "shim/python/python_async.h"
 #include "shim/python/python_symbol.h"
+#include "shim/runtime/guard.h"
 
 namespace connleak::shim {
 
@@ -133,7 +134,8 @@ struct CodeCache {
   CodeEntry slots[kCodeSlots];
 };
 CodeCache& code_cache() {
-  static CodeCache& c = *new CodeCache;  // never destroyed: captures run during exit
+  CodeCache& c =
+      fork_safe_static([] { return new CodeCache; });  // never destroyed: captures run during exit
   return c;
 }
 

@@ -7,7 +7,9 @@ namespace connleak::shim {
 
 inline thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
 
-inline bool in_shim() { return t_depth != 0; }
+inline bool in_shim() {
+  return t_depth != 0;
+}
 
 class Reentry {
  public:

@@ -1,7 +1,6 @@
 // The functions of include/connleak/connleak.h, exported by the shim.
-#include "connleak/connleak.h"
-
 #include "collector/core/registry.h"
+#include "connleak/connleak.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/runtime.h"
 
@@ -11,11 +10,13 @@ CONNLEAK_EXPORT int connleak_dump(void) {
 
 CONNLEAK_EXPORT long connleak_check(void) {
   long open = 0;
-  connleak::Registry::instance().scan(connleak::mono_now_ns() + 500'000'000,
-                                      [&](const connleak::ConnRecord& r) { open += !r.ignored && !r.inherited; });
+  connleak::Registry::instance().scan(
+      connleak::mono_now_ns() + 500'000'000,
+      [&](const connleak::ConnRecord& r) { open += !r.ignored && !r.inherited; });
   return open;
 }
 
 CONNLEAK_EXPORT int connleak_ignore(const void* handle) {
-  return connleak::Registry::instance().set_ignored(reinterpret_cast<std::uintptr_t>(handle)) ? 0 : -1;
+  return connleak::Registry::instance().set_ignored(reinterpret_cast<std::uintptr_t>(handle)) ? 0
+                                                                                              : -1;
 }

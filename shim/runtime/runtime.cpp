@@ -13,19 +13,20 @@
 #include <mutex>
 #include <vector>
 
+#include "collector/core/fork_gate.h"
 #include "collector/core/fork_mutex.h"
-#include "collector/util/logger.h"
 #include "collector/report/metrics_file.h"
 #include "collector/report/report_writer.h"
+#include "collector/util/logger.h"
 #include "collector/util/text_util.h"
-#include "shim/runtime/worker_thread.h"
 #include "shim/hooks/libc_real.h"
-#include "shim/runtime/export.h"
-#include "shim/runtime/guard.h"
-#include "shim/runtime/host_safe.h"
 #include "shim/hooks/libpq_probe.h"
 #include "shim/hooks/mysql_probe.h"
 #include "shim/journal/journal_writer.h"
+#include "shim/runtime/export.h"
+#include "shim/runtime/guard.h"
+#include "shim/runtime/host_safe.h"
+#include "shim/runtime/worker_thread.h"
 #include "shim/track/socket_table.h"
 #include "shim/track/socket_track.h"
 
@@ -50,15 +51,20 @@ pid_t cached_pid() {
 // Every lock of the shim is a ForkMutex: all are taken before fork so the
 // child gets consistent tables, released in the parent and re-initialised in
 // the child, where the threads that held them do not exist.
+// Then the loader walks (fork_gate.h): after the locks, so no thread waiting
+// at the gate holds one of them.
 void fork_prepare() {
   ForkMutex::fork_prepare_all();
+  fork_gate::prepare();
 }
 
 void fork_parent() {
+  fork_gate::parent();
   ForkMutex::fork_parent_all();
 }
 
 void fork_child() {
+  fork_gate::child();
   ForkMutex::fork_child_all();
   reset_tid_cache();
   g_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_relaxed);

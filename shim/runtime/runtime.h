@@ -2,8 +2,8 @@
 // Process-level life of the shim: options, initialisation, fork, exit reports.
 #include <string>
 
-#include "collector/policy/options.h"
 #include "collector/core/registry.h"
+#include "collector/policy/options.h"
 #include "collector/report/report_builder.h"
 #include "collector/report/report_writer.h"
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "shim/track/capture.h"
 #include "shim/runtime/guard.h"
+#include "shim/track/capture.h"
 
 namespace connleak::shim {
 

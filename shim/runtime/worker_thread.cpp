@@ -20,17 +20,17 @@
 #include <string>
 
 #include "collector/core/fork_mutex.h"
-#include "collector/util/logger.h"
+#include "collector/policy/watchdog.h"
 #include "collector/report/format/report_json.h"
 #include "collector/report/metrics_file.h"
 #include "collector/report/report_writer.h"
+#include "collector/util/logger.h"
 #include "collector/util/text_util.h"
-#include "collector/policy/watchdog.h"
 #include "shim/runtime/guard.h"
 #include "shim/runtime/host_safe.h"
 #include "shim/runtime/own_fds.h"
-#include "shim/track/pool_snapshot.h"
 #include "shim/runtime/runtime.h"
+#include "shim/track/pool_snapshot.h"
 
 namespace connleak::shim {
 
@@ -294,8 +294,8 @@ void write_live_metrics() {
 }
 
 std::int64_t metrics_interval_ns() {
-  return std::max<std::int64_t>(
-      static_cast<std::int64_t>(options().metrics_interval.seconds * 1e9), 100'000'000);
+  return std::max<std::int64_t>(static_cast<std::int64_t>(options().metrics_interval.seconds * 1e9),
+                                100'000'000);
 }
 
 void* thread_main(void*) {

@@ -5,11 +5,11 @@
 
 #include "collector/activity/activity.h"
 #include "collector/activity/prepared.h"
-#include "collector/policy/options.h"
 #include "collector/core/string_table.h"
+#include "collector/policy/options.h"
 #include "shim/runtime/guard.h"
-#include "shim/track/live_cache.h"
 #include "shim/runtime/runtime.h"
+#include "shim/track/live_cache.h"
 
 namespace connleak::shim {
 

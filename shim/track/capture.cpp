@@ -5,8 +5,10 @@
 
 #include <atomic>
 
-#include "shim/python/python_stack.h"
+#include "collector/core/fork_gate.h"
+#include "collector/core/fork_safe_static.h"
 #include "shim/hooks/real_symbol.h"
+#include "shim/python/python_stack.h"
 
 namespace connleak::shim {
 
@@ -27,19 +29,16 @@ BacktraceFn load_backtrace() {
   return &::backtrace;
 }
 
+// The dlopen runs under fork_safe_static's ForkMutex: a fork() from another
+// thread waits for it, so no child inherits the loader's tables mid-update
+// (glibc's ld.so then asserts on the child's next dlopen).
 BacktraceFn backtrace_fn() {
-  static std::atomic<BacktraceFn> cached{nullptr};
-  BacktraceFn fn = cached.load(std::memory_order_acquire);
-  if (!fn) {
-    fn = load_backtrace();  // racing threads load the same thing; dlopen is refcounted
-    cached.store(fn, std::memory_order_release);
-  }
-  return fn;
+  return fork_safe_static([] { return new BacktraceFn(load_backtrace()); });
 }
 
 const ObjectRange& shim_range() {
-  static const ObjectRange range = object_range_of(reinterpret_cast<const void*>(&shim_range));
-  return range;
+  return fork_safe_static(
+      [] { return new ObjectRange(object_range_of(reinterpret_cast<const void*>(&shim_range))); });
 }
 
 }  // namespace
@@ -52,7 +51,11 @@ StackId capture_stack(int depth) {
   // capture: at most 7 deep today).
   constexpr int kSlack = 9;
   void* raw[kMaxFrames + kSlack];
-  int n = backtrace_fn()(raw, depth + kSlack);
+  int n;
+  {
+    fork_gate::Walk walk;  // libunwind finds each frame's tables with dl_iterate_phdr
+    n = backtrace_fn()(raw, depth + kSlack);
+  }
   std::uintptr_t frames[kMaxFrames];
   int kept = 0;
   const ObjectRange& self = shim_range();
@@ -65,6 +68,7 @@ StackId capture_stack(int depth) {
 }
 
 int raw_backtrace(void** frames, int max) {
+  fork_gate::Walk walk;
   return backtrace_fn()(frames, max);
 }
 

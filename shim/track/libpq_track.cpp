@@ -9,20 +9,20 @@
 #include <atomic>
 #include <cstring>
 
-#include "collector/util/logger.h"
-#include "collector/policy/redact.h"
 #include "collector/core/registry.h"
 #include "collector/core/string_table.h"
-#include "shim/track/activity_track.h"
-#include "shim/track/capture.h"
-#include "shim/runtime/worker_thread.h"
-#include "shim/runtime/guard.h"
+#include "collector/policy/redact.h"
+#include "collector/util/logger.h"
 #include "shim/hooks/libpq_impl.h"
 #include "shim/hooks/libpq_probe.h"
+#include "shim/python/python_stack.h"
+#include "shim/runtime/guard.h"
+#include "shim/runtime/runtime.h"
+#include "shim/runtime/worker_thread.h"
+#include "shim/track/activity_track.h"
+#include "shim/track/capture.h"
 #include "shim/track/live_cache.h"
 #include "shim/track/pool_snapshot.h"
-#include "shim/python/python_stack.h"
-#include "shim/runtime/runtime.h"
 #include "shim/track/tracking.h"
 
 namespace connleak::shim {

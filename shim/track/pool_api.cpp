@@ -8,18 +8,20 @@
 #include <string>
 
 #include "collector/core/checkouts.h"
-#include "collector/util/logger.h"
-#include "collector/policy/redact.h"
+#include "collector/core/fork_gate.h"
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/string_table.h"
+#include "collector/policy/redact.h"
+#include "collector/util/logger.h"
 #include "connleak/connleak.h"
-#include "shim/track/capture.h"
-#include "shim/runtime/worker_thread.h"
+#include "shim/hooks/real_symbol.h"
+#include "shim/python/python_stack.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
-#include "shim/track/pool_snapshot.h"
-#include "shim/python/python_stack.h"
-#include "shim/hooks/real_symbol.h"
 #include "shim/runtime/runtime.h"
+#include "shim/runtime/worker_thread.h"
+#include "shim/track/capture.h"
+#include "shim/track/pool_snapshot.h"
 #include "shim/track/socket_table.h"
 
 namespace connleak::shim {
@@ -71,12 +73,12 @@ int collect_foreign(dl_phdr_info* info, std::size_t, void* data) {
 // Found at the first checkout: by then ctypes (and libffi) is loaded if the
 // caller uses it, and neither is ever unloaded.
 const ForeignRanges& foreign_ranges() {
-  static const ForeignRanges ranges = [] {
-    ForeignRanges r;
-    dl_iterate_phdr(&collect_foreign, &r);
+  return fork_safe_static([] {
+    auto* r = new ForeignRanges;
+    fork_gate::Walk walk;
+    dl_iterate_phdr(&collect_foreign, r);
     return r;
-  }();
-  return ranges;
+  });
 }
 
 StackId checkout_native_stack(int depth) {

@@ -4,14 +4,14 @@
 #include <map>
 #include <tuple>
 
-#include "collector/util/logger.h"
+#include "collector/policy/suppressions.h"
+#include "collector/report/format/report_text.h"
 #include "collector/report/report_builder.h"
 #include "collector/report/report_checkouts.h"
-#include "collector/report/format/report_text.h"
 #include "collector/report/report_writer.h"
-#include "collector/policy/suppressions.h"
-#include "shim/runtime/guard.h"
+#include "collector/util/logger.h"
 #include "shim/python/python_stack.h"
+#include "shim/runtime/guard.h"
 #include "shim/runtime/runtime.h"
 
 namespace connleak::shim {

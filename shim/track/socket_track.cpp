@@ -13,17 +13,18 @@
 #include <string>
 
 #include "collector/core/fork_mutex.h"
-#include "collector/util/logger.h"
+#include "collector/core/fork_safe_static.h"
 #include "collector/core/python_frames.h"
 #include "collector/core/registry.h"
 #include "collector/core/string_table.h"
+#include "collector/util/logger.h"
+#include "shim/hooks/real_symbol.h"
+#include "shim/runtime/guard.h"
+#include "shim/runtime/runtime.h"
+#include "shim/runtime/worker_thread.h"
 #include "shim/track/activity_track.h"
 #include "shim/track/capture.h"
-#include "shim/runtime/worker_thread.h"
-#include "shim/runtime/guard.h"
 #include "shim/track/pool_snapshot.h"
-#include "shim/hooks/real_symbol.h"
-#include "shim/runtime/runtime.h"
 #include "shim/track/socket_table.h"
 #include "shim/track/tracking.h"
 
@@ -66,8 +67,9 @@ bool defines_client_api(const Dl_info& info) {
 }
 
 bool from_client_library(const void* caller) {
-  static const ObjectRange main_program =
-      object_range_of(reinterpret_cast<const void*>(getauxval(AT_ENTRY)));
+  const ObjectRange& main_program = fork_safe_static([] {
+    return new ObjectRange(object_range_of(reinterpret_cast<const void*>(getauxval(AT_ENTRY))));
+  });
   if (main_program.contains(reinterpret_cast<std::uintptr_t>(caller))) return false;
   Dl_info info;
   if (!dladdr(caller, &info) || !info.dli_fbase || !info.dli_fname) return false;

@@ -5,12 +5,12 @@
 #include <string>
 
 #include "collector/util/logger.h"
-#include "shim/track/capture.h"
-#include "shim/runtime/guard.h"
-#include "shim/track/live_cache.h"
 #include "shim/python/python_stack.h"
+#include "shim/runtime/guard.h"
 #include "shim/runtime/runtime.h"
 #include "shim/runtime/runtime_teardown.h"
+#include "shim/track/capture.h"
+#include "shim/track/live_cache.h"
 #include "shim/track/socket_table.h"
 
 namespace connleak::shim {

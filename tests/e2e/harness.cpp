@@ -1,5 +1,6 @@
 #include "tests/e2e/harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,7 +11,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -26,9 +26,12 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::map<std::string, std::string> parse_env_file(const std::string& path, const std::string& fixture) {
+std::map<std::string, std::string> parse_env_file(const std::string& path,
+                                                  const std::string& fixture) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("no server env file at " + path + " (is the " + fixture + " fixture running?)");
+  if (!in)
+    throw std::runtime_error("no server env file at " + path + " (is the " + fixture +
+                             " fixture running?)");
   std::map<std::string, std::string> vars;
   std::string line;
   while (std::getline(in, line)) {
@@ -58,15 +61,17 @@ std::vector<std::string> list_reports(const std::string& dir) {
 
 const std::map<std::string, std::string>& pg_env() {
   // CONNLEAK_PG_ENV_FILE lets a developer point the suite at a server started by hand.
-  static const auto vars = parse_env_file(getenv("CONNLEAK_PG_ENV_FILE") ? getenv("CONNLEAK_PG_ENV_FILE")
-                                                                          : CONNLEAK_PG_ENV_FILE, "pg");
+  static const auto vars = parse_env_file(
+      getenv("CONNLEAK_PG_ENV_FILE") ? getenv("CONNLEAK_PG_ENV_FILE") : CONNLEAK_PG_ENV_FILE, "pg");
   return vars;
 }
 
 const std::map<std::string, std::string>& mysql_env() {
   // CONNLEAK_MYSQL_ENV_FILE: same override, for a MariaDB started by hand.
-  static const auto vars = parse_env_file(
-      getenv("CONNLEAK_MYSQL_ENV_FILE") ? getenv("CONNLEAK_MYSQL_ENV_FILE") : CONNLEAK_MYSQL_ENV_FILE, "mariadb");
+  static const auto vars =
+      parse_env_file(getenv("CONNLEAK_MYSQL_ENV_FILE") ? getenv("CONNLEAK_MYSQL_ENV_FILE")
+                                                       : CONNLEAK_MYSQL_ENV_FILE,
+                     "mariadb");
   return vars;
 }
 
@@ -82,7 +87,9 @@ std::string pg(const std::string& key) {
   return it->second;
 }
 
-std::string bin(const std::string& name) { return std::string(CONNLEAK_E2E_BIN_DIR) + "/" + name; }
+std::string bin(const std::string& name) {
+  return std::string(CONNLEAK_E2E_BIN_DIR) + "/" + name;
+}
 
 // What a child under the shim needs, all built before fork: an exception in
 // the child would unwind into a second copy of the test runner.
@@ -197,7 +204,8 @@ bool names_function(const json& frames, const std::string& function) {
 std::string describe(const Result& r) {
   std::ostringstream s;
   s << "exit=" << r.exit_code << " signal=" << r.signal << "\n--- stderr ---\n"
-    << r.err << "\n--- stdout ---\n" << r.out << "\n--- report ---\n"
+    << r.err << "\n--- stdout ---\n"
+    << r.out << "\n--- report ---\n"
     << (r.report ? r.report->dump(2) : std::string("<none>"));
   return s.str();
 }
@@ -278,7 +286,8 @@ void Session::pump(int timeout_ms) {
   }
 }
 
-bool Session::wait_for(const std::string* stream, const std::string& needle, int times, int timeout_seconds) {
+bool Session::wait_for(const std::string* stream, const std::string& needle, int times,
+                       int timeout_seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   while (count(*stream, needle) < times) {
     if (std::chrono::steady_clock::now() > deadline) return false;
@@ -328,7 +337,9 @@ Result Session::finish(int timeout_seconds) {
   return r;
 }
 
-std::string script(const std::string& name) { return std::string(CONNLEAK_E2E_PYTHON_DIR) + "/" + name; }
+std::string script(const std::string& name) {
+  return std::string(CONNLEAK_E2E_PYTHON_DIR) + "/" + name;
+}
 
 int line_of(const std::string& file, const std::string& marker) {
   std::ifstream in(file);
@@ -338,7 +349,8 @@ int line_of(const std::string& file, const std::string& marker) {
   return -1;
 }
 
-bool python_names(const json& frames, const std::string& function, const std::string& file, int line) {
+bool python_names(const json& frames, const std::string& function, const std::string& file,
+                  int line) {
   for (const json& f : frames) {
     if (f.at("function") == function && f.at("file") == file && f.at("line") == line) return true;
   }

@@ -32,8 +32,8 @@ struct Result {
   std::string out;
   std::string err;
   std::string report_dir;
-  std::optional<json> report;  // <report_dir>/connleak.<pid>.json, when written
-  std::string report_text;     // raw file content
+  std::optional<json> report;      // <report_dir>/connleak.<pid>.json, when written
+  std::string report_text;         // raw file content
   std::vector<std::string> files;  // every file left in report_dir
 };
 
@@ -43,7 +43,8 @@ std::string bin(const std::string& name);  // a test program from the build tree
 // The run's JSON report; throws (failing the test with everything printed) if none.
 const json& report_of(const Result& r);
 std::uint64_t summary(const Result& r, const char* key);  // report_of(r).summary.key
-std::vector<std::string> list_reports(const std::string& dir);  // file names, stdout/stderr excluded
+std::vector<std::string> list_reports(
+    const std::string& dir);  // file names, stdout/stderr excluded
 std::vector<json> with_status(const json& report, const std::string& status);
 // True when any frame of the stack names `function` (exact match on the name).
 bool names_function(const json& frames, const std::string& function);
@@ -78,7 +79,8 @@ class Session {
   Result finish(int timeout_seconds = 60);
 
  private:
-  bool wait_for(const std::string* stream, const std::string& needle, int times, int timeout_seconds);
+  bool wait_for(const std::string* stream, const std::string& needle, int times,
+                int timeout_seconds);
   void pump(int timeout_ms);
   int pid_ = 0;
   int in_ = -1, out_fd_ = -1, err_fd_ = -1;
@@ -100,6 +102,7 @@ std::optional<json> read_report(const std::string& path);
 // `function` at `file`:`line`.
 std::string script(const std::string& name);
 int line_of(const std::string& file, const std::string& marker);
-bool python_names(const json& frames, const std::string& function, const std::string& file, int line);
+bool python_names(const json& frames, const std::string& function, const std::string& file,
+                  int line);
 
 }  // namespace e2e

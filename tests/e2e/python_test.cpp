@@ -56,12 +56,14 @@ TEST(Python, MysqlclientLeakNamesTheLine) {
 
 TEST(Python, SqlalchemyPoolOnlyTheHeldTransactionIsFlagged) {
   std::string file = script("sqlalchemy_pool.py");
-  Result r = run_until_err({"/usr/bin/python3", file}, {.options = "txn_threshold=1s"}, "(txn_threshold)");
+  Result r =
+      run_until_err({"/usr/bin/python3", file}, {.options = "txn_threshold=1s"}, "(txn_threshold)");
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   // Exactly one alert: the idle pooled connections sat idle since before the
   // held transaction began, so a wrong flag would have come in the same scan.
   EXPECT_EQ(count(r.err, "(txn_threshold)"), 1) << r.err;
-  EXPECT_NE(r.err.find(" in update_service_files " + file + ":" + std::to_string(line_of(file, "TXN-LINE"))),
+  EXPECT_NE(r.err.find(" in update_service_files " + file + ":" +
+                       std::to_string(line_of(file, "TXN-LINE"))),
             std::string::npos)
       << r.err;
   ASSERT_TRUE(r.report);
@@ -70,8 +72,8 @@ TEST(Python, SqlalchemyPoolOnlyTheHeldTransactionIsFlagged) {
   auto closed = with_status(*r.report, "closed");
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].at("alerts").at(0).at("kind"), "idle_in_transaction");
-  EXPECT_TRUE(python_names(closed[0].at("transaction").at("began").at("python"), "update_service_files", file,
-                           line_of(file, "TXN-LINE")))
+  EXPECT_TRUE(python_names(closed[0].at("transaction").at("began").at("python"),
+                           "update_service_files", file, line_of(file, "TXN-LINE")))
       << closed[0].dump(2);
 }
 
@@ -116,8 +118,9 @@ TEST(Python, MysqlclientTransactionHeldIsFlaggedAutocommitIdleIsNot) {
   Session s({"/usr/bin/python3", file}, {.options = "txn_threshold=300ms"});
   ASSERT_TRUE(s.wait_out("holding")) << s.err();
   ASSERT_TRUE(s.wait_err("flagged idle_in_transaction after")) << s.err();
-  EXPECT_NE(s.err().find(" in update_orders " + file + ":" + std::to_string(line_of(file, "TXN-LINE"))),
-            std::string::npos)
+  EXPECT_NE(
+      s.err().find(" in update_orders " + file + ":" + std::to_string(line_of(file, "TXN-LINE"))),
+      std::string::npos)
       << s.err();
   s.send("go");
   ASSERT_TRUE(s.wait_err("the transaction flagged on connection id")) << s.err();
@@ -129,7 +132,8 @@ TEST(Python, MysqlclientTransactionHeldIsFlaggedAutocommitIdleIsNot) {
   auto closed = with_status(*r.report, "closed");
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].at("library"), "mysql");
-  EXPECT_NE(closed[0].at("target").get<std::string>().find("user=" + mysql("USER")), std::string::npos);
+  EXPECT_NE(closed[0].at("target").get<std::string>().find("user=" + mysql("USER")),
+            std::string::npos);
   EXPECT_GT(closed[0].at("server_id").get<std::int64_t>(), 0);
 }
 

@@ -127,7 +127,8 @@ TEST(Node, Mysql2PreparedStatementsActivityFromTheWire) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   const json& c = leaked[0];
   EXPECT_EQ(c.value("protocol", ""), "mysql") << c.dump(2);
-  EXPECT_EQ(r.out.find("server_id " + std::to_string(c.value("server_id", -1)) + "\n") != std::string::npos,
+  EXPECT_EQ(r.out.find("server_id " + std::to_string(c.value("server_id", -1)) + "\n") !=
+                std::string::npos,
             true)
       << r.out << c.dump(2);
   // SET, then two executions of the prepared statement (the prepare itself

@@ -160,7 +160,8 @@ TEST(Socket, PymysqlOpenQueryCloseIsClean) {
 
 void expect_held_transaction_flagged(const std::string& name, const std::string& protocol) {
   std::string file = script(name);
-  Result r = run_until_err({"/usr/bin/python3", file}, {.options = "txn_threshold=1s"}, "(txn_threshold)");
+  Result r =
+      run_until_err({"/usr/bin/python3", file}, {.options = "txn_threshold=1s"}, "(txn_threshold)");
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   int line = line_of(file, "TXN-LINE");
   ASSERT_GT(line, 0);
@@ -232,7 +233,8 @@ TEST(Socket, AsyncpgIdlePoolIsNeverFlagged) {
 TEST(Socket, SqlalchemyAsyncOnlyTheHeldTransactionIsFlagged) {
   std::string file = script("sock_sqlalchemy_async.py");
   int line = line_of(file, "TXN-LINE");
-  Result r = run_until_err({"/usr/bin/python3", file}, {.options = "txn_threshold=1s"}, "(txn_threshold)");
+  Result r =
+      run_until_err({"/usr/bin/python3", file}, {.options = "txn_threshold=1s"}, "(txn_threshold)");
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   // Exactly one alert: the warmed-up pooled connections idle outside any transaction.
   EXPECT_EQ(count(r.err, "(txn_threshold)"), 1) << r.err;

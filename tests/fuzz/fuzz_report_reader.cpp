@@ -11,8 +11,8 @@
 #include "cli/common.h"
 #include "cli/output.h"
 #include "cli/report_files.h"
-#include "collector/report/report_merge.h"
 #include "collector/policy/suppressions.h"
+#include "collector/report/report_merge.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace connleak;

@@ -19,9 +19,9 @@
 
 #include "collector/report/format/report_json.h"
 #include "collector/report/format/report_junit.h"
-#include "collector/report/report_merge.h"
 #include "collector/report/format/report_sarif.h"
 #include "collector/report/format/report_text.h"
+#include "collector/report/report_merge.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace connleak;

@@ -5,11 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include "collector/report/format/report_json.h"
+#include "collector/report/format/report_text.h"
 #include "collector/report/report_builder.h"
 #include "collector/report/report_checkouts.h"
-#include "collector/report/format/report_json.h"
 #include "collector/report/report_merge.h"
-#include "collector/report/format/report_text.h"
 
 namespace connleak {
 namespace {

@@ -5,12 +5,12 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/policy/options.h"
-#include "collector/util/printable.h"
 #include "collector/policy/redact.h"
 #include "collector/report/format/report_json.h"
 #include "collector/report/format/report_junit.h"
 #include "collector/report/format/report_sarif.h"
 #include "collector/report/format/report_text.h"
+#include "collector/util/printable.h"
 
 namespace connleak {
 namespace {

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "collector/report/report_builder.h"
 #include "collector/report/format/report_json.h"
 #include "collector/report/format/report_text.h"
+#include "collector/report/report_builder.h"
 
 namespace connleak {
 namespace {

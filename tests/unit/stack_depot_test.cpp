@@ -50,7 +50,8 @@ TEST(StackDepot, ConcurrentInternIsConsistent) {
       for (int round = 0; round < 3; ++round) {
         for (int i = 0; i < kStacks; ++i) {
           int s = (i * 7 + t * 13) % kStacks;
-          std::uintptr_t frames[] = {0x400000u + static_cast<std::uintptr_t>(s), 0x500000, 0x600000};
+          std::uintptr_t frames[] = {0x400000u + static_cast<std::uintptr_t>(s), 0x500000,
+                                     0x600000};
           ids[t][s] = depot.intern(frames, 3);
         }
       }

@@ -15,12 +15,17 @@ ConnRecord rec(std::uintptr_t handle, std::int64_t opened_mono) {
   return r;
 }
 
-std::int64_t deadline() { return mono_now_ns() + 5 * kSec; }
+std::int64_t deadline() {
+  return mono_now_ns() + 5 * kSec;
+}
 
 TEST(TxnState, BeginEndAndFlaggedEnd) {
   LiveConn live;
   int captures = 0;
-  auto capture = [&] { ++captures; return StackId{42}; };
+  auto capture = [&] {
+    ++captures;
+    return StackId{42};
+  };
   EXPECT_FALSE(note_txn_state(live, TxnState::kIdle, capture).began);  // no change: nothing
   TxnChange began = note_txn_state(live, TxnState::kInTransaction, capture);
   EXPECT_TRUE(began.began);
@@ -113,11 +118,14 @@ TEST(Watchdog, FloodIsGroupedAndCapped) {
   Symbolizer sym;
   auto blocks = render_alerts(scan.alerts, th, 100 * kSec, sym, nullptr, 10);
   ASSERT_EQ(blocks.size(), 2u);  // one block per site, largest first
-  EXPECT_NE(blocks[0].find("990 connection(s) open for more than 1.0s"), std::string::npos) << blocks[0];
-  EXPECT_NE(blocks[0].find("... 985 more connection(s) from this site"), std::string::npos) << blocks[0];
+  EXPECT_NE(blocks[0].find("990 connection(s) open for more than 1.0s"), std::string::npos)
+      << blocks[0];
+  EXPECT_NE(blocks[0].find("... 985 more connection(s) from this site"), std::string::npos)
+      << blocks[0];
   auto capped = render_alerts(scan.alerts, th, 100 * kSec, sym, nullptr, 1);
   ASSERT_EQ(capped.size(), 2u);
-  EXPECT_NE(capped[1].find("10 more connection(s) crossed a threshold"), std::string::npos) << capped[1];
+  EXPECT_NE(capped[1].find("10 more connection(s) crossed a threshold"), std::string::npos)
+      << capped[1];
 }
 
 }  // namespace

@@ -3,9 +3,9 @@
 #include <map>
 #include <sstream>
 
-#include "collector/util/printable.h"
 #include "collector/report/report_findings.h"
 #include "collector/report/stack_text.h"
+#include "collector/util/printable.h"
 
 namespace connleak {
 

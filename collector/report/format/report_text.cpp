@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "collector/activity/activity.h"
-#include "collector/util/printable.h"
 #include "collector/report/report_checkouts.h"
 #include "collector/report/report_findings.h"
 #include "collector/report/stack_text.h"
+#include "collector/util/printable.h"
 #include "collector/util/text_util.h"
 
 namespace connleak {
@@ -109,7 +109,8 @@ std::string describe(const Connection& c) {
   if (c.closed_by == "interpreter_exit")
     d << ", never closed by the program: closed by the Python interpreter at exit";
   if (c.closed_by == "runtime_exit")
-    d << ", never closed by the program: closed by the runtime (Perl, PHP, Ruby) while it shut down";
+    d << ", never closed by the program: closed by the runtime (Perl, PHP, Ruby) while it shut "
+         "down";
   if (c.closed_by == "garbage_collector")
     d << ", never closed by the program: dropped, then closed by a finalizer (garbage collector)";
   d << ')';

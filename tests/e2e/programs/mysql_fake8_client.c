@@ -29,6 +29,10 @@ enum net_async_status mysql_real_connect_nonblocking(MYSQL* m, const char* host,
   return NET_ASYNC_COMPLETE;
 }
 
-unsigned long mysql_thread_id(MYSQL* m) { return m->thread_id; }
+unsigned long mysql_thread_id(MYSQL* m) {
+  return m->thread_id;
+}
 
-void mysql_close(MYSQL* m) { free(m); }
+void mysql_close(MYSQL* m) {
+  free(m);
+}

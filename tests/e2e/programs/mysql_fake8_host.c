@@ -15,8 +15,8 @@ void mysql_close(MYSQL*);
 
 static enum net_async_status connect_nb(MYSQL* m, unsigned port) {
   enum net_async_status st;
-  while ((st = mysql_real_connect_nonblocking(m, "127.0.0.1", "u", "Fake8-secret", "d", port, NULL, 0)) ==
-         NET_ASYNC_NOT_READY) {
+  while ((st = mysql_real_connect_nonblocking(m, "127.0.0.1", "u", "Fake8-secret", "d", port, NULL,
+                                              0)) == NET_ASYNC_NOT_READY) {
   }
   return st;
 }

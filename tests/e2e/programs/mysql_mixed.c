@@ -37,8 +37,12 @@ static MYSQL* my_connect(void) {
   return m;
 }
 
-NOINLINE static void leak_pg(void) { pg_connect(); }
-NOINLINE static void leak_mysql(void) { my_connect(); }
+NOINLINE static void leak_pg(void) {
+  pg_connect();
+}
+NOINLINE static void leak_mysql(void) {
+  my_connect();
+}
 
 int main(void) {
   leak_pg();

@@ -25,12 +25,24 @@ static const char* env(const char* name) {
   }
   return v;
 }
-static const char* host(void) { return env("CONNLEAK_TEST_MYSQL_HOST"); }
-static unsigned port(void) { return (unsigned)atoi(env("CONNLEAK_TEST_MYSQL_PORT")); }
-static const char* user(void) { return env("CONNLEAK_TEST_MYSQL_USER"); }
-static const char* password(void) { return env("CONNLEAK_TEST_MYSQL_PASSWORD"); }
-static const char* db(void) { return env("CONNLEAK_TEST_MYSQL_DB"); }
-static const char* sock(void) { return env("CONNLEAK_TEST_MYSQL_SOCKET"); }
+static const char* host(void) {
+  return env("CONNLEAK_TEST_MYSQL_HOST");
+}
+static unsigned port(void) {
+  return (unsigned)atoi(env("CONNLEAK_TEST_MYSQL_PORT"));
+}
+static const char* user(void) {
+  return env("CONNLEAK_TEST_MYSQL_USER");
+}
+static const char* password(void) {
+  return env("CONNLEAK_TEST_MYSQL_PASSWORD");
+}
+static const char* db(void) {
+  return env("CONNLEAK_TEST_MYSQL_DB");
+}
+static const char* sock(void) {
+  return env("CONNLEAK_TEST_MYSQL_SOCKET");
+}
 
 static void must(MYSQL* m, MYSQL* connected, const char* what) {
   if (!connected) {
@@ -53,8 +65,12 @@ static void query(MYSQL* m, const char* q) {
   mysql_free_result(mysql_store_result(m));
 }
 
-NOINLINE static MYSQL* open_report_conn(void) { return connect_app(mysql_init(NULL)); }
-NOINLINE static void open_and_close(void) { mysql_close(connect_app(mysql_init(NULL))); }
+NOINLINE static MYSQL* open_report_conn(void) {
+  return connect_app(mysql_init(NULL));
+}
+NOINLINE static void open_and_close(void) {
+  mysql_close(connect_app(mysql_init(NULL)));
+}
 
 static int scenario_leak(void) {
   MYSQL* m = open_report_conn();
@@ -90,7 +106,9 @@ static int scenario_failed_closed(void) {
 }
 
 /* Initialized, never connected: memory, no server session. */
-NOINLINE static MYSQL* init_without_connect(void) { return mysql_init(NULL); }
+NOINLINE static MYSQL* init_without_connect(void) {
+  return mysql_init(NULL);
+}
 static int scenario_init_only(void) {
   init_without_connect();
   mysql_close(init_without_connect()); /* and one that is cleaned up */
@@ -137,7 +155,8 @@ static MYSQL* wait_connect(MYSQL* m, int status) {
 NOINLINE static MYSQL* start_async_connect(MYSQL** out_ret, int* out_status) {
   MYSQL* m = mysql_init(NULL);
   mysql_options(m, MYSQL_OPT_NONBLOCK, 0);
-  *out_status = mysql_real_connect_start(out_ret, m, host(), user(), password(), db(), port(), NULL, 0);
+  *out_status =
+      mysql_real_connect_start(out_ret, m, host(), user(), password(), db(), port(), NULL, 0);
   return m;
 }
 NOINLINE static MYSQL* async_connect(void) {
@@ -174,7 +193,8 @@ NOINLINE static MYSQL* open_reconnecting(void) {
 }
 static void kill_session(unsigned long id) {
   MYSQL* admin = mysql_init(NULL); /* root over the socket, no password */
-  must(admin, mysql_real_connect(admin, "localhost", "root", NULL, NULL, 0, sock(), 0), "admin connect");
+  must(admin, mysql_real_connect(admin, "localhost", "root", NULL, NULL, 0, sock(), 0),
+       "admin connect");
   char q[64];
   snprintf(q, sizeof q, "KILL CONNECTION %lu", id);
   query(admin, q);
@@ -206,7 +226,9 @@ static int scenario_reconnect(void) {
 
 /* 16 threads, each 50 open/close pairs and exactly one leak. */
 enum { kThreads = 16, kRounds = 50 };
-NOINLINE static void storm_leak_one(void) { open_report_conn(); }
+NOINLINE static void storm_leak_one(void) {
+  open_report_conn();
+}
 static void* storm_worker(void* arg) {
   (void)arg;
   mysql_thread_init();
@@ -224,15 +246,20 @@ static int scenario_storm(void) {
 
 /* Every way this program hands the library a password; none may reach any
  * output. argv carries it too (--password=...). */
-NOINLINE static void leak_with_password(void) { open_report_conn(); }
-NOINLINE static void leak_async_with_password(void) { async_connect(); }
+NOINLINE static void leak_with_password(void) {
+  open_report_conn();
+}
+NOINLINE static void leak_async_with_password(void) {
+  async_connect();
+}
 NOINLINE static void leak_failed_with_password(void) {
   MYSQL* m = mysql_init(NULL);
   if (mysql_real_connect(m, "127.0.0.1", user(), password(), db(), 1, NULL, 0)) exit(4);
 }
 NOINLINE static void leak_socket_with_password(void) {
   MYSQL* m = mysql_init(NULL);
-  must(m, mysql_real_connect(m, "localhost", user(), password(), db(), 0, sock(), 0), "socket connect");
+  must(m, mysql_real_connect(m, "localhost", user(), password(), db(), 0, sock(), 0),
+       "socket connect");
 }
 static int scenario_passwords(void) {
   leak_with_password();
@@ -243,9 +270,15 @@ static int scenario_passwords(void) {
 }
 
 /* Closing twice: a double free in libmariadb without connleak. */
-NOINLINE static MYSQL* open_for_double_close(void) { return open_report_conn(); }
-NOINLINE static void first_close(MYSQL* m) { mysql_close(m); }
-NOINLINE static void second_close(MYSQL* m) { mysql_close(m); }
+NOINLINE static MYSQL* open_for_double_close(void) {
+  return open_report_conn();
+}
+NOINLINE static void first_close(MYSQL* m) {
+  mysql_close(m);
+}
+NOINLINE static void second_close(MYSQL* m) {
+  mysql_close(m);
+}
 static int scenario_double_close(void) {
   MYSQL* m = open_for_double_close();
   first_close(m);
@@ -348,21 +381,36 @@ int main(int argc, char** argv) {
   if (mysql_library_init(0, NULL, NULL)) return 2;
   const char* s = argv[1];
   int rc = 2;
-  if (!strcmp(s, "leak")) rc = scenario_leak();
-  else if (!strcmp(s, "clean")) rc = scenario_clean();
-  else if (!strcmp(s, "failed_leak")) rc = scenario_failed_leak();
-  else if (!strcmp(s, "failed_closed")) rc = scenario_failed_closed();
-  else if (!strcmp(s, "init_only")) rc = scenario_init_only();
-  else if (!strcmp(s, "stack_handle")) rc = scenario_stack_handle();
-  else if (!strcmp(s, "async")) rc = scenario_async();
-  else if (!strcmp(s, "reconnect")) rc = scenario_reconnect();
-  else if (!strcmp(s, "storm")) rc = scenario_storm();
-  else if (!strcmp(s, "passwords")) rc = scenario_passwords();
-  else if (!strcmp(s, "double_close")) rc = scenario_double_close();
-  else if (!strcmp(s, "unseen_init")) rc = scenario_unseen_init();
-  else if (!strcmp(s, "change_user")) rc = scenario_change_user();
-  else if (!strcmp(s, "activity")) rc = scenario_activity();
-  else fprintf(stderr, "unknown scenario %s\n", s);
+  if (!strcmp(s, "leak"))
+    rc = scenario_leak();
+  else if (!strcmp(s, "clean"))
+    rc = scenario_clean();
+  else if (!strcmp(s, "failed_leak"))
+    rc = scenario_failed_leak();
+  else if (!strcmp(s, "failed_closed"))
+    rc = scenario_failed_closed();
+  else if (!strcmp(s, "init_only"))
+    rc = scenario_init_only();
+  else if (!strcmp(s, "stack_handle"))
+    rc = scenario_stack_handle();
+  else if (!strcmp(s, "async"))
+    rc = scenario_async();
+  else if (!strcmp(s, "reconnect"))
+    rc = scenario_reconnect();
+  else if (!strcmp(s, "storm"))
+    rc = scenario_storm();
+  else if (!strcmp(s, "passwords"))
+    rc = scenario_passwords();
+  else if (!strcmp(s, "double_close"))
+    rc = scenario_double_close();
+  else if (!strcmp(s, "unseen_init"))
+    rc = scenario_unseen_init();
+  else if (!strcmp(s, "change_user"))
+    rc = scenario_change_user();
+  else if (!strcmp(s, "activity"))
+    rc = scenario_activity();
+  else
+    fprintf(stderr, "unknown scenario %s\n", s);
   fflush(stdout);
   return rc;
 }

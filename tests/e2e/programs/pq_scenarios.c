@@ -31,9 +31,13 @@ static PGconn* must_connect(const char* info) {
   return c;
 }
 
-NOINLINE static PGconn* open_report_conn(void) { return must_connect(conninfo()); }
+NOINLINE static PGconn* open_report_conn(void) {
+  return must_connect(conninfo());
+}
 
-NOINLINE static void open_and_close(void) { PQfinish(must_connect(conninfo())); }
+NOINLINE static void open_and_close(void) {
+  PQfinish(must_connect(conninfo()));
+}
 
 static int scenario_leak(void) {
   open_report_conn();
@@ -65,9 +69,15 @@ static int scenario_failed_finished(void) {
   return 0;
 }
 
-NOINLINE static PGconn* open_for_double_close(void) { return must_connect(conninfo()); }
-NOINLINE static void first_close(PGconn* c) { PQfinish(c); }
-NOINLINE static void second_close(PGconn* c) { PQfinish(c); }
+NOINLINE static PGconn* open_for_double_close(void) {
+  return must_connect(conninfo());
+}
+NOINLINE static void first_close(PGconn* c) {
+  PQfinish(c);
+}
+NOINLINE static void second_close(PGconn* c) {
+  PQfinish(c);
+}
 
 static int scenario_double_close(void) {
   PGconn* c = open_for_double_close();
@@ -78,7 +88,9 @@ static int scenario_double_close(void) {
 
 /* 16 threads, each 50 open/close pairs and exactly one leak. */
 enum { kThreads = 16, kRounds = 50 };
-NOINLINE static void storm_leak_one(void) { must_connect(conninfo()); }
+NOINLINE static void storm_leak_one(void) {
+  must_connect(conninfo());
+}
 static void* storm_worker(void* arg) {
   (void)arg;
   for (int i = 0; i < kRounds; ++i) open_and_close();
@@ -112,7 +124,9 @@ static void* exiter(void* arg) {
   open_and_close();
   exit(3);
 }
-NOINLINE static void leak_before_thread_exit(void) { must_connect(conninfo()); }
+NOINLINE static void leak_before_thread_exit(void) {
+  must_connect(conninfo());
+}
 static int scenario_exit_thread(void) {
   leak_before_thread_exit();
   pthread_t a, b;
@@ -122,7 +136,9 @@ static int scenario_exit_thread(void) {
   return 0;
 }
 
-NOINLINE static void leak_before_underscore_exit(void) { must_connect(conninfo()); }
+NOINLINE static void leak_before_underscore_exit(void) {
+  must_connect(conninfo());
+}
 static int scenario_underscore_exit(void) {
   leak_before_underscore_exit();
   _exit(5);
@@ -157,8 +173,8 @@ static int scenario_async_leak(void) {
 /* Every way to hand libpq a password. None may reach the report. */
 NOINLINE static void leak_with_params(void) {
   const char* kw[] = {"host", "port", "dbname", "user", "password", NULL};
-  const char* val[] = {getenv("CONNLEAK_TEST_PG_HOST"), getenv("CONNLEAK_TEST_PG_PORT"),
-                       getenv("CONNLEAK_TEST_PG_APP_DB"), getenv("CONNLEAK_TEST_PG_APP_USER"),
+  const char* val[] = {getenv("CONNLEAK_TEST_PG_HOST"),         getenv("CONNLEAK_TEST_PG_PORT"),
+                       getenv("CONNLEAK_TEST_PG_APP_DB"),       getenv("CONNLEAK_TEST_PG_APP_USER"),
                        getenv("CONNLEAK_TEST_PG_APP_PASSWORD"), NULL};
   PGconn* c = PQconnectdbParams(kw, val, 0);
   if (PQstatus(c) != CONNECTION_OK) {
@@ -166,12 +182,14 @@ NOINLINE static void leak_with_params(void) {
     exit(3);
   }
 }
-NOINLINE static void leak_with_uri(const char* uri) { must_connect(uri); }
+NOINLINE static void leak_with_uri(const char* uri) {
+  must_connect(uri);
+}
 NOINLINE static void leak_with_setdblogin(void) {
-  PGconn* c = PQsetdbLogin(getenv("CONNLEAK_TEST_PG_HOST"), getenv("CONNLEAK_TEST_PG_PORT"), NULL,
-                           NULL, getenv("CONNLEAK_TEST_PG_APP_DB"),
-                           getenv("CONNLEAK_TEST_PG_APP_USER"),
-                           getenv("CONNLEAK_TEST_PG_APP_PASSWORD"));
+  PGconn* c =
+      PQsetdbLogin(getenv("CONNLEAK_TEST_PG_HOST"), getenv("CONNLEAK_TEST_PG_PORT"), NULL, NULL,
+                   getenv("CONNLEAK_TEST_PG_APP_DB"), getenv("CONNLEAK_TEST_PG_APP_USER"),
+                   getenv("CONNLEAK_TEST_PG_APP_PASSWORD"));
   if (PQstatus(c) != CONNECTION_OK) exit(3);
 }
 NOINLINE static void leak_with_keywords(void) {
@@ -192,7 +210,9 @@ static int scenario_passwords(int argc, char** argv) {
   return 0;
 }
 
-NOINLINE static PGconn* open_for_reset(void) { return must_connect(conninfo()); }
+NOINLINE static PGconn* open_for_reset(void) {
+  return must_connect(conninfo());
+}
 static int scenario_reset(void) {
   PGconn* keep = open_for_reset();
   PQreset(keep); /* leaked after one reset */

@@ -26,7 +26,8 @@ int main() {
   Dl_info where{};
   void* raise = dlsym(RTLD_DEFAULT, "_Unwind_RaiseException");
   if (!raise || !dladdr(raise, &where) || !std::strstr(where.dli_fname, "libgcc_s")) {
-    std::fprintf(stderr, "_Unwind_RaiseException resolves to %s\n", raise ? where.dli_fname : "nothing");
+    std::fprintf(stderr, "_Unwind_RaiseException resolves to %s\n",
+                 raise ? where.dli_fname : "nothing");
     return 10;
   }
 
