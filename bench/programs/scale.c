@@ -43,16 +43,17 @@ static long rss_bytes(void) {
     __asm__ volatile("" ::: "memory"); /* keep it a real frame */ \
     return conn;                                                  \
   }
-#define SITES10(d)                                                                        \
-  SITE(d##0)                                                                              \
-  SITE(d##1) SITE(d##2) SITE(d##3) SITE(d##4) SITE(d##5) SITE(d##6) SITE(d##7) SITE(d##8) \
-      SITE(d##9)
-SITES10(0)
-SITES10(1) SITES10(2) SITES10(3) SITES10(4) SITES10(5) SITES10(6) SITES10(7) SITES10(8) SITES10(9)
-#define PTR10(d)                                                                             \
-  site_##d##0, site_##d##1, site_##d##2, site_##d##3, site_##d##4, site_##d##5, site_##d##6, \
-      site_##d##7, site_##d##8, site_##d##9
-    typedef PGconn* (*SiteFn)(void);
+// clang-format off (clang-format reflows these sequences differently on each pass)
+#define SITES10(d) \
+  SITE(d##0) SITE(d##1) SITE(d##2) SITE(d##3) SITE(d##4) \
+  SITE(d##5) SITE(d##6) SITE(d##7) SITE(d##8) SITE(d##9)
+SITES10(0) SITES10(1) SITES10(2) SITES10(3) SITES10(4)
+SITES10(5) SITES10(6) SITES10(7) SITES10(8) SITES10(9)
+#define PTR10(d) \
+  site_##d##0, site_##d##1, site_##d##2, site_##d##3, site_##d##4, \
+  site_##d##5, site_##d##6, site_##d##7, site_##d##8, site_##d##9
+typedef PGconn* (*SiteFn)(void);
+// clang-format on
 static const SiteFn kSites[100] = {PTR10(0), PTR10(1), PTR10(2), PTR10(3), PTR10(4),
                                    PTR10(5), PTR10(6), PTR10(7), PTR10(8), PTR10(9)};
 
