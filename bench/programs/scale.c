@@ -43,7 +43,8 @@ static long rss_bytes(void) {
     __asm__ volatile("" ::: "memory"); /* keep it a real frame */ \
     return conn;                                                  \
   }
-// clang-format off (clang-format reflows these sequences differently on each pass)
+// clang-format reflows these sequences differently on each pass:
+// clang-format off
 #define SITES10(d) \
   SITE(d##0) SITE(d##1) SITE(d##2) SITE(d##3) SITE(d##4) \
   SITE(d##5) SITE(d##6) SITE(d##7) SITE(d##8) SITE(d##9)
