@@ -230,6 +230,7 @@ TEST(PictureRun, PrometheusTextHasTheRunsValues) {
         "db_client_connection_max{pool_name=\"" + pool + "\"} 5",
         "db_client_connection_use_time_seconds_count{pool_name=\"" + pool + "\"} 3",
         "connleak_pool_exhausted_total{pool_name=\"" + pool + "\"} 1",
+        "db_client_connection_timeouts_total{pool_name=\"" + pool + "\"} 1",
         "connleak_connections_open{library=\"libpq\",target=\"host=127.0.0.1 port=" +
             env.at("CONNLEAK_TEST_PG_PORT") + " dbname=connleak\"} 4",
         std::string("connleak_leaked_total 1"), std::string("connleak_checkouts_leaked_total 2"),

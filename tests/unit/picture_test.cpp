@@ -239,6 +239,7 @@ TEST(PrometheusFormat, ValidTextWithPoolAndLeakValues) {
   EXPECT_TRUE(has("db_client_connection_use_time_seconds_sum{pool_name=\"c#1\"} 3.25"));
   EXPECT_TRUE(has("db_client_connection_use_time_seconds_count{pool_name=\"c#1\"} 2"));
   EXPECT_TRUE(has("connleak_pool_exhausted_total{pool_name=\"c#1\"} 1"));
+  EXPECT_TRUE(has("db_client_connection_timeouts_total{pool_name=\"c#1\"} 1"));
   EXPECT_TRUE(
       has("connleak_connections_open{library=\"libpq\",target=\"host=db.internal port=5432 "
           "dbname=shop\"} 2"))

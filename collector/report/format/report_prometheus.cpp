@@ -153,6 +153,15 @@ std::string render_prometheus(const Report& report, const std::vector<SnapshotMa
     w.sample("db_client_connection_use_time_seconds_count", {{"pool_name", name}},
              static_cast<double>(s.use_time.count));
   }
+  // OTel's db.client.connection.timeouts: every pool_exhausted snapshot is a
+  // caller whose wait for a connection ended in the pool's timeout error (the
+  // adapters call connleak_pool_exhausted from exactly that except clause).
+  w.family("db_client_connection_timeouts_total", "counter",
+           "Connection timeouts while waiting for a connection from the pool (OpenTelemetry "
+           "db.client.connection.timeouts).");
+  for (const auto& [name, s] : pools)
+    w.sample("db_client_connection_timeouts_total", {{"pool_name", name}},
+             static_cast<double>(s.exhausted));
   w.family(
       "connleak_pool_exhausted_total", "counter",
       "pool_exhausted snapshots taken (a caller waited for a connection the pool did not have).");
