@@ -34,7 +34,12 @@ for t in "${targets[@]}"; do
   echo "== fuzz: $t for ${seconds}s"
   # -timeout: an input that takes more than 10 s counts as a hang (a crash).
   # -rss_limit_mb: so does one that needs more than 2 GB.
-  if ! "$build/bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  # CI (CI=true) runs a seeded, bounded pass so a red build is reproducible
+  # from its log; hunting new findings is a long random-seed run by hand
+  # (scripts/fuzz.sh 600). Open findings are listed in README (Fuzzing).
+  seed=0 runs=-1
+  [[ "${CI:-}" == "true" ]] && seed=${CONNLEAK_FUZZ_SEED:-1} runs=30000
+  if ! "$build/bin/fuzz_$t" -max_total_time="$seconds" -seed="$seed" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$artifacts" \
       "$work" "$root/tests/fuzz/corpus/$t" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
