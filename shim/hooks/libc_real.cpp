@@ -20,9 +20,4 @@ void* lookup(Id id) {
   return fn;
 }
 
-void resolve_all() {
-  for (int i = 0; i < kCount; ++i)
-    if (!g_real[i].load(std::memory_order_relaxed)) lookup(static_cast<Id>(i));
-}
-
 }  // namespace connleak::shim::libc

@@ -2,8 +2,8 @@
 // The real libc function behind each hook of libc_symbols.inc: glibc's, found
 // with dlsym(RTLD_NEXT) and cached in constant-initialized atomics. A hook may
 // run before our constructors, so each slot is filled on first use; the
-// runtime also fills all of them at start (resolve_all), so a hook reached
-// later from a signal handler (the _exit hook) never calls dlsym there.
+// runtime fills the exit functions' at start, so the _exit hook reached from
+// a signal handler never calls dlsym there.
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -27,7 +27,6 @@ extern const char* const kNames[kCount];
 extern std::atomic<void*> g_real[kCount];
 
 void* lookup(Id id);  // dlsym(RTLD_NEXT), stored in g_real[id]; null if absent
-void resolve_all();
 
 template <Id id>
 inline void* real() {

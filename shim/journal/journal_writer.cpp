@@ -54,12 +54,8 @@ std::uint8_t protocol_code(const char* protocol) {
 class Writer final : public JournalSink {
  public:
   std::uint32_t opened(const ConnRecord& r) override {
-    if (!ready()) return 0;
-    std::uint32_t idx = pop();
-    if (idx == kNone) {
-      header_->not_journaled.fetch_add(1, std::memory_order_relaxed);
-      return 0;
-    }
+    std::uint32_t idx = claim();
+    if (idx == kNone) return 0;
     Slot tmp{};
     fill(tmp, r);
     store(idx, tmp);
@@ -69,12 +65,8 @@ class Writer final : public JournalSink {
   }
 
   std::uint32_t checkout_opened(const CheckoutRecord& r) override {
-    if (!ready()) return 0;
-    std::uint32_t idx = pop();
-    if (idx == kNone) {
-      header_->not_journaled.fetch_add(1, std::memory_order_relaxed);
-      return 0;
-    }
+    std::uint32_t idx = claim();
+    if (idx == kNone) return 0;
     Slot tmp{};
     tmp.kind = static_cast<std::uint8_t>(SlotKind::kCheckout);
     tmp.stack = native_stack(r.stack);
@@ -201,6 +193,15 @@ class Writer final : public JournalSink {
     std::memcpy(reinterpret_cast<char*>(&s) + sizeof s.seq,
                 reinterpret_cast<const char*>(&tmp) + sizeof tmp.seq, sizeof(Slot) - sizeof s.seq);
     s.seq.store((seq | 1u) + 1, std::memory_order_release);
+  }
+
+  // A free slot for a new record, or kNone: no journal, or a full one (the
+  // record is then counted as not journaled, and a report says how many).
+  std::uint32_t claim() {
+    if (!ready()) return kNone;
+    std::uint32_t idx = pop();
+    if (idx == kNone) header_->not_journaled.fetch_add(1, std::memory_order_relaxed);
+    return idx;
   }
 
   void fill(Slot& tmp, const ConnRecord& r) {

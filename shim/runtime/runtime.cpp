@@ -96,10 +96,11 @@ void initialize() {
       g_initial_mask_known.store(true, std::memory_order_release);
     const Options& opts = options();
     if (opts.help) log_block(options_help(opts));
-    // Resolve every libc hook's real function now: the exit functions are
-    // called in vfork children (the parent's memory, where a first dlsym
-    // would allocate) and from signal handlers.
-    libc::resolve_all();
+    // Resolve the exit functions now: they are called in vfork children (the
+    // parent's memory, where a first dlsym would allocate) and from signal
+    // handlers. The other libc hooks resolve on first use (no start-up cost).
+    libc::real<libc::k__exit>();
+    libc::real<libc::k__Exit>();
     pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
     journal::install();
     // Registered before the program's own atexit handlers and static
