@@ -1,14 +1,15 @@
 #include "collector/core/fork_gate.h"
 
+#include <sched.h>
 #include <time.h>
 
 namespace connleak::fork_gate {
 
 void prepare() {
-  g_forking.store(true, std::memory_order_seq_cst);
+  g_gate.close();
   // Bounded: a walk that never ends (a thread stopped inside it) must not
   // hang the host's fork(); the child then risks what it would risk anyway.
-  for (int i = 0; i < 100000 && g_inside.load(std::memory_order_seq_cst) != 0; ++i) {
+  for (int i = 0; i < 100000 && !g_gate.empty(); ++i) {
     if (i < 1000) {
       sched_yield();
     } else {
@@ -19,12 +20,11 @@ void prepare() {
 }
 
 void parent() {
-  g_forking.store(false, std::memory_order_seq_cst);
+  g_gate.open();
 }
 
 void child() {
-  g_inside.store(0, std::memory_order_relaxed);
-  g_forking.store(false, std::memory_order_relaxed);
+  g_gate.reset_in_child();
 }
 
 }  // namespace connleak::fork_gate

@@ -12,28 +12,16 @@
 // and waits, bounded, until no walk is in progress; walks that start meanwhile
 // wait until fork() has returned in the parent. The child, single-threaded,
 // starts with the gate open and no walk in progress.
-#include <sched.h>
-
-#include <atomic>
+#include "collector/core/gate.h"
 
 namespace connleak::fork_gate {
 
-inline constinit std::atomic<int> g_inside{0};
-inline constinit std::atomic<bool> g_forking{false};
+inline constinit Gate g_gate;
 
-class Walk {
+// One loader walk; the same handshake as shim::own::HostCall (collector/core/gate.h).
+class Walk : Gate::Pass {
  public:
-  Walk() {
-    for (;;) {
-      g_inside.fetch_add(1, std::memory_order_seq_cst);
-      if (!g_forking.load(std::memory_order_seq_cst)) return;
-      g_inside.fetch_sub(1, std::memory_order_seq_cst);
-      while (g_forking.load(std::memory_order_seq_cst)) sched_yield();
-    }
-  }
-  ~Walk() { g_inside.fetch_sub(1, std::memory_order_seq_cst); }
-  Walk(const Walk&) = delete;
-  Walk& operator=(const Walk&) = delete;
+  Walk() : Gate::Pass(g_gate) {}
 };
 
 // Called by the shim's pthread_atfork handlers (shim/runtime/runtime.cpp).

@@ -13,8 +13,7 @@ namespace connleak::shim::own {
 namespace detail {
 std::atomic<int> g_fd[kSlots] = {-1, -1, -1, -1, -1};
 std::atomic<int> g_users{0};
-std::atomic<int> g_creating{0};
-std::atomic<int> g_host_ops{0};
+constinit Gate g_window;
 }  // namespace detail
 
 namespace {
@@ -36,12 +35,12 @@ int floor_fd() {
 
 // Enters the creation window (own_fds.h), or gives up after a bounded wait.
 bool enter_window() {
-  detail::g_creating.store(1, std::memory_order_seq_cst);
+  detail::g_window.close();
   for (int i = 0; i < 2000; ++i) {
-    if (detail::g_host_ops.load(std::memory_order_seq_cst) == 0) return true;
+    if (detail::g_window.empty()) return true;
     sched_yield();
   }
-  detail::g_creating.store(0, std::memory_order_seq_cst);
+  detail::g_window.open();
   return false;
 }
 
@@ -68,7 +67,7 @@ bool create(const Slot* slots, int n, MakeFn make, void* ctx) {
     // Registered before the window ends: from then on the host's hooks see them.
     for (int i = 0; i < n; ++i) g_fd[slots[i]].store(fds[i], std::memory_order_seq_cst);
   }
-  detail::g_creating.store(0, std::memory_order_seq_cst);
+  detail::g_window.open();
   return made;
 }
 
@@ -105,8 +104,7 @@ void host_closing(unsigned first, unsigned last) {
 void after_fork_child() {
   g_users.store(0, std::memory_order_relaxed);
   // Whoever was creating or closing in the parent is not running here.
-  detail::g_creating.store(0, std::memory_order_relaxed);
-  detail::g_host_ops.store(0, std::memory_order_relaxed);
+  detail::g_window.reset_in_child();
 }
 
 }  // namespace connleak::shim::own

@@ -21,10 +21,10 @@
 // each use is one non-blocking system call, so host_closing() waits
 // microseconds at most. Descriptors closed behind libc's back (a raw close
 // syscall) are not seen: the floor is what protects against those.
-#include <sched.h>
-
 #include <atomic>
 #include <initializer_list>
+
+#include "collector/core/gate.h"
 
 namespace connleak::shim::own {
 
@@ -39,10 +39,11 @@ enum Slot { kPipeRead, kPipeWrite, kListen, kClient, kExitWake, kSlots };
 // cannot close it: the host's dup2 may land between the check and the close,
 // and no system call closes "only if still that file". So creation runs in a
 // window that the host's close/dup hooks cannot overlap (a Dekker handshake):
-//  - the shim sets g_creating, then waits until no host close/dup is between
-//    its hook and the end of its real call (g_host_ops == 0);
-//  - each such hook counts itself in g_host_ops, and if g_creating is set it
-//    counts itself out, waits until the window is over and tries again.
+//  - the shim closes g_window, then waits until no host close/dup is between
+//    its hook and the end of its real call (the gate is empty);
+//  - each such hook passes the gate (HostCall): it counts itself in, and if
+//    the gate is closed it counts itself out, waits until the window is over
+//    and tries again.
 // Sequentially consistent atomics guarantee that at least one side sees the
 // other, so the temporary low number is created, moved up and closed while
 // no host call can touch it. The window holds only non-blocking system calls
@@ -73,25 +74,17 @@ bool take_host_closed();
 namespace detail {
 extern std::atomic<int> g_fd[kSlots];
 extern std::atomic<int> g_users;
-extern std::atomic<int> g_creating;  // the shim is in its creation window (create())
-extern std::atomic<int> g_host_ops;  // host close/dup calls between their hook and their end
+// create()'s window: the shim closes it while it creates; the host's
+// close/dup calls pass through it between their hook and their end.
+extern Gate g_window;
 }  // namespace detail
 
 // Host side of create()'s handshake: held by a close/close_range/closefrom/
-// dup2/dup3 hook from before its checks until the real call returned.
-class HostCall {
+// dup2/dup3 hook from before its checks until the real call returned. The
+// same handshake as fork_gate::Walk, hence one Gate (collector/core/gate.h).
+class HostCall : Gate::Pass {
  public:
-  HostCall() {
-    for (;;) {
-      detail::g_host_ops.fetch_add(1, std::memory_order_seq_cst);
-      if (detail::g_creating.load(std::memory_order_seq_cst) == 0) return;
-      detail::g_host_ops.fetch_sub(1, std::memory_order_seq_cst);
-      while (detail::g_creating.load(std::memory_order_seq_cst) != 0) sched_yield();
-    }
-  }
-  ~HostCall() { detail::g_host_ops.fetch_sub(1, std::memory_order_seq_cst); }
-  HostCall(const HostCall&) = delete;
-  HostCall& operator=(const HostCall&) = delete;
+  HostCall() : Gate::Pass(detail::g_window) {}
 };
 
 // Runs fn(fd) while `slot`'s descriptor is ours, else returns `dead`.
