@@ -2,6 +2,7 @@
 // Drives the built `connleak` binary (and programs under it) from tests:
 // synchronous runs with captured output, and live processes a test can read a
 // line from and signal, so tests synchronise on output, never on sleeps.
+// The CLI face of the one process harness (tests/common/harness.h).
 #include <sys/types.h>
 
 #include <map>
@@ -9,7 +10,14 @@
 #include <utility>
 #include <vector>
 
+#include "tests/common/harness.h"
+
 namespace cli_test {
+
+using test_harness::contains;
+using test_harness::lines;
+using test_harness::read_file;
+using test_harness::write_file;
 
 struct Result {
   int exit_code = -1;  // -1 when killed by a signal
@@ -35,7 +43,7 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
   // Next stdout line (without '\n'); throws on EOF or after `timeout_seconds`.
   std::string read_line(int timeout_seconds = 60);
   void write_stdin(const std::string& data);
@@ -44,10 +52,8 @@ class Process {
   Result wait(int timeout_seconds = 120);
 
  private:
-  pid_t pid_ = -1;
-  int in_ = -1, out_ = -1, err_ = -1;
-  std::string out_buf_, err_buf_;
-  bool reaped_ = false;
+  test_harness::Child child_;
+  std::size_t line_start_ = 0;  // read_line's position in child_.out()
 };
 
 Result run(const std::vector<std::string>& argv, const Options& options = {});
@@ -60,15 +66,11 @@ std::string bin(const std::string& name);     // a test program from the build t
 std::string golden(const std::string& name);  // tests/cli/golden/<name>
 std::string source_dir();                     // the repository
 
-std::string read_file(const std::string& path);
-void write_file(const std::string& path, const std::string& content);
 // Compares `actual` with the golden file; CONNLEAK_UPDATE_GOLDEN=1 rewrites it instead.
 // Returns "" on a match, else a diff-like message.
 std::string compare_golden(const std::string& name, const std::string& actual);
 
 const std::map<std::string, std::string>& pg_env();
-std::vector<std::string> lines(const std::string& text);
-bool contains(const std::string& haystack, const std::string& needle);
 std::string describe(const Result& r);
 
 // A fresh directory under /tmp, removed with everything in it.

@@ -1,15 +1,20 @@
 #pragma once
-// Runs real programs under libconnleak.so and reads back what they reported.
+// Runs real programs under libconnleak.so and reads back what they reported:
+// the e2e face of the one process harness (tests/common/harness.h).
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "tests/common/harness.h"
+
 namespace e2e {
 
 using nlohmann::json;
+using test_harness::count;
 
 // Variables of the throwaway PostgreSQL (scripts/pg-server.sh writes them).
 const std::map<std::string, std::string>& pg_env();
@@ -50,6 +55,8 @@ std::vector<json> with_status(const json& report, const std::string& status);
 bool names_function(const json& frames, const std::string& function);
 // Human-readable dump for assertion messages.
 std::string describe(const Result& r);
+// The value of a "key=123" line the program printed; throws when it did not.
+std::int64_t printed(const Result& r, const std::string& key);
 
 }  // namespace e2e
 
@@ -71,21 +78,17 @@ class Session {
   bool wait_err(const std::string& needle, int times = 1, int timeout_seconds = 30);
   // Sends `command`, waits for its "ok" line.
   bool command(const std::string& command, int timeout_seconds = 30);
-  const std::string& out() const { return out_; }
-  const std::string& err() const { return err_; }
-  int pid() const { return pid_; }
+  const std::string& out() const { return child_->out(); }
+  const std::string& err() const { return child_->err(); }
+  int pid() const { return child_->pid(); }
   const std::string& report_dir() const { return report_dir_; }
   // Closes stdin, waits for exit, returns everything like run().
   Result finish(int timeout_seconds = 60);
 
  private:
-  bool wait_for(const std::string* stream, const std::string& needle, int times,
-                int timeout_seconds);
-  void pump(int timeout_ms);
-  int pid_ = 0;
-  int in_ = -1, out_fd_ = -1, err_fd_ = -1;
-  std::string out_, err_, report_dir_;
-  bool finished_ = false;
+  bool wait_for(bool on_stdout, const std::string& needle, int times, int timeout_seconds);
+  std::string report_dir_;
+  std::unique_ptr<test_harness::Child> child_;
 };
 
 // Runs a program that holds something (a transaction, a checkout) until its
@@ -94,8 +97,10 @@ class Session {
 Result run_until_err(const std::vector<std::string>& argv, const RunOptions& options,
                      const std::string& needle, int timeout_seconds = 30);
 
-int count(const std::string& haystack, const std::string& needle);
 std::optional<json> read_report(const std::string& path);
+// Every JSON report the run left in its directory (exit report, dumps,
+// snapshots) whose "trigger" is `trigger`.
+std::vector<json> reports_with_trigger(const Result& r, const std::string& trigger);
 
 // Python programs (tests/e2e/python): the script's path, the 1-based line of
 // the first line containing `marker`, and whether Python `frames` hold

@@ -2,8 +2,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <set>
-
 #include "tests/e2e/harness.h"
 
 namespace e2e {
@@ -11,40 +9,6 @@ namespace {
 
 Result scenario(const std::string& name, const RunOptions& options = {}) {
   return run({bin("pq_scenarios"), name}, options);
-}
-
-TEST(Libpq, LeakIsReportedWithTheOpeningFunction) {
-  Result r = scenario("leak");
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  const json& rep = report_of(r);
-  EXPECT_EQ(rep.at("tool"), "connleak");
-  EXPECT_EQ(rep.at("pid"), r.pid);
-  EXPECT_EQ(rep.at("trigger"), "exit");
-  EXPECT_EQ(summary(r, "opened"), 2u);  // one PQconnectdb = one record, not two
-  EXPECT_EQ(summary(r, "closed"), 1u);
-  EXPECT_EQ(summary(r, "leaked"), 1u);
-  auto leaked = with_status(rep, "leaked");
-  ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  const json& c = leaked[0];
-  EXPECT_EQ(c.at("library"), "libpq");
-  EXPECT_EQ(c.at("state"), "connected");
-  EXPECT_GT(c.at("server_id").get<std::int64_t>(),
-            0);  // PQbackendPID, matches pg_stat_activity.pid
-  EXPECT_NE(c.at("target").get<std::string>().find("host=127.0.0.1"), std::string::npos);
-  const json& native = c.at("acquired").at("native");
-  EXPECT_TRUE(names_function(native, "open_report_conn")) << native.dump(2);
-  EXPECT_TRUE(names_function(native, "main")) << native.dump(2);
-  // Innermost first, shim frames left out: the first frame is the caller of PQconnectdb.
-  EXPECT_EQ(native.at(0).at("function"), "must_connect") << native.dump(2);
-  EXPECT_NE(native.at(0).at("file").get<std::string>().find("pq_scenarios.c"), std::string::npos);
-  EXPECT_TRUE(native.at(0).at("line").is_number());
-  for (const json& f : native)
-    EXPECT_EQ(f.at("module").get<std::string>().find("libconnleak"), std::string::npos) << f.dump();
-  // The human report on stderr.
-  EXPECT_NE(r.err.find("connleak: 1 connection(s) never closed, opened from:"), std::string::npos)
-      << r.err;
-  EXPECT_NE(r.err.find("open_report_conn"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("SUMMARY: connleak: 1 leaked connection(s)"), std::string::npos) << r.err;
 }
 
 TEST(Libpq, ReportFileIsPrivateAndComplete) {
@@ -62,83 +26,11 @@ TEST(Libpq, ReportFileIsPrivateAndComplete) {
   EXPECT_EQ(rep.at("argv").at(1), "leak");
 }
 
-TEST(Libpq, CleanProgramReportsZeroAndOneLine) {
-  Result r = scenario("clean");
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 3u);
-  EXPECT_EQ(summary(r, "closed"), 3u);
-  EXPECT_EQ(summary(r, "leaked"), 0u);
-  EXPECT_EQ(summary(r, "unknown_closes"), 0u);  // PQfinish(NULL) is not a close
-  EXPECT_TRUE(report_of(r).at("connections").empty());
-  // Silent when clean, like LeakSanitizer: the clean line is opt-in.
-  EXPECT_EQ(r.err.find("connleak:"), std::string::npos) << r.err;
-  Result verbose = scenario("clean", {.options = "verbosity=1"});
-  EXPECT_NE(verbose.err.find("connleak: no leaks: 3 connection(s) opened, 3 closed"),
-            std::string::npos)
-      << verbose.err;
-}
-
 TEST(Libpq, QuietSilencesTheCleanLine) {
   Result r = scenario("clean", {.options = "verbosity=1:quiet=1"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.err.find("connleak"), std::string::npos) << r.err;
   EXPECT_EQ(summary(r, "leaked"), 0u);  // the JSON file is still written
-}
-
-TEST(Libpq, FailedConnectNotFinishedIsALeak) {
-  Result r = scenario("failed_leak");
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  auto leaked = with_status(report_of(r), "leaked");
-  ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  EXPECT_EQ(leaked[0].at("state"), "failed");
-  EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "connect_to_dead_port"));
-  EXPECT_NE(r.err.find("connect failed and the handle was never closed"), std::string::npos)
-      << r.err;
-}
-
-TEST(Libpq, FailedConnectFinishedIsClean) {
-  Result r = scenario("failed_finished");
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 1u);
-  EXPECT_EQ(summary(r, "closed"), 1u);
-  EXPECT_EQ(summary(r, "leaked"), 0u);
-}
-
-TEST(Libpq, DoubleCloseIsReportedWithThreeStacksAndDoesNotCrash) {
-  Result r = scenario("double_close");
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(summary(r, "double_closes"), 1u);
-  EXPECT_EQ(summary(r, "leaked"), 0u);
-  auto closed = with_status(report_of(r), "closed");
-  ASSERT_EQ(closed.size(), 1u) << describe(r);
-  const json& c = closed[0];
-  ASSERT_EQ(c.at("alerts").size(), 1u);
-  EXPECT_EQ(c.at("alerts").at(0).at("kind"), "double_close");
-  EXPECT_TRUE(names_function(c.at("acquired").at("native"), "open_for_double_close"));
-  EXPECT_TRUE(names_function(c.at("closed_from").at("native"), "first_close"));
-  EXPECT_TRUE(names_function(c.at("closed_again_from").at("native"), "second_close"));
-  EXPECT_NE(r.err.find("double PQfinish"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("closed again from:"), std::string::npos) << r.err;
-}
-
-TEST(Libpq, SixteenThreadStormAccountsForEveryHandle) {
-  Result r = scenario("storm");
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 16u * 51u);
-  EXPECT_EQ(summary(r, "closed"), 16u * 50u);
-  EXPECT_EQ(summary(r, "leaked"), 16u);
-  EXPECT_EQ(summary(r, "double_closes"), 0u);
-  EXPECT_EQ(summary(r, "unknown_closes"), 0u);
-  auto leaked = with_status(report_of(r), "leaked");
-  ASSERT_EQ(leaked.size(), 16u);
-  std::set<std::int64_t> threads;
-  for (const json& c : leaked) {
-    EXPECT_TRUE(names_function(c.at("acquired").at("native"), "storm_leak_one"));
-    threads.insert(c.at("thread").get<std::int64_t>());
-  }
-  EXPECT_EQ(threads.size(), 16u);  // each leak carries the thread that opened it
-  EXPECT_NE(r.err.find("connleak: 16 connection(s) never closed, opened from:"), std::string::npos)
-      << r.err;
 }
 
 TEST(Libpq, ExitFromAnotherThreadWhileHooksRunWritesTheReport) {

@@ -170,12 +170,7 @@ TEST(Pools, ExhaustionSnapshotNamesBothHolders) {
   EXPECT_NE(r.out.find("exhausted -> 0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("exhausted -> 1"), std::string::npos) << r.out;  // rate-limited
   EXPECT_EQ(count(r.err, "snapshot (pool_exhausted)"), 1) << r.err;
-  std::vector<json> snapshots;
-  for (const std::string& name : r.files) {
-    if (name == "connleak." + std::to_string(r.pid) + ".json") continue;
-    auto doc = read_report(r.report_dir + "/" + name);
-    if (doc && doc->at("trigger") == "pool_exhausted") snapshots.push_back(*doc);
-  }
+  std::vector<json> snapshots = reports_with_trigger(r, "pool_exhausted");
   ASSERT_EQ(snapshots.size(), 1u) << describe(r);
   const json& snap = snapshots[0];
   EXPECT_EQ(snap.at("snapshot").at("waited_seconds"), 2.5);
@@ -252,11 +247,7 @@ TEST(Pools, ServerRefusalWritesOneSnapshot) {
   EXPECT_EQ(count(r.out, "refused"), 2) << r.out;
   EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
   EXPECT_NE(r.err.find("53300"), std::string::npos) << r.err;
-  std::vector<json> snapshots;
-  for (const std::string& name : r.files) {
-    auto doc = read_report(r.report_dir + "/" + name);
-    if (doc && doc->at("trigger") == "server_refused") snapshots.push_back(*doc);
-  }
+  std::vector<json> snapshots = reports_with_trigger(r, "server_refused");
   ASSERT_EQ(snapshots.size(), 1u) << describe(r);
   const json& snap = snapshots[0];
   EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("53300"), std::string::npos);
@@ -283,11 +274,7 @@ TEST(Pools, ServerRefusalDuringANonBlockingConnectWritesOneSnapshot) {
   EXPECT_EQ(count(r.out, "refuse_async opened"), 2) << r.out;
   EXPECT_EQ(count(r.out, " refused\n"), 2) << r.out;
   EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
-  std::vector<json> snapshots;
-  for (const std::string& name : r.files) {
-    auto doc = read_report(r.report_dir + "/" + name);
-    if (doc && doc->at("trigger") == "server_refused") snapshots.push_back(*doc);
-  }
+  std::vector<json> snapshots = reports_with_trigger(r, "server_refused");
   ASSERT_EQ(snapshots.size(), 1u) << describe(r);
   const json& snap = snapshots[0];
   EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("53300"), std::string::npos);
@@ -353,11 +340,7 @@ print("ok")
   EXPECT_EQ(count(r.out, "refused code=1226 after 2\n"), 2) << r.out;
   // Two refusals within the interval: one snapshot.
   EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
-  std::vector<json> snapshots;
-  for (const std::string& name : r.files) {
-    auto doc = read_report(r.report_dir + "/" + name);
-    if (doc && doc->at("trigger") == "server_refused") snapshots.push_back(*doc);
-  }
+  std::vector<json> snapshots = reports_with_trigger(r, "server_refused");
   ASSERT_EQ(snapshots.size(), 1u) << describe(r);
   const json& snap = snapshots[0];
   EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("1226"), std::string::npos);

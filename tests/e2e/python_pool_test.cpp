@@ -121,13 +121,9 @@ void expect_idle_connections_pooled(const json& report, const json& leaked_check
 
 // The dump file written for `trigger` (connleak.<pid>.<n>.json), if any.
 std::optional<json> dump_with_trigger(const Result& r, const std::string& trigger) {
-  for (const std::string& f : r.files) {
-    if (f == "connleak." + std::to_string(r.pid) + ".json" || f.rfind("connleak.", 0) != 0)
-      continue;
-    auto d = read_report(r.report_dir + "/" + f);
-    if (d && d->value("trigger", "") == trigger) return d;
-  }
-  return std::nullopt;
+  std::vector<json> found = reports_with_trigger(r, trigger);
+  if (found.empty()) return std::nullopt;
+  return found.front();
 }
 
 // --- asyncpg: the first case ---
