@@ -6,7 +6,8 @@
 #   scripts/node-deps.sh DIR
 #
 # When npm or the registry is unreachable, DIR/unavailable holds the reason
-# (the tests then skip, saying why) and the script exits 0.
+# and the script exits 0: the Node tests skip, saying why, when npm is not
+# installed, and fail with the reason when the install failed.
 set -euo pipefail
 exec </dev/null
 dir=${1:?usage: $0 DIR}

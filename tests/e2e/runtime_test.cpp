@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "tests/e2e/harness.h"
 
@@ -74,37 +75,72 @@ TEST(RawSyscall, ClosesThroughSyscallAreSeen) {
       << leaked[0].dump(2);
 }
 
-// Node.js drivers that speak the protocol themselves; libuv closes their
-// sockets with syscall(SYS_close). Installed by scripts/node-deps.sh (fixture).
-void expect_node_program(const std::string& name, const std::string& protocol,
-                         const std::string& password) {
-  std::string dir = CONNLEAK_E2E_NODE_DIR;
-  if (std::ifstream unavailable{dir + "/unavailable"}) {
-    std::stringstream why;
-    why << unavailable.rdbuf();
-    GTEST_SKIP() << "Node.js drivers not installed: " << why.str();
-  }
-  RunOptions o;
-  o.env = {{"NODE_PATH", dir + "/node_modules"}};
-  Result r = run({"node", std::string(CONNLEAK_E2E_NODE_SRC) + "/" + name}, o);
+// The programs of this file share one shape: three connections, two closed
+// by the program, one kept until exit. What every such run must show.
+void expect_three_opened_one_leaked(const Result& r, const std::string& library) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.out, "done\n") << describe(r);
+  EXPECT_EQ(r.err.find("cannot find the real"), std::string::npos) << r.err;
   EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
   EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
   EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
   auto leaked = with_status(report_of(r), "leaked");
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  EXPECT_EQ(leaked[0].at("library"), "socket") << leaked[0].dump(2);
-  EXPECT_EQ(leaked[0].value("protocol", ""), protocol) << leaked[0].dump(2);
+  EXPECT_EQ(leaked[0].at("library"), library) << leaked[0].dump(2);
+}
+
+// No output of the run names the password.
+void expect_no_password(const Result& r, const std::string& password) {
+  EXPECT_EQ(r.out.find(password), std::string::npos);
   EXPECT_EQ(r.err.find(password), std::string::npos);
   EXPECT_EQ(r.report_text.find(password), std::string::npos);
 }
 
+// Node.js drivers that speak the protocol themselves; libuv closes their
+// sockets with syscall(SYS_close). Installed by scripts/node-deps.sh (fixture),
+// which leaves DIR/unavailable saying why when it could not. The tests skip
+// only when node or npm is absent; an install that failed is a failure.
+std::string node_unavailable() {
+  std::ifstream unavailable{std::string(CONNLEAK_E2E_NODE_DIR) + "/unavailable"};
+  if (!unavailable) return "";
+  std::stringstream why;
+  why << unavailable.rdbuf();
+  return why.str();
+}
+
+std::string node_missing() {
+  if (access("/usr/bin/node", X_OK) != 0 && access("/usr/bin/nodejs", X_OK) != 0)
+    return "Node.js is not installed (scripts/install-deps.sh)";
+  if (node_unavailable().rfind("npm is not installed", 0) == 0)
+    return "npm is not installed (scripts/install-deps.sh)";
+  return "";
+}
+
+Result run_node(const std::string& name) {
+  if (std::string why = node_unavailable(); !why.empty())
+    throw std::runtime_error("Node.js drivers not installed: " + why);
+  RunOptions o;
+  o.env = {{"NODE_PATH", std::string(CONNLEAK_E2E_NODE_DIR) + "/node_modules"}};
+  return run({"node", std::string(CONNLEAK_E2E_NODE_SRC) + "/" + name}, o);
+}
+
+void expect_node_program(const std::string& name, const std::string& protocol,
+                         const std::string& password) {
+  Result r = run_node(name);
+  expect_three_opened_one_leaked(r, "socket");
+  if (r.report)
+    for (const json& c : with_status(*r.report, "leaked"))
+      EXPECT_EQ(c.value("protocol", ""), protocol) << c.dump(2);
+  expect_no_password(r, password);
+}
+
 TEST(Node, PgThreeOpenedTwoClosedOneLeaked) {
+  if (std::string why = node_missing(); !why.empty()) GTEST_SKIP() << why;
   expect_node_program("pg_leak.js", "postgresql", pg("APP_PASSWORD"));
 }
 
 TEST(Node, Mysql2ThreeOpenedTwoClosedOneLeaked) {
+  if (std::string why = node_missing(); !why.empty()) GTEST_SKIP() << why;
   expect_node_program("mysql2_leak.js", "mysql", mysql("PASSWORD"));
 }
 
@@ -112,15 +148,8 @@ TEST(Node, Mysql2ThreeOpenedTwoClosedOneLeaked) {
 // COM_STMT_PREPARE names the statement, each COM_STMT_EXECUTE counts as one
 // statement run; literals and bound values reach no output.
 TEST(Node, Mysql2PreparedStatementsActivityFromTheWire) {
-  std::string dir = CONNLEAK_E2E_NODE_DIR;
-  if (std::ifstream unavailable{dir + "/unavailable"}) {
-    std::stringstream why;
-    why << unavailable.rdbuf();
-    GTEST_SKIP() << "Node.js drivers not installed: " << why.str();
-  }
-  RunOptions o;
-  o.env = {{"NODE_PATH", dir + "/node_modules"}};
-  Result r = run({"node", std::string(CONNLEAK_E2E_NODE_SRC) + "/mysql2_prepared.js"}, o);
+  if (std::string why = node_missing(); !why.empty()) GTEST_SKIP() << why;
+  Result r = run_node("mysql2_prepared.js");
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   ASSERT_NE(r.out.find("done\n"), std::string::npos) << describe(r);
   auto leaked = with_status(report_of(r), "leaked");
@@ -136,54 +165,56 @@ TEST(Node, Mysql2PreparedStatementsActivityFromTheWire) {
   EXPECT_EQ(c.value("statements", 0), 3) << c.dump(2);
   EXPECT_EQ(c.value("last_statement", ""), "SELECT ? + ? AS v, ? AS s, ? AS b") << c.dump(2);
   EXPECT_TRUE(c.contains("idle_seconds")) << c.dump(2);
-  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
-  EXPECT_EQ(r.report_text.find("hunter2"), std::string::npos) << r.report_text;
+  expect_no_password(r, "hunter2");
 }
 
-// Perl DBI: three connections from three subs, two disconnected, one in a
-// global until exit, which Perl's global destruction closes (perl_destruct).
-void expect_perl_program(const std::string& name, const std::string& library,
+// Perl DBI (one program, tests/e2e/perl/dbi_leak.pl, for both DBD drivers):
+// three connections from three subs, two disconnected, one in a global until
+// exit, which Perl's global destruction closes (perl_destruct).
+void expect_perl_program(const std::string& driver, const std::string& library,
                          const std::string& password) {
-  Result r = run({"/usr/bin/perl", perl_script(name)});
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(r.out, "done\n") << describe(r);
-  EXPECT_EQ(r.err.find("cannot find the real"), std::string::npos) << r.err;
-  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
-  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
-  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
-  auto leaked = with_status(report_of(r), "leaked");
-  ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  EXPECT_EQ(leaked[0].at("library"), library) << leaked[0].dump(2);
-  EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
+  Result r = run({"/usr/bin/perl", perl_script("dbi_leak.pl"), driver});
+  expect_three_opened_one_leaked(r, library);
+  if (r.report)
+    for (const json& c : with_status(*r.report, "leaked"))
+      EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
   // No Perl frames yet (issue 13 point 5): the native stack names the driver.
-  EXPECT_EQ(r.out.find(password), std::string::npos);
-  EXPECT_EQ(r.err.find(password), std::string::npos);
-  EXPECT_EQ(r.report_text.find(password), std::string::npos);
+  expect_no_password(r, password);
 }
 
 TEST(Perl, DbdMariadbWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
-  expect_perl_program("dbd_mariadb_leak.pl", "mysql", mysql("PASSWORD"));
+  expect_perl_program("mariadb", "mysql", mysql("PASSWORD"));
 }
 
 TEST(Perl, DbdPgWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
-  expect_perl_program("dbd_pg_leak.pl", "libpq", pg("APP_PASSWORD"));
+  expect_perl_program("pg", "libpq", pg("APP_PASSWORD"));
 }
 
 // PHP: mysqli (mysqlnd speaks the protocol: socket level); the global is
 // closed by PHP's request shutdown.
 TEST(Php, MysqliGlobalKeptUntilExitIsTheOneLeak) {
   Result r = run({"/usr/bin/php", std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/php/mysqli_leak.php"});
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(r.out, "done\n") << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
-  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
-  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
-  auto leaked = with_status(report_of(r), "leaked");
-  ASSERT_EQ(leaked.size(), 1u) << describe(r);
-  EXPECT_EQ(leaked[0].at("library"), "socket") << leaked[0].dump(2);
-  EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
-  EXPECT_EQ(r.err.find(mysql("PASSWORD")), std::string::npos);
-  EXPECT_EQ(r.report_text.find(mysql("PASSWORD")), std::string::npos);
+  expect_three_opened_one_leaked(r, "socket");
+  if (r.report)
+    for (const json& c : with_status(*r.report, "leaked"))
+      EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
+  expect_no_password(r, mysql("PASSWORD"));
+}
+
+// `connleak run` over one of these programs: exit status 23 for the leak,
+// the program's output through, no password.
+void expect_connleak_run_exits_23(const std::vector<std::string>& program,
+                                  const std::string& password) {
+  RunOptions o;
+  o.preload = false;
+  std::vector<std::string> argv = {CONNLEAK_CLI, "run", "--"};
+  argv.insert(argv.end(), program.begin(), program.end());
+  Result r = run(argv, o);
+  EXPECT_EQ(r.exit_code, 23) << describe(r);
+  EXPECT_NE(r.out.find("done"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.out.find(password), std::string::npos);
+  EXPECT_EQ(r.err.find(password), std::string::npos);
 }
 
 // Ruby's pg: the global kept until exit is closed by pg's free function while
@@ -206,15 +237,10 @@ std::string ruby_script(const std::string& name) {
 TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
   if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
   Result r = run({"/usr/bin/ruby", ruby_script("pg_leak.rb")});
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(r.out, "done\n") << describe(r);
-  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
-  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
-  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  expect_three_opened_one_leaked(r, "libpq");
   auto leaked = with_status(report_of(r), "leaked");
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   const json& c = leaked[0];
-  EXPECT_EQ(c.at("library"), "libpq") << c.dump(2);
   EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
   // Where Ruby's pg made it: the native stack goes through pg's extension
   // (no Ruby frames yet: README, driver table).
@@ -228,33 +254,17 @@ TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
   // What it last ran, kept with the record closed at exit; literal stripped.
   EXPECT_EQ(c.at("statements"), 2) << c.dump(2);
   EXPECT_EQ(c.at("last_statement"), "SET application_name = ?") << c.dump(2);
-  EXPECT_EQ(r.out.find(pg("APP_PASSWORD")), std::string::npos);
-  EXPECT_EQ(r.err.find(pg("APP_PASSWORD")), std::string::npos);
-  EXPECT_EQ(r.report_text.find(pg("APP_PASSWORD")), std::string::npos);
+  expect_no_password(r, pg("APP_PASSWORD"));
 }
 
 TEST(Ruby, ConnleakRunExitsTwentyThree) {
   if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
-  RunOptions o;
-  o.preload = false;
-  Result r = run({CONNLEAK_CLI, "run", "--", "/usr/bin/ruby", ruby_script("pg_leak.rb")}, o);
-  EXPECT_EQ(r.exit_code, 23) << describe(r);
-  EXPECT_NE(r.out.find("done"), std::string::npos) << describe(r);
-  EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
-  EXPECT_EQ(r.err.find(pg("APP_PASSWORD")), std::string::npos);
+  expect_connleak_run_exits_23({"/usr/bin/ruby", ruby_script("pg_leak.rb")}, pg("APP_PASSWORD"));
 }
 
-// The same through `connleak run`: exit status 23 for the leak, no password.
 TEST(Perl, ConnleakRunExitsTwentyThree) {
-  RunOptions o;
-  o.preload = false;
-  Result r =
-      run({CONNLEAK_CLI, "run", "--", "/usr/bin/perl", perl_script("dbd_mariadb_leak.pl")}, o);
-  EXPECT_EQ(r.exit_code, 23) << describe(r);
-  EXPECT_NE(r.out.find("done"), std::string::npos) << describe(r);
-  EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
-  EXPECT_EQ(r.out.find(mysql("PASSWORD")), std::string::npos);
-  EXPECT_EQ(r.err.find(mysql("PASSWORD")), std::string::npos);
+  expect_connleak_run_exits_23({"/usr/bin/perl", perl_script("dbi_leak.pl"), "mariadb"},
+                               mysql("PASSWORD"));
 }
 
 }  // namespace

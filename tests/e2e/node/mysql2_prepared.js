@@ -4,17 +4,12 @@
 // values carry "hunter2": they must reach no output. The connection is kept
 // open at exit (the leak the report lists with its activity).
 const mysql = require('mysql2/promise');
+const {mysqlOptions, runThenExit} = require('./three_connections');
 
 let kept = null;
 
 async function runPrepared() {
-  const c = await mysql.createConnection({
-    host: process.env.CONNLEAK_TEST_MYSQL_HOST,
-    port: Number(process.env.CONNLEAK_TEST_MYSQL_PORT),
-    user: process.env.CONNLEAK_TEST_MYSQL_USER,
-    password: process.env.CONNLEAK_TEST_MYSQL_PASSWORD,
-    database: process.env.CONNLEAK_TEST_MYSQL_DB,
-  });
+  const c = await mysql.createConnection(mysqlOptions());
   await c.query("SET @k = 'hunter2-set'");
   for (let i = 0; i < 2; ++i) {
     const [rows] = await c.execute("SELECT ? + 5 AS v, 'hunter2-stmt' AS s, ? AS b", [37, 'hunter2-bound']);
@@ -23,9 +18,8 @@ async function runPrepared() {
   return c;
 }
 
-(async () => {
+runThenExit(async () => {
   kept = await runPrepared();
   console.log('server_id ' + kept.threadId);
   console.log('done');
-  process.exit(0);
-})().catch((e) => { console.error(e.message); process.exit(1); });
+});

@@ -2,10 +2,9 @@
 // global until exit. node-postgres speaks the protocol itself; libuv closes
 // its sockets with syscall(SYS_close).
 const { Client } = require('pg');
+const {threeConnections} = require('./three_connections');
 
-let kept = null;
-
-async function connectDb() {
+threeConnections(async () => {
   const c = new Client({
     host: process.env.CONNLEAK_TEST_PG_HOST,
     port: Number(process.env.CONNLEAK_TEST_PG_PORT),
@@ -17,16 +16,4 @@ async function connectDb() {
   const r = await c.query('SELECT 41+1 AS v');
   if (r.rows[0].v !== 42) throw new Error('bad value');
   return c;
-}
-
-async function reportTotals() { const c = await connectDb(); await c.end(); }
-async function refreshCache() { const c = await connectDb(); await c.end(); }
-async function openSession() { kept = await connectDb(); }
-
-(async () => {
-  await reportTotals();
-  await refreshCache();
-  await openSession();
-  console.log('done');
-  process.exit(0);  // the kept connection is still open: the leak
-})().catch((e) => { console.error(e.message); process.exit(1); });
+});
