@@ -53,6 +53,11 @@ const Client kClients[] = {
      mysql_leak_extras},
 };
 
+// For gtest's test names (and ctest's, which show the parameter): the row's name.
+void PrintTo(const Client& client, std::ostream* os) {
+  *os << client.name;
+}
+
 class ClientCase : public ::testing::TestWithParam<Client> {
  protected:
   Result scenario(const std::string& name, const RunOptions& options = {}) {
