@@ -5,8 +5,8 @@ timed from Python in CPU time of the calling thread (time.thread_time: a loaded 
   LD_PRELOAD=... PYTHONPATH=<share/connleak/python>   shim + pool hooks
 The pooled connection is a stand-in object (no I/O: reset_on_return=None),
 so what is timed is the pool, the hooks and the shim, not a server. With the
-hooks, the bare API pair (connleak_checkout + connleak_checkin through ctypes)
-is timed too. Prints nanoseconds per checkout + return (best of 5 rounds)."""
+hooks, the bare API pair (connleak_checkout + connleak_checkin as the adapters
+call them, then through ctypes) is timed too. Prints nanoseconds per checkout + return (best of 5 rounds)."""
 import sys
 import time
 
@@ -38,6 +38,19 @@ def pool_pairs(n):
 
 
 def api_pairs(n):
+    """The adapters' calls: the shim's builtins (ctypes where they are missing)."""
+    from connleak import _native
+
+    pid = pool._connleak_pool
+    checkout, checkin = _native.checkout, _native.checkin
+    start = time.thread_time()
+    for _ in range(n):
+        checkin(checkout(pid, 0, 0), 0)
+    return time.thread_time() - start
+
+
+def ctypes_pairs(n):
+    """The same two calls through ctypes (the fallback)."""
     from connleak import _native
 
     api = _native.api()
@@ -57,4 +70,8 @@ n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 hooked = "connleak.adapters.sqlalchemy" in sys.modules
 print("pool checkout+return: %.0f ns%s" % (best(pool_pairs, n), " (hooks on)" if hooked else ""))
 if hooked and getattr(pool, "_connleak_pool", 0):
-    print("api checkout+checkin: %.0f ns" % best(api_pairs, n))
+    from connleak import _native
+
+    fast = _native.api().checkin_fn is not _native.api().checkin
+    print("api checkout+checkin: %.0f ns (%s)" % (best(api_pairs, n), "builtins" if fast else "ctypes"))
+    print("ctypes checkout+checkin: %.0f ns" % best(ctypes_pairs, n))

@@ -68,6 +68,7 @@ bool CheckoutTable::on_checkin(std::uint64_t id, CheckoutEnd how, Timestamp when
   else
     ++counters_.returned;
   if (out) *out = record;
+  record.task_ref = nullptr;  // the caller's to drop; the copies kept here never read it
   if (record.context) {
     auto [at, fresh] = longest_.try_emplace(record.context, record);
     auto held = [](const CheckoutRecord& r) { return r.returned.mono_ns - r.checked_out.mono_ns; };

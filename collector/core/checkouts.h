@@ -41,6 +41,10 @@ struct CheckoutRecord {
   int thread = 0;
   const void* py_thread = nullptr;  // the holder's PyThreadState, compared by identity only
   const char* task = nullptr;       // interned asyncio task name, or null
+  // A weak reference (PyObject*) to that task, owned by the shim's pool API,
+  // only dereferenced under the GIL while the checkout is open (see
+  // shim/python/python_task.h); null once the checkout has ended.
+  void* task_ref = nullptr;
   Timestamp checked_out;
   Timestamp returned;  // valid once `end` is not kOpen
   CheckoutEnd end = CheckoutEnd::kOpen;

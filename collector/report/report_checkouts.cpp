@@ -26,7 +26,10 @@ const PoolInfo* find_pool(const Report& report, std::uint64_t id, std::optional<
 
 void render_holder(std::ostringstream& out, const Checkout& c) {
   if (c.holder_now && c.holder_now->python && !c.holder_now->python->empty()) {
-    out << "  the holder is doing now:\n";
+    if (c.task)
+      out << "  the holder, asyncio task " << *c.task << ", is doing now:\n";
+    else
+      out << "  the holder is doing now:\n";
     out << format_stacks(*c.holder_now, "    ");
   } else if (c.task) {
     out << "  the holder is asyncio task " << *c.task

@@ -116,7 +116,28 @@ bool is_progress(const std::uint8_t* pl, std::size_t n) {
   return n >= 3 && le16(pl + 1) == 0xFFFF;
 }
 
+// The errors of a server out of connection slots: 1040 too many connections
+// (sent instead of the greeting), 1203 and 1226 max_user_connections (MySQL's
+// and MariaDB's, sent after the handshake response).
+bool is_refusal(std::uint32_t code) {
+  return code == 1040 || code == 1203 || code == 1226;
+}
+
 }  // namespace
+
+const char* mysql_refusal_text(std::uint16_t code) {
+  switch (code) {
+    case 1040:
+      return "MySQL error 1040: Too many connections";
+    case 1203:
+      return "MySQL error 1203: the user has too many connections (max_user_connections)";
+    case 1226:
+      return "MySQL error 1226: the account has reached its connection limit "
+             "(MAX_USER_CONNECTIONS)";
+    default:
+      return "MySQL: the server refused the connection";
+  }
+}
 
 // The server's greeting: protocol 10, a NUL-terminated printable version,
 // then the connection id. Decides once the id is in (or first_ is full).
@@ -125,6 +146,17 @@ void Conversation::my_classify(Feed& out) {
   const std::size_t n = first_len_;
   if (n < 4) return;
   const std::size_t payload_end = 4 + std::size_t{le24(b)};
+  // A full server answers with an ERR instead of its greeting (pure-Python
+  // drivers, PyMySQL / aiomysql, show it only as their own exception): the
+  // session is MySQL's, refused. Any other ERR here stays "not a database".
+  if (b[3] == 0 && payload_end >= 4 + 3 && payload_end <= 4 + 1024) {
+    if (n < 7) return;
+    if (b[4] == 0xFF && is_refusal(le16(b + 5))) {
+      out.refused = true;
+      out.refused_code = static_cast<std::uint16_t>(le16(b + 5));
+      return decide(Protocol::kMysql, out);
+    }
+  }
   if (b[3] != 0 || payload_end < 4 + 20 || payload_end > 4 + 1024)
     return decide(Protocol::kNotDatabase, out);
   if (n < 5) return;
@@ -301,6 +333,9 @@ void Conversation::my_response(Feed& out) {
         if (my_status(false, out) < 0) return;
       } else if (header != 0xFF) {
         return;  // 0xFE switches the auth method, 0x01 carries more auth data
+      } else if (server_.prefix_len() >= 3 && is_refusal(le16(server_.payload() + 1))) {
+        out.refused = true;  // the account's connection limit (1203/1226), or 1040
+        out.refused_code = static_cast<std::uint16_t>(le16(server_.payload() + 1));
       }
       return my_pop();
     case kSimple:

@@ -52,9 +52,15 @@ struct Feed {
   // later from an event loop's callback with none of the program's frames.
   bool closing = false;
   // The server refused the session for want of connection slots (PostgreSQL
-  // ErrorResponse with SQLSTATE 53300, "too many clients").
+  // ErrorResponse with SQLSTATE 53300, "too many clients"; MySQL ERR 1040
+  // instead of the greeting, or 1203/1226 after the handshake response).
   bool refused = false;
+  std::uint16_t refused_code = 0;  // MySQL's error code when refused; 0 for PostgreSQL
 };
+
+// What a MySQL refusal (Feed::refused_code: 1040, 1203, 1226) means, for the
+// server_refused snapshot; the same words as the MySQL client library path.
+const char* mysql_refusal_text(std::uint16_t code);
 
 // A statement the client sent (option statements), reported while its bytes
 // are parsed: one send may carry several (asyncpg writes Parse, Bind, Execute

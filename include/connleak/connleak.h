@@ -65,6 +65,24 @@ unsigned long long connleak_checkout(unsigned long long pool_id, int key_kind,
                                      unsigned long long key, const char* task)
     __attribute__((weak));
 
+/* The asyncio task holding checkout `checkout_id` (extension): `task` is the
+ * task object (a PyObject*), passed with the GIL held (ctypes.PyDLL with a
+ * py_object argument). The shim keeps a weak reference, never the task, and
+ * shows the task's suspended coroutine stack (what asyncio.Task.get_stack()
+ * walks) as "what the holder is doing now" in checkout_threshold alerts and
+ * pool snapshots, read under the GIL with C getters only. 0, or -1 for an
+ * unknown or ended checkout or an object that takes no weak reference. */
+int connleak_checkout_task(unsigned long long checkout_id, void* task) __attribute__((weak));
+
+/* connleak_checkout and connleak_checkin as Python builtin functions
+ * (extension, for connleak's Python package): returns a new reference to the
+ * tuple (checkout, checkin), checkout(pool_id, key_kind, key, task_name,
+ * task) -> id (task_name a str or None, task the asyncio task or None: it is
+ * given to connleak_checkout_task), checkin(checkout_id, how) -> 0 | -1.
+ * Call with the GIL held (ctypes.PyDLL, restype py_object), Python >= 3.8;
+ * NULL when the interpreter's C API is not found (then use ctypes). */
+void* connleak_python_functions(void) __attribute__((weak));
+
 /* The checkout ended (`how`: CONNLEAK_RETURNED, _RECLAIMED, _INVALIDATED).
  * 0 on success, -1 for an unknown or already-ended checkout id. */
 int connleak_checkin(unsigned long long checkout_id, int how) __attribute__((weak));

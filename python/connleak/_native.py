@@ -9,6 +9,12 @@ under contention other threads would run in between).
 connleak_pool_exhausted goes through CDLL: it writes a snapshot (stderr, a
 dump file) and looks at other threads' stacks, so it must not hold the GIL
 the shim may need to take from another thread.
+
+The two hot calls, checkout() and checkin() below, are not ctypes calls when
+the shim can avoid it: connleak_python_functions hands out the same two
+calls as Python builtin functions made by the shim from the interpreter's C
+API (no ctypes argument conversion, no libffi), a third of a checkout's cost
+(BENCHMARKS.md). ctypes is the fallback (Python 3.7, a shim without them).
 """
 import ctypes
 import sys
@@ -41,16 +47,42 @@ class _Api(object):
         self.pool_exhausted = c.connleak_pool_exhausted
         self.pool_exhausted.argtypes = (u64, ctypes.c_double)
         self.pool_exhausted.restype = cint
+        self.checkout_task = getattr(py, "connleak_checkout_task", None)
+        if self.checkout_task is not None:
+            self.checkout_task.argtypes = (u64, ctypes.py_object)
+            self.checkout_task.restype = cint
+        self.raw_checkout, self.checkin_fn = self._fast(py) or (self._ctypes_checkout, self.checkin)
+
+    @staticmethod
+    def _fast(py):
+        """The shim's builtin (checkout, checkin), or None."""
+        if sys.version_info < (3, 8):
+            return None
+        try:
+            get = py.connleak_python_functions
+            get.argtypes = ()
+            get.restype = ctypes.py_object
+            return get()
+        except Exception:  # an older shim, or the C API was not found (ValueError: NULL)
+            return None
+
+    def _ctypes_checkout(self, pool_id, key_kind, key, task_name, task):
+        name = task_name.encode("utf-8", "replace") if task_name is not None else None
+        co = self.checkout(pool_id, key_kind, key, name)
+        if co and task is not None and self.checkout_task is not None:
+            self.checkout_task(co, task)
+        return co
 
 
 def available():
     """True when libconnleak.so (with the pool API) is loaded in this process."""
-    global _state
+    global _state, checkin
     if _state is None:
         try:
             # dlopen(NULL): the program and everything in its global scope,
             # LD_PRELOADed libraries included. Never loads anything.
             _state = _Api(ctypes.PyDLL(None), ctypes.CDLL(None))
+            checkin = _state.checkin_fn
         except (OSError, AttributeError):
             _state = False
     return bool(_state)
@@ -69,21 +101,29 @@ def text(value):
     return str(value).encode("utf-8", "replace")
 
 
-def task_name():
-    """The running asyncio task's name, or None outside a task. asyncio is
-    never imported for this: a program that has not imported it has no task."""
-    aio = sys.modules.get("asyncio")
-    if aio is None:
-        return None
-    # Not current_task() alone: outside a loop it raises, and an exception per
-    # checkout was a measurable part of a checkout's cost (BENCHMARKS.md).
-    loop = aio._get_running_loop()
-    if loop is None:
-        return None
-    task = aio.current_task(loop)
-    if task is None:
-        return None
-    return task.get_name().encode("utf-8", "replace")
+def checkout(pool_id, key_kind, key):
+    """connleak_checkout for the calling thread (and asyncio task, if one is
+    running): the checkout id, 0 when not recorded. Only after available()."""
+    # asyncio is never imported for this: a program that has not imported it
+    # has no task. Not current_task() alone: outside a loop it raises, and an
+    # exception per checkout was a measurable part of a checkout's cost.
+    aio = _modules.get("asyncio")
+    if aio is not None:
+        loop = aio._get_running_loop()
+        if loop is not None:
+            task = aio.current_task(loop)
+            if task is not None:
+                return _state.raw_checkout(pool_id, key_kind, key, task.get_name(), task)
+    return _state.raw_checkout(pool_id, key_kind, key, None, None)
+
+
+def checkin(checkout_id, how):
+    """connleak_checkin (`how`: RETURNED, RECLAIMED, INVALIDATED); replaced by
+    the bound call itself once available() has found the shim."""
+    return _state.checkin_fn(checkout_id, how)
+
+
+_modules = sys.modules
 
 
 class Adapter(object):

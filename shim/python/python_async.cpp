@@ -67,6 +67,7 @@ struct AsyncApi {
   void* gen_type;
   void* async_gen_type;
   void* frame_type;
+  void* true_object;  // Py_True
   // Optional, private but exported (3.11, 3.12): the objects an `await` goes
   // through when it does not await a coroutine directly.
   void* coro_wrapper_type;  // coro.__await__(): a class's __await__ delegating to a coroutine
@@ -106,7 +107,7 @@ bool loaded() {
             load(t.cfunction_type, "PyCFunction_Type") &&
             load(t.method_descr_type, "PyMethodDescr_Type") && load(t.coro_type, "PyCoro_Type") &&
             load(t.gen_type, "PyGen_Type") && load(t.async_gen_type, "PyAsyncGen_Type") &&
-            load(t.frame_type, "PyFrame_Type");
+            load(t.frame_type, "PyFrame_Type") && load(t.true_object, "_Py_TrueStruct");
   if (ok) {
     load(t.cmethod_type, "PyCMethod_Type");
     if (load(t.type_get_slot, "PyType_GetSlot")) {
@@ -401,6 +402,40 @@ bool collect_awaiter_chain(AwaiterChain& out, int max_frames) {
   }
   g.err_clear();
   return out.count > 0;
+}
+
+int collect_task_frames(void* task, void** frames, int max_frames) {
+  if (max_frames > static_cast<int>(kMaxFrames)) max_frames = kMaxFrames;
+  if (!task || max_frames <= 0 || !loaded()) return 0;
+  g.err_clear();
+  void* asyncio_module = imported_module("_asyncio");
+  if (!asyncio_module) return 0;
+  Known k;
+  if (!load_known(asyncio_module, k) || !k.is_task(task)) {
+    g.err_clear();
+    return 0;
+  }
+  // A task being stepped right now (by its own thread while we hold the GIL
+  // from another) has no suspended stack: its frames are that thread's.
+  if (Ref coro = task_coro(k, task)) {
+    const char *frame_attr, *await_attr;
+    if (!coroutine_attrs(coro.get(), &frame_attr, &await_attr)) return 0;
+    const char* running_attr = g.coro_type == type_of(coro.get())  ? "cr_running"
+                               : g.gen_type == type_of(coro.get()) ? "gi_running"
+                                                                   : "ag_running";
+    Ref running = attr(coro.get(), running_attr);
+    if (!running || running.get() == g.true_object) {
+      g.err_clear();
+      return -1;
+    }
+  } else {
+    return 0;  // done, or not a task after all
+  }
+  AwaiterChain chain;
+  append_suspended_frames(k, task, chain, max_frames);
+  for (int i = 0; i < chain.count; ++i) frames[i] = chain.frames[i];
+  g.err_clear();
+  return chain.count;
 }
 
 void release_awaiter_chain(AwaiterChain& chain) {

@@ -26,6 +26,13 @@ struct AwaiterChain {
 // Fills at most `max_frames` frames; false, with nothing to release, when the
 // thread is not running an asyncio Task or the C API needed is missing.
 bool collect_awaiter_chain(AwaiterChain& out, int max_frames);
+// The suspended coroutine frames of `task` (a borrowed asyncio.Task), as
+// asyncio.Task.get_stack() walks them (coroutine, then what it awaits, ...),
+// innermost first, as new references the caller drops (GIL still held). With
+// the GIL held and the error indicator saved. 0: not an _asyncio.Task, done,
+// or the C API needed is missing; -1: the task is running now (its frames are
+// its thread's current stack).
+int collect_task_frames(void* task, void** frames, int max_frames);
 // Drops the frame references (GIL still held).
 void release_awaiter_chain(AwaiterChain& chain);
 

@@ -325,7 +325,11 @@ void* thread_main(void*) {
     // before sending the signal finds them re-created once the dump is out.
     bool dump = g_dump_pending.exchange(false);
     if (own::take_host_closed()) repair_descriptors();
-    if (dump) write_dump("signal");
+    if (dump) {
+      ReportExtras extras;  // every holder's current stack, as in a pool snapshot
+      extras.holder_stack = &checkout_holder_stack;
+      write_dump("signal", &extras);
+    }
     if (ready > 0 && (fds[1].revents & POLLIN)) serve_control_client();
     if (mono_now_ns() >= next_round) {
       watchdog_round();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "collector/core/checkouts.h"
 #include "collector/core/fork_gate.h"
@@ -16,6 +17,7 @@
 #include "connleak/connleak.h"
 #include "shim/hooks/real_symbol.h"
 #include "shim/python/python_stack.h"
+#include "shim/python/python_task.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
 #include "shim/runtime/runtime.h"
@@ -158,11 +160,24 @@ CONNLEAK_EXPORT int connleak_checkin(unsigned long long checkout_id, int how) {
                                                   : CheckoutEnd::kReturned;
   CheckoutRecord ended;
   if (!CheckoutTable::instance().on_checkin(checkout_id, end, now(), &ended)) return -1;
+  if (ended.task_ref) drop_task_weakref(ended.task_ref);
   if (ended.alerted || end == CheckoutEnd::kReclaimed) {
     Reentry guard;
     report_checkout_end(ended);
   }
   return 0;
+}
+
+CONNLEAK_EXPORT int connleak_checkout_task(unsigned long long checkout_id, void* task) {
+  if (!options().enabled || in_vfork_child() || !task) return -1;
+  Reentry guard;
+  void* ref = task_weakref(task);
+  if (!ref) return -1;
+  bool attached = CheckoutTable::instance().update_open(checkout_id, [&](CheckoutRecord& r) {
+    std::swap(r.task_ref, ref);  // a second call replaces the first task
+  });
+  if (ref) drop_task_weakref(ref);
+  return attached ? 0 : -1;
 }
 
 CONNLEAK_EXPORT int connleak_pool_exhausted(unsigned long long pool_id, double waited_seconds) {

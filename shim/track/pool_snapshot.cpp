@@ -11,6 +11,7 @@
 #include "collector/report/report_writer.h"
 #include "collector/util/logger.h"
 #include "shim/python/python_stack.h"
+#include "shim/python/python_task.h"
 #include "shim/runtime/guard.h"
 #include "shim/runtime/runtime.h"
 
@@ -44,14 +45,19 @@ std::int8_t in_transaction(const CheckoutRecord& c) {
   return result;
 }
 
-StackId holder_stack(const CheckoutRecord& c) {
+}  // namespace
+
+StackId checkout_holder_stack(const CheckoutRecord& c) {
   // An asyncio holder shares its thread with every other task: that thread's
-  // stack says nothing about the holding task.
-  if (c.task) return 0;
+  // stack is the holder's only while the holder is the task being stepped;
+  // otherwise the holder is suspended and its stack is its coroutine chain.
+  if (c.task) {
+    bool running = false;
+    if (StackId suspended = capture_holder_task_stack(c.id, depth(), &running)) return suspended;
+    if (!running) return 0;
+  }
   return capture_thread_python_stack(c.py_thread, depth());
 }
-
-}  // namespace
 
 void report_checkout_end(const CheckoutRecord& ended) {
   Symbolizer symbolizer;
@@ -91,7 +97,7 @@ void checkout_watchdog_round() {
   // the holder's stack the GIL.
   for (CheckoutRecord& c : crossed) {
     c.in_transaction_at_alert = in_transaction(c);
-    c.holder_py_stack = holder_stack(c);
+    c.holder_py_stack = checkout_holder_stack(c);
     CheckoutTable::instance().update_open(c.id, [&](CheckoutRecord& live) {
       live.in_transaction_at_alert = c.in_transaction_at_alert;
       live.holder_py_stack = c.holder_py_stack;
@@ -134,7 +140,7 @@ int write_pool_snapshot(std::uint64_t pool_id, double waited_seconds) {
   ReportExtras extras;
   extras.pool = pool_id;
   if (waited_seconds >= 0) extras.waited_seconds = waited_seconds;
-  extras.holder_stack = &holder_stack;
+  extras.holder_stack = &checkout_holder_stack;
   return write_dump("pool_exhausted", &extras) ? 0 : 1;
 }
 
@@ -146,7 +152,7 @@ bool write_refusal_snapshot(const std::string& what) {
   if (!last.compare_exchange_strong(prev, now_mono)) return false;
   ReportExtras extras;
   extras.refusal = what;
-  extras.holder_stack = &holder_stack;
+  extras.holder_stack = &checkout_holder_stack;
   return write_dump("server_refused", &extras);
 }
 

@@ -15,6 +15,11 @@ namespace connleak::shim {
 // s"), or the garbage collector reclaimed one (a leak, said at once).
 void report_checkout_end(const CheckoutRecord& ended);
 
+// What the holder of open checkout `c` is doing now, read under the GIL from
+// any thread: its thread's current Python stack, or for an asyncio task the
+// task's suspended coroutine stack (its thread's while it runs). 0: unknown.
+StackId checkout_holder_stack(const CheckoutRecord& c);
+
 // One collector-thread round of checkout_threshold (a no-op when it is off).
 void checkout_watchdog_round();
 

@@ -224,6 +224,7 @@ void merge(wire::Feed& into, const wire::Feed& f) {
   into.may_begin |= f.may_begin;
   into.closing |= f.closing;
   into.refused |= f.refused;
+  if (f.refused_code) into.refused_code = f.refused_code;
 }
 
 // What the bytes taught, applied outside the conversation's lock: capturing a
@@ -234,7 +235,9 @@ void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire
   if (feed.decided && database) register_database(conn, protocol);
   if (feed.refused)
     write_refusal_snapshot(
-        "PostgreSQL SQLSTATE 53300: too many clients (ErrorResponse at startup)");
+        protocol == wire::Protocol::kMysql
+            ? wire::mysql_refusal_text(feed.refused_code)
+            : "PostgreSQL SQLSTATE 53300: too many clients (ErrorResponse at startup)");
   if (!conn.record_id.load(std::memory_order_acquire)) return;
   auto key = key_of(conn.index);
   if (feed.server_id >= 0)

@@ -364,5 +364,80 @@ print("ok")
   EXPECT_EQ(r.err.find("Lim1ted-s3cret"), std::string::npos);
 }
 
+// The same refusal seen at the socket: PyMySQL speaks the protocol itself, so
+// no client-library hook sees an error; the wire parser reads the ERR 1226
+// the server sends in answer to the handshake response (collector/wire/
+// wire_mysql.cpp; a full server's ERR 1040 instead of its greeting takes the
+// same path, WireMysql unit tests). Its own account (limit 2), so that the
+// mysqlclient test above, run in parallel, cannot take its slots.
+const char* kPymysqlRefusal = R"(import os, pymysql
+e = os.environ
+kw = dict(host=e["CONNLEAK_TEST_MYSQL_HOST"], port=int(e["CONNLEAK_TEST_MYSQL_PORT"]),
+          user="connleak_limited_py", password="Lim1ted-s3cret", connect_timeout=10)
+held = []
+def open_until_refused(n):
+    for _ in range(n):
+        try:
+            held.append(pymysql.connect(**kw))  # open_until_refused connects
+        except pymysql.err.OperationalError as exc:
+            print("refused code=%d after %d" % (exc.args[0], len(held)), flush=True)
+            return
+open_until_refused(5)
+open_until_refused(1)
+for c in held:
+    c.close()
+)";
+
+TEST(Pools, PymysqlServerRefusalAtTheSocketWritesOneSnapshot) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  const std::string admin = R"(import os, MySQLdb
+e = os.environ
+c = MySQLdb.connect(host=e["CONNLEAK_TEST_MYSQL_HOST"], port=int(e["CONNLEAK_TEST_MYSQL_PORT"]), user="root")
+cur = c.cursor()
+cur.execute("CREATE USER IF NOT EXISTS 'connleak_limited_py'@'%' IDENTIFIED BY 'Lim1ted-s3cret' WITH MAX_USER_CONNECTIONS 2")
+c.close()
+print("ok")
+)";
+  RunOptions plain;
+  plain.preload = false;
+  plain.env = {{"CONNLEAK_TEST_MYSQL_HOST", mysql("HOST")},
+               {"CONNLEAK_TEST_MYSQL_PORT", mysql("PORT")}};
+  Result setup = run({"/usr/bin/python3", "-c", admin}, plain);
+  ASSERT_EQ(setup.exit_code, 0) << describe(setup);
+
+  RunOptions o;
+  o.env = plain.env;
+  Result r = run({"/usr/bin/python3", "-c", kPymysqlRefusal}, o);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(count(r.out, "refused code=1226 after 2\n"), 2) << r.out;
+  EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
+  std::vector<json> snapshots;
+  for (const std::string& name : r.files) {
+    auto doc = read_report(r.report_dir + "/" + name);
+    if (doc && doc->at("trigger") == "server_refused") snapshots.push_back(*doc);
+  }
+  ASSERT_EQ(snapshots.size(), 1u) << describe(r);
+  const json& snap = snapshots[0];
+  EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("MySQL error 1226"),
+            std::string::npos)
+      << snap.dump(2);
+  const std::string script = kPymysqlRefusal;
+  const int line =
+      1 +
+      static_cast<int>(std::count(
+          script.begin(),
+          script.begin() + static_cast<long>(script.find("# open_until_refused connects")), '\n'));
+  // The two socket connections holding the account's slots, named at their line.
+  int named = 0;
+  for (const json& c : with_status(snap, "open")) {
+    if (c.value("library", "") != "socket") continue;
+    for (const json& f : c.at("acquired").value("python", json::array()))
+      if (f.value("function", "") == "open_until_refused" && f.value("line", 0) == line) ++named;
+  }
+  EXPECT_GE(named, 2) << snap.dump(2);
+  EXPECT_EQ(r.report_text.find("Lim1ted-s3cret"), std::string::npos);
+  EXPECT_EQ(r.err.find("Lim1ted-s3cret"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace e2e

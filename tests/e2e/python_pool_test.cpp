@@ -167,9 +167,14 @@ TEST(PythonPool, AsyncpgHoldingTaskIsNamedInADump) {
   ASSERT_EQ(open.size(), 1u) << dump->dump(2);
   EXPECT_EQ(field(open[0], "/task"), "notify-worker") << open[0].dump(2);
   EXPECT_TRUE(names(open[0], "delete_notification_user", file, "LEAK-LINE")) << open[0].dump(2);
-  // The holder is named by its task (the shim gives no suspended stack for a
-  // task today: the text says so instead of showing a wrong one).
-  EXPECT_NE(s.err().find("the holder is asyncio task notify-worker"), std::string::npos) << s.err();
+  // What the holding task does now: suspended in wait_for_operator, its
+  // coroutine chain read under the GIL (not the checkout stack again).
+  EXPECT_TRUE(python_names(field(open[0], "/holder_now/python"), "wait_for_operator", file,
+                           line_of(file, "AWAIT-LINE")))
+      << open[0].dump(2);
+  EXPECT_NE(s.err().find("the holder, asyncio task notify-worker, is doing now:"),
+            std::string::npos)
+      << s.err();
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(checkout_summary(report_of(r), "leaked"), 0u) << describe(r);
   EXPECT_EQ(checkout_summary(report_of(r), "returned"), 6u) << describe(r);
@@ -322,6 +327,75 @@ TEST(PythonPool, PsycopgPoolLeakedGetconnNamedAndPoolTimeoutSnapshotted) {
   expect_psycopg_pool(debian());
 }
 
+// --- an asyncio holder's suspended stack ---
+
+// The pool (one connection) is held by task report-task, suspended in
+// slow_report on an asyncio.Event; another acquire times out. The snapshot
+// shows the holder where it is suspended, not only where it took the
+// connection; the event is then set and nothing leaks (the canary of the
+// run: the checkout must come back, counted as returned).
+void expect_suspended_holder_in_snapshot(const Interpreter& in, const std::string& driver) {
+  std::string file = script("pool_async_holder.py");
+  Result r = python(in, "pool_async_holder.py", {driver, "exhaust"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_NE(r.out.find("timeout"), std::string::npos) << r.out;
+  auto snap = dump_with_trigger(r, "pool_exhausted");
+  ASSERT_TRUE(snap) << describe(r);
+  auto open = checkouts_with(*snap, "open");
+  ASSERT_EQ(open.size(), 1u) << snap->dump(2);
+  EXPECT_EQ(field(open[0], "/task"), "report-task") << open[0].dump(2);
+  EXPECT_TRUE(names(open[0], "slow_report", file, "ACQUIRE-LINE")) << open[0].dump(2);
+  EXPECT_TRUE(python_names(field(open[0], "/holder_now/python"), "slow_report", file,
+                           line_of(file, "SUSPEND-LINE")))
+      << open[0].dump(2);
+  EXPECT_NE(r.err.find("the holder, asyncio task report-task, is doing now:"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(at_line("slow_report", file, "SUSPEND-LINE")), std::string::npos) << r.err;
+  const json& rep = report_of(r);
+  EXPECT_EQ(checkout_summary(rep, "leaked"), 0u) << describe(r);
+  EXPECT_EQ(checkout_summary(rep, "returned"), 1u) << describe(r);
+}
+
+// checkout_threshold: the warning shows the suspended holder too, and the
+// exit report keeps it with the flagged checkout.
+void expect_suspended_holder_in_alert(const Interpreter& in, const std::string& driver) {
+  std::string file = script("pool_async_holder.py");
+  std::string where = at_line("slow_report", file, "OPERATOR-LINE");
+  Session s({in.path, file, driver, "threshold"},
+            with_hooks(in, {.options = "checkout_threshold=200ms"}));
+  ASSERT_TRUE(s.wait_out("holding")) << s.err();
+  ASSERT_TRUE(s.wait_err("(checkout_threshold)")) << s.err();
+  ASSERT_TRUE(s.wait_err(where)) << s.err();
+  EXPECT_NE(s.err().find("the holder, asyncio task report-task, is doing now:"), std::string::npos)
+      << s.err();
+  s.send("go");
+  Result r = s.finish();
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.err.find("returned after"), std::string::npos) << r.err;
+  auto returned = checkouts_with(report_of(r), "returned");
+  ASSERT_EQ(returned.size(), 1u) << describe(r);
+  EXPECT_EQ(field(returned[0], "/alerts/0/kind"), "checkout_held") << returned[0].dump(2);
+  EXPECT_TRUE(python_names(field(returned[0], "/holder_now/python"), "slow_report", file,
+                           line_of(file, "OPERATOR-LINE")))
+      << returned[0].dump(2);
+}
+
+TEST(PythonPool, AsyncpgExhaustionSnapshotShowsTheSuspendedHoldingTask) {
+  expect_suspended_holder_in_snapshot(debian(), "asyncpg");
+}
+
+TEST(PythonPool, AiomysqlExhaustionSnapshotShowsTheSuspendedHoldingTask) {
+  expect_suspended_holder_in_snapshot(debian(), "aiomysql");
+}
+
+TEST(PythonPool, AsyncpgCheckoutThresholdShowsTheSuspendedHoldingTask) {
+  expect_suspended_holder_in_alert(debian(), "asyncpg");
+}
+
+TEST(PythonPool, AiomysqlCheckoutThresholdShowsTheSuspendedHoldingTask) {
+  expect_suspended_holder_in_alert(debian(), "aiomysql");
+}
+
 // --- the pure-Python paths on the pyenv interpreters ---
 
 class PoolOnPyenv : public ::testing::TestWithParam<const char*> {
@@ -350,6 +424,14 @@ TEST_P(PoolOnPyenv, AiomysqlLeak) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_TRUE(names(leaked[0], "delete_notification_user", file, "LEAK-LINE")) << leaked[0].dump(2);
   EXPECT_TRUE(dump_with_trigger(r, "pool_exhausted")) << describe(r);
+}
+
+TEST_P(PoolOnPyenv, AiomysqlExhaustionSnapshotShowsTheSuspendedHoldingTask) {
+  expect_suspended_holder_in_snapshot(in_, "aiomysql");
+}
+
+TEST_P(PoolOnPyenv, AiomysqlCheckoutThresholdShowsTheSuspendedHoldingTask) {
+  expect_suspended_holder_in_alert(in_, "aiomysql");
 }
 
 TEST_P(PoolOnPyenv, PsycopgPoolThroughCtypesLibpq) {

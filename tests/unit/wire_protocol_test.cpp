@@ -1050,5 +1050,60 @@ TEST(WirePostgres, TooManyClientsErrorAtStartupIsARefusal) {
   EXPECT_FALSE(refused_after("28P01", false));  // bad password: not a refusal for slots
 }
 
+// MySQL: a full server sends ERR 1040 instead of its greeting (PyMySQL and
+// aiomysql see only their own exception); an account's limit is ERR 1226
+// (MariaDB) or 1203 (MySQL) after the handshake response. Other errors in the
+// same places are not refusals for slots.
+Bytes my_refusal(std::uint8_t seq, std::uint16_t code, const std::string& text) {
+  return my_packet(seq, cat({{0xFF}, le(code, 2), str(text)}));
+}
+
+Feed my_first_packet(const Bytes& packet, bool byte_by_byte, Conversation& conv) {
+  Feed all;
+  if (!byte_by_byte) return conv.client_received(packet.data(), packet.size());
+  for (std::uint8_t b : packet) {
+    Feed f = conv.client_received(&b, 1);
+    all.refused |= f.refused;
+    if (f.refused_code) all.refused_code = f.refused_code;
+  }
+  return all;
+}
+
+TEST(WireMysql, TooManyConnectionsInsteadOfTheGreetingIsARefusal) {
+  for (bool byte_by_byte : {false, true}) {
+    Conversation conv;
+    Feed f = my_first_packet(my_refusal(0, 1040, "Too many connections"), byte_by_byte, conv);
+    EXPECT_TRUE(f.refused) << byte_by_byte;
+    EXPECT_EQ(f.refused_code, 1040) << byte_by_byte;
+    EXPECT_EQ(conv.protocol(), Protocol::kMysql) << byte_by_byte;
+  }
+  // "Host is not allowed to connect" (1130) is no refusal for slots, nor a database session.
+  Conversation host_blocked;
+  Feed f = my_first_packet(my_refusal(0, 1130, "Host '10.0.0.9' is not allowed to connect"), false,
+                           host_blocked);
+  EXPECT_FALSE(f.refused);
+  EXPECT_EQ(host_blocked.protocol(), Protocol::kNotDatabase);
+}
+
+TEST(WireMysql, AccountConnectionLimitAtLoginIsARefusal) {
+  for (std::uint16_t code : {1226, 1203}) {
+    Conversation conv;
+    Bytes greeting = my_greeting(), response = my_handshake_response();
+    conv.client_received(greeting.data(), greeting.size());
+    conv.client_sent(response.data(), response.size());
+    Bytes err = my_refusal(2, code, "User 'app' has exceeded the 'max_user_connections' resource");
+    Feed f = conv.client_received(err.data(), err.size());
+    EXPECT_TRUE(f.refused) << code;
+    EXPECT_EQ(f.refused_code, code);
+  }
+  // A bad password (1045) at the same place is not.
+  Conversation conv;
+  Bytes greeting = my_greeting(), response = my_handshake_response();
+  conv.client_received(greeting.data(), greeting.size());
+  conv.client_sent(response.data(), response.size());
+  Bytes err = my_refusal(2, 1045, "#28000Access denied for user 'app'");
+  EXPECT_FALSE(conv.client_received(err.data(), err.size()).refused);
+}
+
 }  // namespace
 }  // namespace connleak::wire

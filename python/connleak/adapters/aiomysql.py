@@ -91,7 +91,7 @@ def hook(module):
                     key = st.keys.get(conn)
                     if key is None:
                         key = st.keys[conn] = _keys.adopt(_native.api(), st.pid, conn)
-                    st.checkouts[id(conn)] = _native.api().checkout(st.pid, key[0], key[1], _native.task_name())
+                    st.checkouts[id(conn)] = _native.checkout(st.pid, key[0], key[1])
             except Exception as exc:
                 A.fail(exc)
         return conn
@@ -105,7 +105,7 @@ def hook(module):
                 co = st.checkouts.pop(id(conn), 0)
                 if co:
                     back = conn in self._free
-                    _native.api().checkin(co, _native.RETURNED if back else _native.INVALIDATED)
+                    _native.checkin(co, _native.RETURNED if back else _native.INVALIDATED)
             except Exception as exc:
                 A.fail(exc)
         return result
@@ -118,7 +118,7 @@ def hook(module):
                 for conn in list(self._used):
                     co = st.checkouts.pop(id(conn), 0)
                     if co:
-                        _native.api().checkin(co, _native.INVALIDATED)
+                        _native.checkin(co, _native.INVALIDATED)
             except Exception as exc:
                 A.fail(exc)
         return terminate(self)

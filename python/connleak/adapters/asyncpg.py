@@ -86,7 +86,7 @@ def hook(module):
                     key = _keys_of.get(id(con))
                     if key is None:
                         key = _keys_of[id(con)] = _keys.adopt(_native.api(), pid, con)
-                    _checkouts[id(proxy)] = _native.api().checkout(pid, key[0], key[1], _native.task_name())
+                    _checkouts[id(proxy)] = _native.checkout(pid, key[0], key[1])
             except Exception as exc:
                 A.fail(exc)
         return proxy
@@ -97,7 +97,7 @@ def hook(module):
             try:
                 co = _checkouts.pop(id(connection), 0)
                 if co:
-                    _native.api().checkin(co, _native.RETURNED)
+                    _native.checkin(co, _native.RETURNED)
             except Exception as exc:
                 A.fail(exc)
         return await release(self, connection, *args, **kwargs)

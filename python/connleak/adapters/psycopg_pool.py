@@ -65,7 +65,7 @@ def _returned(conn):
             co = getattr(conn, "_connleak_co", 0)
             if co:
                 conn._connleak_co = 0
-                _native.api().checkin(co, _native.RETURNED)
+                _native.checkin(co, _native.RETURNED)
         except Exception as exc:
             A.fail(exc)
 
@@ -94,7 +94,7 @@ def _hook_sync(cls, timeout_error):
                     key = st.keys.get(conn)
                     if key is None:
                         key = st.keys[conn] = _keys.adopt(_native.api(), st.pid, conn)
-                    conn._connleak_co = _native.api().checkout(st.pid, key[0], key[1], _native.task_name())
+                    conn._connleak_co = _native.checkout(st.pid, key[0], key[1])
             except Exception as exc:
                 A.fail(exc)
         return conn
@@ -131,7 +131,7 @@ def _hook_async(cls, timeout_error):
                     key = st.keys.get(conn)
                     if key is None:
                         key = st.keys[conn] = _keys.adopt(_native.api(), st.pid, conn)
-                    conn._connleak_co = _native.api().checkout(st.pid, key[0], key[1], _native.task_name())
+                    conn._connleak_co = _native.checkout(st.pid, key[0], key[1])
             except Exception as exc:
                 A.fail(exc)
         return conn

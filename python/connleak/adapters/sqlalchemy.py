@@ -6,8 +6,10 @@ connection leaves the pool); a checked-out connection the garbage collector
 reclaims (_finalize_fairy called with the fairy's weakref: "non-checked-in
 connection") -> reclaimed, a leak; QueuePool's TimeoutError -> exhausted.
 State lives on the pool (_connleak_pool) and on the _ConnectionRecord
-(_connleak_key, _connleak_co), which SQLAlchemy keeps for the life of the
-pooled connection.
+(_connleak_lend: the checkout call's arguments, pool id and connection key;
+_connleak_co), which SQLAlchemy keeps for the life of the pooled connection.
+The checkout and checkin listeners run at every loan: one attribute read
+each before the shim's call.
 """
 import functools
 import itertools
@@ -54,22 +56,29 @@ def on_connect(dbapi_connection, record):
         return
     try:
         pid = _pool_id(_pool_of(record))
-        record._connleak_key = _keys.adopt(_native.api(), pid, dbapi_connection) if pid else (0, 0)
+        record._connleak_lend = _lend(pid, dbapi_connection)
     except Exception as exc:
         A.fail(exc)
+
+
+def _lend(pid, dbapi_connection):
+    """(pool id, key kind, key): what connleak_checkout is given for this
+    connection; pool id 0 when the shim does not track the pool."""
+    if not pid:
+        return (0, 0, 0)
+    kind, key = _keys.adopt(_native.api(), pid, dbapi_connection)
+    return (pid, kind, key)
 
 
 def on_checkout(dbapi_connection, record, fairy):
     if not A.on:
         return
     try:
-        pid = _pool_id(fairy._pool)
-        if not pid:
-            return
-        key = getattr(record, "_connleak_key", None)
-        if key is None:  # connected before the hooks were in place
-            key = record._connleak_key = _keys.adopt(_native.api(), pid, dbapi_connection)
-        record._connleak_co = _native.api().checkout(pid, key[0], key[1], _native.task_name())
+        lend = getattr(record, "_connleak_lend", None)
+        if lend is None:  # connected before the hooks were in place
+            lend = record._connleak_lend = _lend(_pool_id(fairy._pool), dbapi_connection)
+        if lend[0]:
+            record._connleak_co = _native.checkout(*lend)
     except Exception as exc:
         A.fail(exc)
 
@@ -78,14 +87,17 @@ def _end(record, how):
     co = getattr(record, "_connleak_co", 0)
     if co:
         record._connleak_co = 0
-        _native.api().checkin(co, how)
+        _native.checkin(co, how)
 
 
 def on_checkin(dbapi_connection, record):
     if not A.on:
         return
     try:
-        _end(record, _native.RETURNED if dbapi_connection is not None else _native.INVALIDATED)
+        co = getattr(record, "_connleak_co", 0)
+        if co:
+            record._connleak_co = 0
+            _native.checkin(co, _native.RETURNED if dbapi_connection is not None else _native.INVALIDATED)
     except Exception as exc:
         A.fail(exc)
 
@@ -104,7 +116,7 @@ def on_close(dbapi_connection, record):
     if not A.on:
         return
     try:
-        record._connleak_key = None
+        record._connleak_lend = None
     except Exception as exc:
         A.fail(exc)
 

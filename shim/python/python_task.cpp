@@ -1,0 +1,182 @@
+#include "shim/python/python_task.h"
+
+#include <atomic>
+#include <mutex>
+
+#include "collector/core/checkouts.h"
+#include "collector/core/fork_mutex.h"
+#include "collector/core/python_frames.h"
+#include "collector/core/string_table.h"
+#include "shim/python/python_async.h"
+#include "shim/python/python_symbol.h"
+#include "shim/runtime/guard.h"
+
+// Why a weak reference and a table look-up under the GIL: a strong reference
+// would keep a finished task (and everything its frames hold, the connection
+// included) alive, changing when the program's objects are freed. The weak
+// reference is dropped by connleak_checkin with the GIL held; a reader takes
+// the GIL first, then finds the checkout still open in the table and takes
+// its own reference to the weakref there, so the two can never cross.
+
+namespace connleak::shim {
+
+namespace {
+
+struct TaskApi {
+  int (*is_initialized)();
+  int (*is_finalizing)();
+  int (*gil_check)();
+  int (*gil_ensure)();
+  void (*gil_release)(int);
+  void* (*weakref_new)(void*, void*);
+  void* (*weakref_get_object)(void*);  // borrowed; Py_None once the referent is gone
+  void* (*frame_get_code)(void*);
+  int (*frame_get_line_number)(void*);
+  void* (*get_attr)(void*, void*);
+  void* (*intern_from_string)(const char*);
+  const char* (*unicode_as_utf8)(void*);
+  void (*inc_ref)(void*);
+  void (*dec_ref)(void*);
+  void (*err_clear)();
+  void (*err_fetch)(void**, void**, void**);
+  void (*err_restore)(void*, void*, void*);
+  void* none;
+  int (*gc_disable)();  // optional (3.10+): no collection, no finalizer, while we read
+  int (*gc_enable)();
+};
+
+using py::load;
+
+const TaskApi* api() {
+  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
+  static TaskApi table;
+  int s = state.load(std::memory_order_acquire);
+  if (s != 0) return s == 2 ? &table : nullptr;
+  static constinit ForkMutex mutex;
+  std::lock_guard<ForkMutex> lock(mutex);
+  if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2 ? &table : nullptr;
+  Reentry guard;
+  TaskApi t{};
+  bool ok =
+      load(t.is_initialized, "Py_IsInitialized") &&
+      (load(t.is_finalizing, "Py_IsFinalizing") || load(t.is_finalizing, "_Py_IsFinalizing")) &&
+      load(t.gil_check, "PyGILState_Check") && load(t.gil_ensure, "PyGILState_Ensure") &&
+      load(t.gil_release, "PyGILState_Release") && load(t.weakref_new, "PyWeakref_NewRef") &&
+      load(t.weakref_get_object, "PyWeakref_GetObject") &&
+      load(t.frame_get_code, "PyFrame_GetCode") &&
+      load(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
+      load(t.get_attr, "PyObject_GetAttr") &&
+      load(t.intern_from_string, "PyUnicode_InternFromString") &&
+      load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.inc_ref, "Py_IncRef") &&
+      load(t.dec_ref, "Py_DecRef") && load(t.err_clear, "PyErr_Clear") &&
+      load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore") &&
+      load(t.none, "_Py_NoneStruct");
+  if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
+    t.gc_disable = nullptr;
+  if (ok) table = t;
+  state.store(ok ? 2 : 1, std::memory_order_release);
+  return ok ? &table : nullptr;
+}
+
+bool interpreter_up(const TaskApi& py) {
+  // Order matters: PyGILState_Ensure during finalization kills (<= 3.13) or
+  // hangs (3.14) a thread other than the main one.
+  return py.is_initialized() && !py.is_finalizing();
+}
+
+// A code object's string attribute, interned; "" if missing.
+const char* code_string(const TaskApi& py, void* code, const char* name) {
+  const char* out = "";
+  void* key = py.intern_from_string(name);
+  if (!key) {
+    py.err_clear();
+    return out;
+  }
+  if (void* value = py.get_attr(code, key)) {
+    if (const char* s = py.unicode_as_utf8(value)) out = intern_string(s);
+    py.dec_ref(value);
+  }
+  py.dec_ref(key);
+  py.err_clear();
+  return out;
+}
+
+const PyFrameInfo* describe(const TaskApi& py, void* frame) {
+  void* code = py.frame_get_code(frame);  // new reference
+  if (!code) {
+    py.err_clear();
+    return nullptr;
+  }
+  const int line = py.frame_get_line_number(frame);
+  const char* file = code_string(py, code, "co_filename");
+  const char* function = code_string(py, code, "co_name");
+  py.dec_ref(code);
+  return intern_py_frame_interned(file, function, line);
+}
+
+}  // namespace
+
+void* task_weakref(void* task) {
+  const TaskApi* py = api();
+  if (!py || !task || !py->gil_check()) return nullptr;
+  void* ref = py->weakref_new(task, nullptr);
+  if (!ref) py->err_clear();  // a type without weak references: no suspended stack
+  return ref;
+}
+
+void drop_task_weakref(void* ref) {
+  const TaskApi* py = api();
+  if (!py || !ref) return;
+  if (py->gil_check()) {
+    py->dec_ref(ref);
+    return;
+  }
+  if (!interpreter_up(*py)) return;
+  Reentry guard;
+  int gil = py->gil_ensure();
+  py->dec_ref(ref);
+  py->gil_release(gil);
+}
+
+StackId capture_holder_task_stack(std::uint64_t checkout_id, int depth, bool* running) {
+  *running = false;
+  const TaskApi* py = api();
+  if (!py || depth <= 0) return 0;
+  if (depth > static_cast<int>(kMaxFrames)) depth = kMaxFrames;
+  if (!interpreter_up(*py)) return 0;
+  Reentry guard;
+  int gil = py->gil_ensure();
+  void *type = nullptr, *value = nullptr, *trace = nullptr;
+  py->err_fetch(&type, &value, &trace);
+  bool gc_was_enabled = py->gc_disable && py->gc_disable();
+  void* ref = nullptr;
+  CheckoutTable::instance().update_open(checkout_id, [&](CheckoutRecord& r) {
+    ref = r.task_ref;
+    if (ref) py->inc_ref(ref);
+  });
+  std::uintptr_t frames[kMaxFrames];
+  int n = 0;
+  if (ref) {
+    void* task = py->weakref_get_object(ref);
+    if (task && task != py->none) {
+      py->inc_ref(task);
+      void* objects[kMaxFrames];
+      int got = collect_task_frames(task, objects, depth);
+      *running = got < 0;
+      for (int i = 0; i < got; ++i) {
+        if (const PyFrameInfo* info = describe(*py, objects[i]))
+          frames[n++] = reinterpret_cast<std::uintptr_t>(info);
+        py->dec_ref(objects[i]);
+      }
+      py->dec_ref(task);
+    }
+    py->err_clear();
+    py->dec_ref(ref);
+  }
+  if (gc_was_enabled) py->gc_enable();
+  py->err_restore(type, value, trace);
+  py->gil_release(gil);
+  return n ? python_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
+}
+
+}  // namespace connleak::shim
