@@ -25,10 +25,10 @@ Frame native(std::uint64_t addr, const char* fn, const char* file, int line, con
 Connection leaked(std::uint64_t id, const char* handle, std::vector<Frame> stack) {
   Connection c;
   c.id = id;
-  c.library = "libpq";
+  c.library = ConnLibrary::kLibpq;
   c.handle = handle;
   c.target = "host=127.0.0.1 port=5432 dbname=app user=app";
-  c.status = "leaked";
+  c.status = ConnStatus::kLeaked;
   c.state = "connected";
   c.age_seconds = 12.5;
   c.opened_at = "2026-11-21T10:00:00.000Z";
@@ -44,7 +44,7 @@ Report sample() {
   r.pid = 1234;
   r.ppid = 1;
   r.argv = {"./service", "--port", "8080"};
-  r.trigger = "exit";
+  r.trigger = Trigger::kExit;
   r.generated_at = "2026-11-21T10:00:12.500Z";
   std::vector<Frame> site_a = {
       native(0x401136, "open_report_conn", "/src/app.c", 42, "/src/service"),
@@ -55,10 +55,10 @@ Report sample() {
   r.connections.push_back(leaked(9, "0x55d0c0fff000", site_a));
   r.connections[2].state = "failed";
   Connection dc = leaked(11, "0x55d0c0fff100", site_b);
-  dc.status = "closed";
+  dc.status = ConnStatus::kClosed;
   dc.state = "closed";
   dc.closed_at = "2026-11-21T10:00:05.000Z";
-  dc.alerts.push_back({"double_close", 3.0});
+  dc.alerts.push_back({AlertKind::kDoubleClose, 3.0});
   dc.closed_from =
       Stacks{{native(0x401300, "first_close", "/src/app.c", 60, "/src/service")}, std::nullopt};
   dc.closed_again_from =
@@ -70,9 +70,10 @@ Report sample() {
   // typed twice.
   constexpr std::uint64_t kClosedCleanly = 6;
   for (const Connection& c : r.connections) {
-    if (c.status == "leaked") ++r.summary.leaked;
+    if (c.status == ConnStatus::kLeaked) ++r.summary.leaked;
     if (!c.alerts.empty()) ++r.summary.flagged;
-    for (const AlertInfo& a : c.alerts) r.summary.double_closes += a.kind == "double_close";
+    for (const AlertInfo& a : c.alerts)
+      r.summary.double_closes += a.kind == AlertKind::kDoubleClose;
   }
   r.summary.open = r.summary.leaked;
   r.summary.closed = kClosedCleanly + (r.connections.size() - r.summary.leaked);
@@ -84,7 +85,7 @@ Report sample() {
 std::size_t leak_sites(const Report& r) {
   std::vector<std::vector<std::uint64_t>> sites;
   for (const Connection& c : r.connections) {
-    if (c.status != "leaked") continue;
+    if (c.status != ConnStatus::kLeaked) continue;
     std::vector<std::uint64_t> stack;
     for (const Frame& f : c.acquired.native) stack.push_back(f.address.value_or(0));
     if (std::find(sites.begin(), sites.end(), stack) == sites.end()) sites.push_back(stack);
@@ -241,7 +242,7 @@ TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
   ProcessInfo proc{42, 1, {"prog"}};
   Report at_exit = build_report(snap, "exit", proc, sym, nullptr);
   ASSERT_EQ(at_exit.connections.size(), 1u);
-  EXPECT_EQ(at_exit.connections[0].status, "leaked");
+  EXPECT_EQ(at_exit.connections[0].status, ConnStatus::kLeaked);
   EXPECT_EQ(at_exit.connections[0].handle, "0x10");
   EXPECT_EQ(at_exit.summary.leaked, 1u);
   EXPECT_EQ(at_exit.summary.inherited, 1u);
@@ -249,7 +250,7 @@ TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
     return HandleState{"connected", 77};
   });
   ASSERT_EQ(dump.connections.size(), 2u);
-  EXPECT_EQ(dump.connections[0].status, "open");
+  EXPECT_EQ(dump.connections[0].status, ConnStatus::kOpen);
   EXPECT_EQ(dump.connections[0].state, "connected");
   EXPECT_EQ(dump.connections[0].server_id, 77);
   EXPECT_EQ(dump.summary.leaked, 0u);

@@ -229,7 +229,7 @@ void read_checkouts(const json& j, Report& r) {
     c.task = get_opt<std::string>(cj, "task");
     c.in_transaction = get_opt<bool>(cj, "in_transaction");
     for (const json& a : cj.value("alerts", json::array()))
-      c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
+      c.alerts.push_back({Named<AlertKind>(a.value("kind", "")), a.value("after_seconds", 0.0)});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
     if (auto it = cj.find("holder_now"); it != cj.end() && it->is_object())
       c.holder_now = stacks_from(*it);
@@ -468,7 +468,7 @@ Report report_from_json(const json& j) {
     c.resets = integer<std::uint32_t>(cj, "resets", 0);
     c.client_module = cj.value("client_module", "");
     for (const json& a : cj.value("alerts", json::array()))
-      c.alerts.push_back({a.value("kind", ""), seconds(a, "after_seconds")});
+      c.alerts.push_back({Named<AlertKind>(a.value("kind", "")), seconds(a, "after_seconds")});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
     if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
     if (auto it = cj.find("closed_again_from"); it != cj.end())
