@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "collector/report/format/report_json.h"
 #include "collector/report/format/report_text.h"
@@ -176,6 +177,57 @@ TEST(ReportJson, StreamedTextEqualsTheDom) {
   Report empty = sample();
   empty.connections.clear();
   EXPECT_EQ(nlohmann::json::parse(to_json_text(empty)), to_json(empty));
+}
+
+// Extension (shared stacks): past 1,000 connections each repeated stack is
+// written once in full and then by reference; reading it back gives the same
+// report as the all-in-place form, and the file is a fraction of its size.
+TEST(ReportJson, LargeReportsShareRepeatedStacksAndReadBackTheSame) {
+  Report r = sample();
+  const Report small = r;
+  const Connection closed = r.connections[3];  // double close: three stacks
+  Connection with_txn = r.connections[1];
+  for (int depth = 0; depth < 20; ++depth)  // as deep as a real stack
+    with_txn.acquired.native.push_back(
+        native(0x402000 + depth, "helper", "/src/lib.c", depth, "/src/service"));
+  TransactionInfo txn;
+  txn.state = "in_transaction";
+  txn.began = Stacks{{native(0x401500, "exec", "/src/app.c", 12, "/src/service")}, std::nullopt};
+  with_txn.transaction = txn;
+  r.connections.clear();
+  for (std::uint64_t id = 1; id <= 1200; ++id) {
+    Connection c = id % 3 == 0 ? closed : with_txn;
+    c.id = id;
+    r.connections.push_back(c);
+  }
+  const std::string text = to_json_text(r);
+  const nlohmann::json doc = nlohmann::json::parse(text);
+  const std::string inline_form = to_json(r).dump();
+  EXPECT_LT(text.size() * 2, inline_form.size());
+  // The first use of each stack is in place; later ones name an entry of "stacks".
+  ASSERT_TRUE(doc.contains("stacks"));
+  EXPECT_EQ(doc["stacks"].size(), 5u);  // two sites, began, first close, close again
+  EXPECT_TRUE(doc["connections"][0]["acquired"].contains("native"));
+  EXPECT_TRUE(doc["connections"][3]["acquired"].contains("stack"));
+  EXPECT_TRUE(doc["connections"][3]["transaction"]["began"].contains("stack"));
+  EXPECT_EQ(to_json(report_from_json(doc)), to_json(r));
+  // At 1,000 connections or fewer, nothing changes: every stack in place.
+  EXPECT_EQ(nlohmann::json::parse(to_json_text(small)), to_json(small));
+  r.connections.resize(1000);
+  EXPECT_FALSE(nlohmann::json::parse(to_json_text(r)).contains("stacks"));
+}
+
+TEST(ReportJson, AReferenceToAMissingSharedStackIsOneClearError) {
+  nlohmann::json doc = to_json(sample());
+  doc["connections"][0]["acquired"] = {{"stack", 5}};
+  try {
+    report_from_json(doc);
+    FAIL() << "accepted a reference to nothing";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "\"stack\": 5 names no entry of \"stacks\"");
+  }
+  doc["stacks"] = {{"5", {{"native", nlohmann::json::array()}}}};
+  EXPECT_NO_THROW(report_from_json(doc));
 }
 
 TEST(ReportJson, RoundTripsExactly) {
