@@ -14,6 +14,7 @@
 #include "cli/report_files.h"
 #include "collector/core/registry.h"
 #include "collector/journal/journal_format.h"
+#include "collector/report/report_builder.h"
 #include "collector/util/text_util.h"
 #include "collector/util/timeutil.h"
 
