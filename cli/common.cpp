@@ -113,13 +113,13 @@ FailOn parse_fail_on(const std::string& text) {
 bool has_failures(const Report& report, FailOn fail_on) {
   if (fail_on == FailOn::never) return false;
   for (const Connection& c : report.connections) {
-    if (c.status == "leaked") return true;
+    if (c.status == ConnStatus::kLeaked) return true;
     if (fail_on == FailOn::flagged && !c.alerts.empty()) return true;
   }
   // Pool checkouts (extension): one never returned, or reclaimed by the
   // garbage collector, is a leak; a pooled idle connection is not.
   for (const Checkout& c : report.checkouts) {
-    if (c.status == "leaked" || c.status == "reclaimed") return true;
+    if (c.status == CheckoutStatus::kLeaked || c.status == CheckoutStatus::kReclaimed) return true;
     if (fail_on == FailOn::flagged && !c.alerts.empty()) return true;
   }
   return false;

@@ -14,6 +14,7 @@
 #include "cli/report_files.h"
 #include "collector/core/registry.h"
 #include "collector/journal/journal_format.h"
+#include "collector/report/report_builder.h"
 #include "collector/util/text_util.h"
 #include "collector/util/timeutil.h"
 
@@ -57,9 +58,10 @@ std::optional<std::uint64_t> start_ticks_of(std::int64_t pid) {
   return std::strtoull(stat.c_str() + p + 1, nullptr, 10);
 }
 
-std::string library_of(std::uint8_t code) {
-  if (code > static_cast<std::uint8_t>(Library::kSocket)) return "unknown";
-  return library_name(static_cast<Library>(code));
+// A code this build does not know (a newer shim's journal) is shown as "unknown".
+Named<ConnLibrary> library_of_code(std::uint8_t code) {
+  if (code > static_cast<std::uint8_t>(Library::kSocket)) return Named<ConnLibrary>("unknown");
+  return library_of(static_cast<Library>(code));
 }
 
 std::optional<std::string> protocol_of(std::uint8_t code) {
@@ -103,8 +105,7 @@ Report killed_report(const journal::JournalContents& j, const std::string& path,
   r.pid = j.pid;
   r.ppid = j.ppid;
   r.argv = j.argv;
-  r.trigger = alive ? "request" : "killed";
-  const std::string status = alive ? "open" : "leaked";
+  r.trigger = alive ? Trigger::kRequest : Trigger::kKilled;
   r.generated_at = iso8601_utc(now().real_ns);
   OfflineSymbolizer symbolizer(j.modules);
   auto stacks = [&](std::uint32_t native, std::uint32_t python) {
@@ -134,7 +135,7 @@ Report killed_report(const journal::JournalContents& j, const std::string& path,
       c.id = e.record_id;
       c.pool = e.handle;
       if (e.link) c.connection = e.link;
-      c.status = status;
+      c.status = alive ? CheckoutStatus::kOpen : CheckoutStatus::kLeaked;
       c.checked_out_at = iso8601_utc(e.opened_real_ns);
       c.held_seconds = age;
       c.thread = e.thread;
@@ -146,12 +147,12 @@ Report killed_report(const journal::JournalContents& j, const std::string& path,
     }
     Connection c;
     c.id = e.record_id;
-    c.library = library_of(e.library);
+    c.library = library_of_code(e.library);
     c.handle = e.library == static_cast<std::uint8_t>(Library::kSocket)
                    ? "fd:" + std::to_string(e.fd)
                    : hex(e.handle);
     c.target = e.target;
-    c.status = status;
+    c.status = alive ? ConnStatus::kOpen : ConnStatus::kLeaked;
     c.state = "unknown";  // read from the file: nobody asked the library
     c.age_seconds = age;
     c.opened_at = iso8601_utc(e.opened_real_ns);

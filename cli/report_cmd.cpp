@@ -34,11 +34,12 @@ struct ReportArgs {
 void drop_superseded_dumps(std::vector<Report>& reports) {
   std::set<std::int64_t> exited;
   for (const Report& r : reports)
-    if (r.trigger == "exit") exited.insert(r.pid);
-  reports.erase(
-      std::remove_if(reports.begin(), reports.end(),
-                     [&](const Report& r) { return r.trigger != "exit" && exited.count(r.pid); }),
-      reports.end());
+    if (r.trigger == Trigger::kExit) exited.insert(r.pid);
+  reports.erase(std::remove_if(reports.begin(), reports.end(),
+                               [&](const Report& r) {
+                                 return r.trigger != Trigger::kExit && exited.count(r.pid);
+                               }),
+                reports.end());
 }
 
 int report_command(const ReportArgs& args) {

@@ -229,15 +229,15 @@ std::size_t apply_suppressions(Report& report, Suppressions& suppressions) {
     }
     ++suppressions.entries()[*hit].hits;
     ++removed;
-    if (c.status == "leaked") {
+    if (c.status == ConnStatus::kLeaked) {
       decrement(s.leaked);
       decrement(s.open);
-    } else if (c.status == "open") {
+    } else if (c.status == ConnStatus::kOpen) {
       decrement(s.open);
     }
     if (!c.alerts.empty()) decrement(s.flagged);
     if (std::any_of(c.alerts.begin(), c.alerts.end(),
-                    [](const AlertInfo& a) { return a.kind == "double_close"; }))
+                    [](const AlertInfo& a) { return a.kind == AlertKind::kDoubleClose; }))
       decrement(s.double_closes);
   }
   report.connections = std::move(kept);
@@ -252,8 +252,10 @@ std::size_t apply_suppressions(Report& report, Suppressions& suppressions) {
     }
     ++suppressions.entries()[*hit].hits;
     ++removed;
-    if (c.status == "leaked" || c.status == "reclaimed") decrement(s.checkouts.leaked);
-    if (c.status == "leaked" || c.status == "open") decrement(s.checkouts.open);
+    if (c.status == CheckoutStatus::kLeaked || c.status == CheckoutStatus::kReclaimed)
+      decrement(s.checkouts.leaked);
+    if (c.status == CheckoutStatus::kLeaked || c.status == CheckoutStatus::kOpen)
+      decrement(s.checkouts.open);
   }
   report.checkouts = std::move(kept_checkouts);
   return removed;

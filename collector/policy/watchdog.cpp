@@ -30,7 +30,7 @@ void check_idle(ConnRecord& rec, LiveConn& live, std::int64_t idle_ns, std::int6
   live.idle_alerted.store(since, std::memory_order_relaxed);
   rec.alerts |= kAlertIdle;
   rec.idle_alert_after = static_cast<double>(now_mono - since) / 1e9;
-  result.alerts.push_back({"idle", rec});
+  result.alerts.push_back({AlertKind::kIdle, rec});
 }
 
 }  // namespace
@@ -48,7 +48,7 @@ ScanResult watchdog_scan(Registry& registry, const Thresholds& th, std::int64_t 
         now_mono - rec.opened.mono_ns >= lifetime_ns) {
       rec.alerts |= kAlertLifetime;
       rec.lifetime_alert_after = static_cast<double>(now_mono - rec.opened.mono_ns) / 1e9;
-      result.alerts.push_back({"lifetime", rec});
+      result.alerts.push_back({AlertKind::kLifetime, rec});
     }
     LiveConn* live = rec.live;
     if (idle_ns > 0 && live) check_idle(rec, *live, idle_ns, now_mono, result);
@@ -64,7 +64,7 @@ ScanResult watchdog_scan(Registry& registry, const Thresholds& th, std::int64_t 
       rec.txn_alert_after = static_cast<double>(now_mono - since) / 1e9;
       rec.txn_alert_stack = live->txn_stack.load(std::memory_order_relaxed);
       rec.txn_alert_py_stack = live->txn_py_stack.load(std::memory_order_relaxed);
-      result.alerts.push_back({"idle_in_transaction", rec});
+      result.alerts.push_back({AlertKind::kIdleInTransaction, rec});
     }
   });
   return result;
@@ -76,13 +76,14 @@ std::vector<std::string> render_alerts(const std::vector<RaisedAlert>& alerts, c
                                        const Suppressions* suppressions) {
   // Group by kind and the stacks shown in the block; order by size, then first id.
   // Python stacks are part of the key: in a Python host the native stacks are
-  // the interpreter's and alike for every site.
+  // the interpreter's and alike for every site. The kind's name leads the key
+  // so equal-sized groups keep their alphabetical order.
   using Key = std::tuple<std::string, StackId, StackId, StackId, StackId>;
   std::map<Key, std::vector<const RaisedAlert*>> groups;
   for (const RaisedAlert& a : alerts) {
-    bool txn = a.kind == "idle_in_transaction";
-    groups[{a.kind, a.record.open_stack, a.record.py_open_stack, txn ? a.record.txn_alert_stack : 0,
-            txn ? a.record.txn_alert_py_stack : 0}]
+    bool txn = a.kind == AlertKind::kIdleInTransaction;
+    groups[{std::string(to_string(a.kind)), a.record.open_stack, a.record.py_open_stack,
+            txn ? a.record.txn_alert_stack : 0, txn ? a.record.txn_alert_py_stack : 0}]
         .push_back(&a);
   }
   std::vector<std::vector<const RaisedAlert*>> ordered;
@@ -108,10 +109,10 @@ std::vector<std::string> render_alerts(const std::vector<RaisedAlert>& alerts, c
       hidden += members.size();
       continue;
     }
-    const std::string& kind = members.front()->kind;
-    double threshold = kind == "lifetime" ? th.lifetime_seconds
-                       : kind == "idle"   ? th.idle_seconds
-                                          : th.txn_seconds;
+    const AlertKind kind = members.front()->kind;
+    double threshold = kind == AlertKind::kLifetime ? th.lifetime_seconds
+                       : kind == AlertKind::kIdle   ? th.idle_seconds
+                                                    : th.txn_seconds;
     out.push_back(render_alert(kind, threshold, views, members.size()));
   }
   if (hidden > 0) {

@@ -19,7 +19,7 @@ struct Thresholds {
 };
 
 struct RaisedAlert {
-  std::string kind;   // "lifetime" | "idle_in_transaction" | "idle"
+  AlertKind kind;     // kLifetime | kIdleInTransaction | kIdle
   ConnRecord record;  // copy taken under the shard lock, alert fields set
 };
 

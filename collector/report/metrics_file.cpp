@@ -32,7 +32,7 @@ bool write_metrics_file(const std::string& path, const Report& report, std::stri
   std::string text = render_prometheus(report);
   std::lock_guard<ForkMutex> lock(g_metrics_mutex);
   if (g_exit_written) return true;
-  if (report.trigger == "exit") g_exit_written = true;
+  if (report.trigger == Trigger::kExit) g_exit_written = true;
   // node_exporter reads only *.prom and skips dot files: the temporary is one.
   std::size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);

@@ -36,6 +36,10 @@ ProcessInfo current_process();
 // `--password=...`): every argument after argv[0] is scrubbed.
 std::vector<std::string> redact_argv(std::vector<std::string> argv);
 
+// The registry's library as a report names it (a switch: a new library fails
+// to compile there rather than print a wrong name).
+ConnLibrary library_of(Library library);
+
 // The report's view of one open connection (status "leaked" at exit, "open" otherwise).
 Connection open_connection_view(const ConnRecord& record, bool at_exit, std::int64_t now_mono,
                                 Symbolizer& symbolizer, const StateProbe& probe);
@@ -46,7 +50,7 @@ void drop_initialized_only(Report& report);
 
 // `checkouts` (optional) adds the pools and checkouts (extension): adopted
 // connections are "pooled" at exit, not leaked; open checkouts are.
-Report build_report(const Snapshot& snapshot, const std::string& trigger,
+Report build_report(const Snapshot& snapshot, const Named<Trigger>& trigger,
                     const ProcessInfo& process, Symbolizer& symbolizer, const StateProbe& probe,
                     const CheckoutSnapshot* checkouts = nullptr);
 

@@ -42,7 +42,7 @@ void render_holder(std::ostringstream& out, const Checkout& c) {
 
 // Checkouts of one status grouped by (pool, checkout stack), largest group first.
 std::vector<std::vector<const Checkout*>> group_checkouts(const Report& report,
-                                                          const std::string& status) {
+                                                          CheckoutStatus status) {
   std::map<std::string, std::vector<const Checkout*>> sites;
   for (const Checkout& c : report.checkouts)
     if (c.status == status)
@@ -93,9 +93,9 @@ std::string describe_checkout(const Report& report, const Checkout& c) {
   d << ", held " << seconds(c.held_seconds);
   if (c.in_transaction) d << (*c.in_transaction ? ", in transaction" : ", not in a transaction");
   for (const AlertInfo& a : c.alerts)
-    if (a.kind == "checkout_held")
+    if (a.kind == AlertKind::kCheckoutHeld)
       d << ", flagged checkout_held after " << seconds(a.after_seconds);
-  if (c.returned_at && c.status == "returned") d << ", returned";
+  if (c.returned_at && c.status == CheckoutStatus::kReturned) d << ", returned";
   if (c.pid) d << ", pid " << *c.pid;
   if (c.context) d << ", " << describe_context(*c.context);
   d << ')';
@@ -103,29 +103,30 @@ std::string describe_checkout(const Report& report, const Checkout& c) {
 }
 
 std::size_t checkout_problems(const Report& report) {
-  const bool dump = report.trigger != "exit";
+  const bool dump = report.trigger != Trigger::kExit;
   return static_cast<std::size_t>(
       std::count_if(report.checkouts.begin(), report.checkouts.end(), [&](const Checkout& c) {
-        return c.status == "leaked" || c.status == "reclaimed" || (dump && c.status == "open");
+        return c.status == CheckoutStatus::kLeaked || c.status == CheckoutStatus::kReclaimed ||
+               (dump && c.status == CheckoutStatus::kOpen);
       }));
 }
 
 std::string render_checkouts_text(const Report& report) {
-  const bool dump = report.trigger != "exit";
+  const bool dump = report.trigger != Trigger::kExit;
   std::ostringstream out;
   struct Section {
-    const char* status;
+    CheckoutStatus status;
     const char* heading;
   };
   const Section sections[] = {
-      {"leaked", "checkout(s) never returned to their pool, checked out from:"},
-      {"reclaimed",
+      {CheckoutStatus::kLeaked, "checkout(s) never returned to their pool, checked out from:"},
+      {CheckoutStatus::kReclaimed,
        "checkout(s) never returned: the garbage collector reclaimed the connection while it was "
        "checked out, checked out from:"},
-      {"open", "checkout(s) held now, checked out from:"},
+      {CheckoutStatus::kOpen, "checkout(s) held now, checked out from:"},
   };
   for (const Section& section : sections) {
-    if (!dump && std::string(section.status) == "open") continue;
+    if (!dump && section.status == CheckoutStatus::kOpen) continue;
     for (const auto& g : group_checkouts(report, section.status)) {
       out << "\nconnleak: " << g.size() << ' ' << section.heading << '\n';
       out << format_stacks(g.front()->acquired, "    ");
@@ -144,9 +145,10 @@ std::string render_checkouts_text(const Report& report) {
     std::map<std::pair<std::int64_t, std::uint64_t>, std::size_t> idle;
     std::map<std::pair<std::int64_t, std::uint64_t>, bool> held;
     for (const Checkout& c : report.checkouts)
-      if (c.status == "leaked" && c.connection) held[{c.pid.value_or(0), *c.connection}] = true;
+      if (c.status == CheckoutStatus::kLeaked && c.connection)
+        held[{c.pid.value_or(0), *c.connection}] = true;
     for (const Connection& c : report.connections)
-      if (c.status == "pooled" && c.pool && !held.count({c.pid.value_or(0), c.id}))
+      if (c.status == ConnStatus::kPooled && c.pool && !held.count({c.pid.value_or(0), c.id}))
         ++idle[{c.pid.value_or(0), *c.pool}];
     for (const auto& [key, n] : idle)
       out << "\nconnleak: pool not disposed: " << n << " idle connection(s) in "

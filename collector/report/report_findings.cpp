@@ -71,10 +71,10 @@ std::vector<Finding> collect_findings(const Report& report) {
   std::map<std::string, Finding> groups;
   for (const Connection& c : report.connections) {
     std::string kind;
-    if (c.status == "leaked")
+    if (c.status == ConnStatus::kLeaked)
       kind = "leak";
     else if (!c.alerts.empty())
-      kind = c.alerts.front().kind;
+      kind = c.alerts.front().kind.str();
     else
       continue;
     std::string site = site_key(c.acquired);
@@ -90,17 +90,16 @@ std::vector<Finding> collect_findings(const Report& report) {
   std::map<std::string, std::vector<Connection>> checkout_groups;
   for (const Checkout& c : report.checkouts) {
     std::string kind;
-    if (c.status == "leaked" || c.status == "reclaimed")
+    if (c.status == CheckoutStatus::kLeaked || c.status == CheckoutStatus::kReclaimed)
       kind = "checkout_leak";
     else if (!c.alerts.empty())
-      kind = c.alerts.front().kind;
+      kind = c.alerts.front().kind.str();
     else
       continue;
     Connection v;
     v.id = c.id;
-    v.library = "checkout";
+    v.library = ConnLibrary::kCheckout;
     v.handle = "checkout:" + std::to_string(c.id);
-    v.status = c.status;
     v.pid = c.pid;
     v.alerts = c.alerts;
     v.acquired = c.acquired;

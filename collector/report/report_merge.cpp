@@ -74,25 +74,27 @@ Report merge_reports(std::vector<Report> reports, const MergeOptions& options) {
 
   bool any_exit = false;
   bool all_killed = !reports.empty();
-  std::string dump_trigger;
+  Named<Trigger> dump_trigger;  // the common dump trigger; none yet while its name is ""
   bool versions_agree = true;
   for (const Report& r : reports) {
     if (r.version != reports.front().version) versions_agree = false;
-    if (r.trigger != "killed") all_killed = false;
+    if (r.trigger != Trigger::kKilled) all_killed = false;
     // A killed process's journal lists what it held at death: leaks, like an exit report's.
-    if (r.trigger == "exit" || r.trigger == "killed")
+    if (r.trigger == Trigger::kExit || r.trigger == Trigger::kKilled)
       any_exit = true;
-    else if (dump_trigger.empty())
+    else if (dump_trigger.name().empty())
       dump_trigger = r.trigger;
     else if (dump_trigger != r.trigger)
-      dump_trigger = "request";
+      dump_trigger = Trigger::kRequest;
     merged.generated_at =
         std::max(merged.generated_at, r.generated_at);  // ISO 8601 UTC sorts as text
   }
   // Keep the producers' version when they agree, so merging is not a rewrite.
   if (!reports.empty() && versions_agree && !reports.front().version.empty())
     merged.version = reports.front().version;
-  merged.trigger = all_killed ? "killed" : any_exit || reports.empty() ? "exit" : dump_trigger;
+  merged.trigger = all_killed                    ? Named<Trigger>(Trigger::kKilled)
+                   : any_exit || reports.empty() ? Named<Trigger>(Trigger::kExit)
+                                                 : dump_trigger;
 
   for (Report& r : reports) {
     add(merged.summary, r.summary);

@@ -80,6 +80,20 @@ std::vector<std::string> redact_argv(std::vector<std::string> argv) {
   return argv;
 }
 
+namespace {}  // namespace
+
+ConnLibrary library_of(Library lib) {
+  switch (lib) {
+    case Library::kLibpq:
+      return ConnLibrary::kLibpq;
+    case Library::kMysql:
+      return ConnLibrary::kMysql;
+    case Library::kSocket:
+      return ConnLibrary::kSocket;
+  }
+  return ConnLibrary::kUnknown;
+}
+
 namespace {
 
 // In a CPython host every stack carries a Python part (possibly empty).
@@ -101,10 +115,11 @@ std::optional<ContextInfo> context_info(std::uint32_t id) {
 }
 
 void add_alerts(const ConnRecord& rec, Connection& c) {
-  if (rec.alerts & kAlertLifetime) c.alerts.push_back({"lifetime", rec.lifetime_alert_after});
+  if (rec.alerts & kAlertLifetime)
+    c.alerts.push_back({AlertKind::kLifetime, rec.lifetime_alert_after});
   if (rec.alerts & kAlertIdleInTransaction)
-    c.alerts.push_back({"idle_in_transaction", rec.txn_alert_after});
-  if (rec.alerts & kAlertIdle) c.alerts.push_back({"idle", rec.idle_alert_after});
+    c.alerts.push_back({AlertKind::kIdleInTransaction, rec.txn_alert_after});
+  if (rec.alerts & kAlertIdle) c.alerts.push_back({AlertKind::kIdle, rec.idle_alert_after});
 }
 
 // Statements, the last one (normalized here, on the reporting thread) and
@@ -127,7 +142,7 @@ void add_activity(Connection& c, const LiveConn* live, std::int64_t now_mono) {
 Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
   Connection c;
   c.id = rec.id;
-  c.library = library_name(rec.library);
+  c.library = library_of(rec.library);
   c.handle = rec.library == Library::kSocket && rec.fd >= 0 ? "fd:" + std::to_string(rec.fd)
                                                             : hex(rec.handle);
   if (rec.protocol) c.protocol = rec.protocol;
@@ -148,7 +163,7 @@ Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
 Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_t now_mono,
                                 Symbolizer& symbolizer, const StateProbe& probe) {
   Connection c = base_view(rec, symbolizer);
-  c.status = at_exit ? "leaked" : "open";
+  c.status = at_exit ? ConnStatus::kLeaked : ConnStatus::kOpen;
   HandleState hs = probe ? probe(rec) : HandleState{};
   c.state = hs.state;
   if (hs.server_id >= 0) c.server_id = hs.server_id;
@@ -181,14 +196,14 @@ void drop_initialized_only(Report& report) {
   auto& conns = report.connections;
   auto keep = std::remove_if(conns.begin(), conns.end(), [&](const Connection& c) {
     if (c.state != "initialized") return false;
-    if (c.status == "leaked" && report.summary.leaked) --report.summary.leaked;
+    if (c.status == ConnStatus::kLeaked && report.summary.leaked) --report.summary.leaked;
     if (report.summary.open) --report.summary.open;
     return true;
   });
   conns.erase(keep, conns.end());
 }
 
-Report build_report(const Snapshot& snap, const std::string& trigger, const ProcessInfo& process,
+Report build_report(const Snapshot& snap, const Named<Trigger>& trigger, const ProcessInfo& process,
                     Symbolizer& symbolizer, const StateProbe& probe,
                     const CheckoutSnapshot* checkouts) {
   Report r;
@@ -199,7 +214,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   r.trigger = trigger;
   Timestamp t = now();
   r.generated_at = iso8601_utc(t.real_ns);
-  const bool at_exit = trigger == "exit";
+  const bool at_exit = r.trigger == Trigger::kExit;
 
   std::vector<const ConnRecord*> open;
   for (const ConnRecord& rec : snap.open) {
@@ -214,7 +229,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
     r.connections.push_back(open_connection_view(*rec, at_exit, t.mono_ns, symbolizer, probe));
   auto closed_view = [&](const ClosedRecord& closed) {
     Connection c = base_view(closed.record, symbolizer);
-    c.status = "closed";
+    c.status = ConnStatus::kClosed;
     c.state = "closed";
     c.closed_at = iso8601_utc(closed.closed.real_ns);
     c.age_seconds = seconds_between(closed.record.opened.mono_ns, closed.closed.mono_ns);
@@ -232,7 +247,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   // Closed by the interpreter at exit: the program never closed them.
   for (const ClosedRecord& closed : snap.finalized) {
     Connection c = closed_view(closed);
-    c.status = at_exit ? "leaked" : "closed";
+    c.status = at_exit ? ConnStatus::kLeaked : ConnStatus::kClosed;
     c.closed_by = closed.by_finalizer ? "garbage_collector"
                   : closed.by_runtime ? "runtime_exit"
                                       : "interpreter_exit";
@@ -241,8 +256,8 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   for (const ClosedRecord& closed : snap.flagged) {
     Connection c = closed_view(closed);
     if (closed.double_close) {
-      c.alerts.push_back({"double_close", seconds_between(closed.record.opened.mono_ns,
-                                                          closed.closed_again.mono_ns)});
+      c.alerts.push_back({AlertKind::kDoubleClose, seconds_between(closed.record.opened.mono_ns,
+                                                                   closed.closed_again.mono_ns)});
       c.closed_again_from =
           stacks_of(symbolizer, closed.close_again_stack, closed.py_close_again_stack);
       c.closed_again_at = iso8601_utc(closed.closed_again.real_ns);
@@ -261,7 +276,7 @@ Report build_report(const Snapshot& snap, const std::string& trigger, const Proc
   s.complete = snap.complete;
   if (checkouts) add_checkouts(r, snap, *checkouts, t.mono_ns, symbolizer);
   for (const Connection& c : r.connections) {
-    if (c.status == "leaked") ++s.leaked;
+    if (c.status == ConnStatus::kLeaked) ++s.leaked;
     if (!c.alerts.empty()) ++s.flagged;
   }
   return r;
@@ -277,7 +292,7 @@ Checkout checkout_view(const CheckoutRecord& rec, Symbolizer& symbolizer) {
   if (rec.task) c.task = rec.task;
   c.acquired = stacks_of(symbolizer, rec.stack, rec.py_stack);
   c.context = context_info(rec.context);
-  if (rec.alerted) c.alerts.push_back({"checkout_held", rec.alert_after});
+  if (rec.alerted) c.alerts.push_back({AlertKind::kCheckoutHeld, rec.alert_after});
   if (rec.in_transaction_at_alert >= 0) c.in_transaction = rec.in_transaction_at_alert == 1;
   if (rec.holder_py_stack) {
     Stacks holder;
@@ -299,7 +314,7 @@ PoolInfo pool_view(const PoolRecord& p) {
 
 void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co,
                    std::int64_t now_mono, Symbolizer& symbolizer) {
-  const bool at_exit = r.trigger == "exit";
+  const bool at_exit = r.trigger == Trigger::kExit;
   std::unordered_map<std::uint64_t, const ConnRecord*> by_id;
   for (const ConnRecord& rec : snap.open) by_id[rec.id] = &rec;
   // A pool never closed by a Python program: CPython closes its idle
@@ -319,14 +334,14 @@ void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co,
     auto it = from.find(c.id);
     if (it == from.end() || it->second->pool == 0) continue;
     c.pool = it->second->pool;
-    if (at_exit && c.status == "leaked") c.status = "pooled";
+    if (at_exit && c.status == ConnStatus::kLeaked) c.status = ConnStatus::kPooled;
     ++r.summary.pooled;
     if (auto p = pool_index.find(*c.pool); p != pool_index.end()) ++r.pools[p->second].connections;
   }
   auto view = [&](const CheckoutRecord& rec) { return checkout_view(rec, symbolizer); };
   for (const CheckoutRecord& rec : co.open) {
     Checkout c = view(rec);
-    c.status = at_exit ? "leaked" : "open";
+    c.status = at_exit ? CheckoutStatus::kLeaked : CheckoutStatus::kOpen;
     c.held_seconds = seconds_between(rec.checked_out.mono_ns, now_mono);
     // Now, from the lent connection's transaction state (if it is known).
     if (auto conn = by_id.find(rec.connection);
@@ -343,7 +358,8 @@ void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co,
   }
   for (const CheckoutRecord& rec : co.ended) {
     Checkout c = view(rec);
-    c.status = rec.end == CheckoutEnd::kReclaimed ? "reclaimed" : "returned";
+    c.status =
+        rec.end == CheckoutEnd::kReclaimed ? CheckoutStatus::kReclaimed : CheckoutStatus::kReturned;
     c.returned_at = iso8601_utc(rec.returned.real_ns);
     c.held_seconds = seconds_between(rec.checked_out.mono_ns, rec.returned.mono_ns);
     r.checkouts.push_back(std::move(c));

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "collector/report/report_enums.h"
+
 namespace connleak {
 
 struct Frame {
@@ -33,7 +35,7 @@ struct TransactionInfo {
 };
 
 struct AlertInfo {
-  std::string kind;  // "lifetime", "idle_in_transaction", "double_close", ...
+  Named<AlertKind> kind;
   double after_seconds = 0;
 };
 
@@ -47,11 +49,11 @@ struct ContextInfo {
 
 struct Connection {
   std::uint64_t id = 0;
-  std::string library;  // "libpq" | "mysql" | "socket"
-  std::string handle;   // "0x55d0c0ffee00"; sockets: "fd:7"
-  std::string target;   // redacted
-  std::string status;   // "leaked" | "open" | "closed"
-  std::string state;    // "connected" | "failed" | "connecting" | "unknown"
+  Named<ConnLibrary> library;
+  std::string handle;  // "0x55d0c0ffee00"; sockets: "fd:7"
+  std::string target;  // redacted
+  Named<ConnStatus> status;
+  std::string state;  // "connected" | "failed" | "connecting" | "unknown"
   double age_seconds = 0;
   std::string opened_at;
   std::optional<std::string> closed_at;
@@ -95,7 +97,7 @@ struct Checkout {
   std::uint64_t id = 0;
   std::uint64_t pool = 0;
   std::optional<std::uint64_t> connection;  // the connection record it lends; null = unlinked
-  std::string status;                       // "leaked" | "open" | "returned" | "reclaimed"
+  Named<CheckoutStatus> status;
   std::string checked_out_at;
   std::optional<std::string> returned_at;
   double held_seconds = 0;
@@ -146,9 +148,7 @@ struct Report {
   std::int64_t pid = 0;
   std::int64_t ppid = 0;
   std::vector<std::string> argv;
-  // "exit" | "signal" | "request" | "pool_exhausted" | "server_refused"
-  // | "killed" (extension: rebuilt from the journal of a process that died without its exit report)
-  std::string trigger;
+  Named<Trigger> trigger;
   std::string generated_at;
   Summary summary;
   std::vector<Connection> connections;

@@ -39,7 +39,7 @@ std::optional<std::int64_t> parse_iso8601_us(std::string_view text) {
 std::vector<SnapshotMark> snapshot_marks(const std::vector<Report>& reports) {
   std::vector<SnapshotMark> marks;
   for (const Report& r : reports) {
-    if (r.trigger != "pool_exhausted" && r.trigger != "server_refused") continue;
+    if (r.trigger != Trigger::kPoolExhausted && r.trigger != Trigger::kServerRefused) continue;
     marks.push_back(
         {r.pid, r.trigger, r.generated_at, r.snapshot_pool, r.waited_seconds, r.refusal});
   }

@@ -21,8 +21,8 @@ std::optional<std::int64_t> parse_iso8601_us(std::string_view text);
 // trigger for the whole set, so the CLI takes these from the inputs first.
 struct SnapshotMark {
   std::int64_t pid = 0;
-  std::string trigger;  // "pool_exhausted" | "server_refused"
-  std::string at;       // the snapshot's generated_at
+  Named<Trigger> trigger;  // kPoolExhausted | kServerRefused
+  std::string at;          // the snapshot's generated_at
   std::optional<std::uint64_t> pool;
   std::optional<double> waited_seconds;
   std::optional<std::string> refusal;

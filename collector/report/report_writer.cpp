@@ -181,7 +181,7 @@ const Suppressions* configured_suppressions(const Options& options) {
   return loaded;
 }
 
-std::optional<CollectedReport> collect_report(const Options& options, const std::string& trigger,
+std::optional<CollectedReport> collect_report(const Options& options, const Named<Trigger>& trigger,
                                               const StateProbe& probe, bool skip_untouched,
                                               const ReportExtras* extras) {
   Snapshot snap = Registry::instance().snapshot(mono_now_ns() + 500'000'000);
@@ -256,7 +256,7 @@ void output_report(const Options& options, const CollectedReport& collected,
     if (!write_metrics_file(options.metrics_file, report, &error) && !said_metrics.exchange(true))
       log().warn("connleak: could not write metrics_file: {}", error);
   }
-  if (!options.print_report && report.trigger == "exit") return;
+  if (!options.print_report && report.trigger == Trigger::kExit) return;
   TextOptions text;
   text.clean_line = !options.quiet && options.verbosity >= 1;
   text.before_summary = collected.suppressions_table;
@@ -264,10 +264,11 @@ void output_report(const Options& options, const CollectedReport& collected,
   if (!rendered.empty()) log_block(rendered);
 }
 
-bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
-                 const StateProbe& probe, const ReportExtras* extras) {
+bool emit_report(const Options& options, const Named<Trigger>& trigger,
+                 const std::string& file_name, const StateProbe& probe,
+                 const ReportExtras* extras) {
   std::optional<CollectedReport> report =
-      collect_report(options, trigger, probe, trigger == "exit", extras);
+      collect_report(options, trigger, probe, trigger == Trigger::kExit, extras);
   if (!report) return false;
   output_report(options, *report, file_name);
   return true;

@@ -52,7 +52,7 @@ struct CollectedReport {
 // Snapshot -> report, with the configured suppressions applied. With
 // `skip_untouched`, returns nothing for a process that never saw a connection
 // (nothing to say at exit).
-std::optional<CollectedReport> collect_report(const Options& options, const std::string& trigger,
+std::optional<CollectedReport> collect_report(const Options& options, const Named<Trigger>& trigger,
                                               const StateProbe& probe, bool skip_untouched,
                                               const ReportExtras* extras = nullptr);
 // JSON file (when report_dir is set) first, then the text on stderr: once the
@@ -70,7 +70,8 @@ bool write_report_file(const Options& options, const Report& report, const std::
 // collect_report + output_report. `file_name` is e.g. "connleak.<pid>.json".
 // Returns false when there was nothing to report (exit of a process that never
 // saw a connection), in which case nothing is printed or written.
-bool emit_report(const Options& options, const std::string& trigger, const std::string& file_name,
-                 const StateProbe& probe, const ReportExtras* extras = nullptr);
+bool emit_report(const Options& options, const Named<Trigger>& trigger,
+                 const std::string& file_name, const StateProbe& probe,
+                 const ReportExtras* extras = nullptr);
 
 }  // namespace connleak

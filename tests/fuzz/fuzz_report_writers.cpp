@@ -174,8 +174,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!r.connections.empty()) {
     if (auto alert = run("render_alert threw", [&] {
           return render_alert(r.connections.front().alerts.empty()
-                                  ? std::string("lifetime")
-                                  : r.connections.front().alerts.front().kind,
+                                  ? AlertKind::kLifetime
+                                  : r.connections.front().alerts.front().kind.value(),
                               seconds(in), r.connections, r.connections.size() + in.below(3));
         })) {
       if (kStrict) FUZZ_CHECK(!fuzz::has_control(*alert, "\n"), *alert);

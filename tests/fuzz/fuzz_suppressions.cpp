@@ -79,17 +79,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < names.size(); ++i) {
     Connection c;
     c.id = i + 1;
-    c.status = i % 3 == 0 ? "leaked" : i % 3 == 1 ? "open" : "closed";
+    c.status = i % 3 == 0   ? ConnStatus::kLeaked
+               : i % 3 == 1 ? ConnStatus::kOpen
+                            : ConnStatus::kClosed;
     Frame f;
     if (i % 3 == 0) f.function = names[i];
     if (i % 3 == 1) f.file = names[i];
     if (i % 3 == 2) f.module = names[i];
     c.acquired.native.push_back(f);
-    if (i % 2) c.alerts.push_back({"double_close", 1});
+    if (i % 2) c.alerts.push_back({AlertKind::kDoubleClose, 1});
     report.connections.push_back(c);
     report.summary.opened++;
-    report.summary.leaked += c.status == "leaked";
-    report.summary.open += c.status != "closed";
+    report.summary.leaked += c.status == ConnStatus::kLeaked;
+    report.summary.open += c.status != ConnStatus::kClosed;
     report.summary.flagged += !c.alerts.empty();
     report.summary.double_closes += !c.alerts.empty();
   }

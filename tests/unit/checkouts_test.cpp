@@ -123,11 +123,11 @@ TEST(CheckoutReport, AdoptedConnectionsArePooledNotLeakedOpenCheckoutsAre) {
   EXPECT_EQ(r.summary.checkouts.open, 1u);
   EXPECT_EQ(r.summary.checkouts.leaked, 2u);  // never returned + reclaimed
   for (const Connection& c : r.connections)
-    EXPECT_EQ(c.status, c.id <= 3 ? "pooled" : "leaked") << c.id;
+    EXPECT_EQ(c.status, c.id <= 3 ? ConnStatus::kPooled : ConnStatus::kLeaked) << c.id;
   ASSERT_EQ(r.checkouts.size(), 2u);
   EXPECT_EQ(r.checkouts[0].id, 4u);
-  EXPECT_EQ(r.checkouts[0].status, "reclaimed");
-  EXPECT_EQ(r.checkouts[1].status, "leaked");
+  EXPECT_EQ(r.checkouts[0].status, CheckoutStatus::kReclaimed);
+  EXPECT_EQ(r.checkouts[1].status, CheckoutStatus::kLeaked);
   EXPECT_EQ(r.checkouts[1].task, "Task-3");
   ASSERT_EQ(r.pools.size(), 1u);
   EXPECT_EQ(r.pools[0].connections, 3u);
@@ -148,8 +148,8 @@ TEST(CheckoutReport, InADumpCheckoutsAreOpenAndConnectionsOpen) {
   Report r = f.build("request");
   EXPECT_EQ(r.summary.checkouts.leaked, 1u);  // the reclaimed one only
   EXPECT_EQ(r.summary.pooled, 3u);
-  for (const Connection& c : r.connections) EXPECT_EQ(c.status, "open");
-  EXPECT_EQ(r.checkouts[1].status, "open");
+  for (const Connection& c : r.connections) EXPECT_EQ(c.status, ConnStatus::kOpen);
+  EXPECT_EQ(r.checkouts[1].status, CheckoutStatus::kOpen);
 }
 
 TEST(CheckoutReport, OnlyPooledIdleConnectionsIsACleanExitWithALowSeverityLine) {

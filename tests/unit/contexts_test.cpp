@@ -84,17 +84,17 @@ TEST(ContextTable, RecordsOpenedWhileCurrentCarryItOthersDoNot) {
 
 TEST(ContextReport, JsonRoundTripAndTextNameTheTestOrTheFixture) {
   Report r;
-  r.trigger = "exit";
+  r.trigger = Trigger::kExit;
   Connection c;
   c.id = 1;
-  c.library = "libpq";
-  c.status = "leaked";
+  c.library = ConnLibrary::kLibpq;
+  c.status = ConnStatus::kLeaked;
   c.context = ContextInfo{"t.py::test_a", "db", "module"};
   r.connections.push_back(c);
   Checkout co;
   co.id = 2;
   co.pool = 1;
-  co.status = "leaked";
+  co.status = CheckoutStatus::kLeaked;
   co.context = ContextInfo{"t.py::test_b", std::nullopt, std::nullopt};
   r.checkouts.push_back(co);
   nlohmann::json j = to_json(r);
@@ -119,17 +119,17 @@ TEST(ContextReport, JsonRoundTripAndTextNameTheTestOrTheFixture) {
 
 TEST(ContextReport, SarifResultsListTheTestsThatOpenedThem) {
   Report r;
-  r.trigger = "exit";
+  r.trigger = Trigger::kExit;
   Connection leak;
   leak.id = 1;
-  leak.library = "libpq";
-  leak.status = "leaked";
+  leak.library = ConnLibrary::kLibpq;
+  leak.status = ConnStatus::kLeaked;
   leak.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "test_a", "/s/t.py", 3}};
   leak.context = ContextInfo{"t.py::test_a", std::nullopt, std::nullopt};
   r.connections.push_back(leak);
   Checkout co;
   co.id = 2;
-  co.status = "leaked";
+  co.status = CheckoutStatus::kLeaked;
   co.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "test_b", "/s/t.py", 9}};
   co.context = ContextInfo{"t.py::test_b", std::nullopt, std::nullopt};
   r.checkouts.push_back(co);

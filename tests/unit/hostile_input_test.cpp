@@ -20,13 +20,13 @@ Report hostile_report(const std::string& text) {
   r.version = "0.1.0";
   r.pid = 77;
   r.argv = {"./prog", text};
-  r.trigger = "exit";
+  r.trigger = Trigger::kExit;
   Connection c;
   c.id = 1;
-  c.library = "libpq";
+  c.library = ConnLibrary::kLibpq;
   c.handle = "0x1";
   c.target = "host=h dbname=" + text;
-  c.status = "leaked";
+  c.status = ConnStatus::kLeaked;
   c.state = "connected";
   c.client_module = "/lib/" + text + "/libpq.so.5";
   Frame f;

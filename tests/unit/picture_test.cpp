@@ -32,7 +32,7 @@ Connection conn(std::uint64_t id, const char* opened, std::optional<std::string>
                 const char* status) {
   Connection c;
   c.id = id;
-  c.library = "libpq";
+  c.library = ConnLibrary::kLibpq;
   c.handle = "0x1";
   c.target = "host=db.internal port=5432 dbname=shop user=app";
   c.status = status;
@@ -53,7 +53,7 @@ Report model() {
   Report r;
   r.version = "0.1.0";
   r.pid = 42;
-  r.trigger = "exit";
+  r.trigger = Trigger::kExit;
   r.generated_at = "2026-11-21T10:00:12.000Z";
   r.summary.opened = 5;
   r.summary.closed = 2;
@@ -81,7 +81,7 @@ Report model() {
   k.id = 9;
   k.pool = 3;
   k.connection = 1;
-  k.status = "leaked";
+  k.status = CheckoutStatus::kLeaked;
   k.checked_out_at = "2026-11-21T10:00:07.000Z";
   k.held_seconds = 3.0;
   k.thread = 77;
@@ -89,7 +89,7 @@ Report model() {
   k.acquired.native = {frame("leaky_request", "/src/pool.c", 7)};
   Checkout done = k;
   done.id = 8;
-  done.status = "returned";
+  done.status = CheckoutStatus::kReturned;
   done.checked_out_at = "2026-11-21T10:00:01.000Z";
   done.returned_at = "2026-11-21T10:00:01.250Z";
   done.held_seconds = 0.25;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "collector/report/format/report_json.h"
 #include "collector/report/format/report_text.h"
@@ -25,10 +26,10 @@ Frame native(std::uint64_t addr, const char* fn, const char* file, int line, con
 Connection leaked(std::uint64_t id, const char* handle, std::vector<Frame> stack) {
   Connection c;
   c.id = id;
-  c.library = "libpq";
+  c.library = ConnLibrary::kLibpq;
   c.handle = handle;
   c.target = "host=127.0.0.1 port=5432 dbname=app user=app";
-  c.status = "leaked";
+  c.status = ConnStatus::kLeaked;
   c.state = "connected";
   c.age_seconds = 12.5;
   c.opened_at = "2026-11-21T10:00:00.000Z";
@@ -44,7 +45,7 @@ Report sample() {
   r.pid = 1234;
   r.ppid = 1;
   r.argv = {"./service", "--port", "8080"};
-  r.trigger = "exit";
+  r.trigger = Trigger::kExit;
   r.generated_at = "2026-11-21T10:00:12.500Z";
   std::vector<Frame> site_a = {
       native(0x401136, "open_report_conn", "/src/app.c", 42, "/src/service"),
@@ -55,10 +56,10 @@ Report sample() {
   r.connections.push_back(leaked(9, "0x55d0c0fff000", site_a));
   r.connections[2].state = "failed";
   Connection dc = leaked(11, "0x55d0c0fff100", site_b);
-  dc.status = "closed";
+  dc.status = ConnStatus::kClosed;
   dc.state = "closed";
   dc.closed_at = "2026-11-21T10:00:05.000Z";
-  dc.alerts.push_back({"double_close", 3.0});
+  dc.alerts.push_back({AlertKind::kDoubleClose, 3.0});
   dc.closed_from =
       Stacks{{native(0x401300, "first_close", "/src/app.c", 60, "/src/service")}, std::nullopt};
   dc.closed_again_from =
@@ -70,9 +71,10 @@ Report sample() {
   // typed twice.
   constexpr std::uint64_t kClosedCleanly = 6;
   for (const Connection& c : r.connections) {
-    if (c.status == "leaked") ++r.summary.leaked;
+    if (c.status == ConnStatus::kLeaked) ++r.summary.leaked;
     if (!c.alerts.empty()) ++r.summary.flagged;
-    for (const AlertInfo& a : c.alerts) r.summary.double_closes += a.kind == "double_close";
+    for (const AlertInfo& a : c.alerts)
+      r.summary.double_closes += a.kind == AlertKind::kDoubleClose;
   }
   r.summary.open = r.summary.leaked;
   r.summary.closed = kClosedCleanly + (r.connections.size() - r.summary.leaked);
@@ -84,7 +86,7 @@ Report sample() {
 std::size_t leak_sites(const Report& r) {
   std::vector<std::vector<std::uint64_t>> sites;
   for (const Connection& c : r.connections) {
-    if (c.status != "leaked") continue;
+    if (c.status != ConnStatus::kLeaked) continue;
     std::vector<std::uint64_t> stack;
     for (const Frame& f : c.acquired.native) stack.push_back(f.address.value_or(0));
     if (std::find(sites.begin(), sites.end(), stack) == sites.end()) sites.push_back(stack);
@@ -177,6 +179,57 @@ TEST(ReportJson, StreamedTextEqualsTheDom) {
   EXPECT_EQ(nlohmann::json::parse(to_json_text(empty)), to_json(empty));
 }
 
+// Extension (shared stacks): past 1,000 connections each repeated stack is
+// written once in full and then by reference; reading it back gives the same
+// report as the all-in-place form, and the file is a fraction of its size.
+TEST(ReportJson, LargeReportsShareRepeatedStacksAndReadBackTheSame) {
+  Report r = sample();
+  const Report small = r;
+  const Connection closed = r.connections[3];  // double close: three stacks
+  Connection with_txn = r.connections[1];
+  for (int depth = 0; depth < 20; ++depth)  // as deep as a real stack
+    with_txn.acquired.native.push_back(
+        native(0x402000 + depth, "helper", "/src/lib.c", depth, "/src/service"));
+  TransactionInfo txn;
+  txn.state = "in_transaction";
+  txn.began = Stacks{{native(0x401500, "exec", "/src/app.c", 12, "/src/service")}, std::nullopt};
+  with_txn.transaction = txn;
+  r.connections.clear();
+  for (std::uint64_t id = 1; id <= 1200; ++id) {
+    Connection c = id % 3 == 0 ? closed : with_txn;
+    c.id = id;
+    r.connections.push_back(c);
+  }
+  const std::string text = to_json_text(r);
+  const nlohmann::json doc = nlohmann::json::parse(text);
+  const std::string inline_form = to_json(r).dump();
+  EXPECT_LT(text.size() * 2, inline_form.size());
+  // The first use of each stack is in place; later ones name an entry of "stacks".
+  ASSERT_TRUE(doc.contains("stacks"));
+  EXPECT_EQ(doc["stacks"].size(), 5u);  // two sites, began, first close, close again
+  EXPECT_TRUE(doc["connections"][0]["acquired"].contains("native"));
+  EXPECT_TRUE(doc["connections"][3]["acquired"].contains("stack"));
+  EXPECT_TRUE(doc["connections"][3]["transaction"]["began"].contains("stack"));
+  EXPECT_EQ(to_json(report_from_json(doc)), to_json(r));
+  // At 1,000 connections or fewer, nothing changes: every stack in place.
+  EXPECT_EQ(nlohmann::json::parse(to_json_text(small)), to_json(small));
+  r.connections.resize(1000);
+  EXPECT_FALSE(nlohmann::json::parse(to_json_text(r)).contains("stacks"));
+}
+
+TEST(ReportJson, AReferenceToAMissingSharedStackIsOneClearError) {
+  nlohmann::json doc = to_json(sample());
+  doc["connections"][0]["acquired"] = {{"stack", 5}};
+  try {
+    report_from_json(doc);
+    FAIL() << "accepted a reference to nothing";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "\"stack\": 5 names no entry of \"stacks\"");
+  }
+  doc["stacks"] = {{"5", {{"native", nlohmann::json::array()}}}};
+  EXPECT_NO_THROW(report_from_json(doc));
+}
+
 TEST(ReportJson, RoundTripsExactly) {
   nlohmann::json once = to_json(sample());
   nlohmann::json twice = to_json(report_from_json(once));
@@ -241,7 +294,7 @@ TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
   ProcessInfo proc{42, 1, {"prog"}};
   Report at_exit = build_report(snap, "exit", proc, sym, nullptr);
   ASSERT_EQ(at_exit.connections.size(), 1u);
-  EXPECT_EQ(at_exit.connections[0].status, "leaked");
+  EXPECT_EQ(at_exit.connections[0].status, ConnStatus::kLeaked);
   EXPECT_EQ(at_exit.connections[0].handle, "0x10");
   EXPECT_EQ(at_exit.summary.leaked, 1u);
   EXPECT_EQ(at_exit.summary.inherited, 1u);
@@ -249,7 +302,7 @@ TEST(ReportBuilder, StatusDependsOnTriggerAndInheritedIsTheParents) {
     return HandleState{"connected", 77};
   });
   ASSERT_EQ(dump.connections.size(), 2u);
-  EXPECT_EQ(dump.connections[0].status, "open");
+  EXPECT_EQ(dump.connections[0].status, ConnStatus::kOpen);
   EXPECT_EQ(dump.connections[0].state, "connected");
   EXPECT_EQ(dump.connections[0].server_id, 77);
   EXPECT_EQ(dump.summary.leaked, 0u);

@@ -79,7 +79,7 @@ TEST(Watchdog, IdleInTransactionOncePerTransaction) {
   EXPECT_TRUE(watchdog_scan(reg, th, began + kSec / 2, deadline()).alerts.empty());
   auto alert = watchdog_scan(reg, th, began + 2 * kSec, deadline());
   ASSERT_EQ(alert.alerts.size(), 1u);
-  EXPECT_EQ(alert.alerts[0].kind, "idle_in_transaction");
+  EXPECT_EQ(alert.alerts[0].kind, AlertKind::kIdleInTransaction);
   EXPECT_EQ(alert.alerts[0].record.txn_alert_stack, 7u);
   EXPECT_TRUE(watchdog_scan(reg, th, began + 10 * kSec, deadline()).alerts.empty());
   // A new transaction can be flagged again.

@@ -144,8 +144,9 @@ ordered_json html_data(const Report& report, const std::vector<SnapshotMark>& ma
     ++s.count;
     ++s.statuses[status];
   };
-  for (const Connection& c : report.connections) count_site("connection", c.acquired, c.status);
-  for (const Checkout& c : report.checkouts) count_site("checkout", c.acquired, c.status);
+  for (const Connection& c : report.connections)
+    count_site("connection", c.acquired, c.status.str());
+  for (const Checkout& c : report.checkouts) count_site("checkout", c.acquired, c.status.str());
   std::vector<Site> ordered;
   for (auto& [key, s] : sites) ordered.push_back(std::move(s));
   std::stable_sort(ordered.begin(), ordered.end(),

@@ -130,11 +130,34 @@ std::vector<Frame> frames_from(const json& j) {
   return out;
 }
 
-Stacks stacks_from(const json& j) {
+// Extension (shared stacks, see to_json_text): the top-level "stacks" table.
+using SharedStacks = std::unordered_map<std::string, Stacks>;
+
+Stacks inline_stacks_from(const json& j) {
   Stacks s;
   if (auto it = j.find("native"); it != j.end()) s.native = frames_from(*it);
   if (auto it = j.find("python"); it != j.end() && !it->is_null()) s.python = frames_from(*it);
   return s;
+}
+
+// A stack written in place, or {"stack": N} naming an entry of "stacks".
+Stacks stacks_from(const json& j, const SharedStacks* shared = nullptr) {
+  auto ref = j.find("stack");
+  if (ref == j.end() || j.contains("native")) return inline_stacks_from(j);
+  const std::string key = std::to_string(integer_value<std::uint64_t>(*ref, "stack"));
+  auto it = shared ? shared->find(key) : SharedStacks::const_iterator{};
+  if (!shared || it == shared->end())
+    throw std::invalid_argument("\"stack\": " + key + " names no entry of \"stacks\"");
+  return it->second;
+}
+
+SharedStacks shared_stacks_from(const json& doc) {
+  SharedStacks out;
+  auto it = doc.find("stacks");
+  if (it == doc.end()) return out;
+  if (!it->is_object()) throw std::invalid_argument("\"stacks\" is not an object");
+  for (const auto& [key, value] : it->items()) out.emplace(key, inline_stacks_from(value));
+  return out;
 }
 
 json pools_json(const std::vector<PoolInfo>& pools) {
@@ -229,7 +252,7 @@ void read_checkouts(const json& j, Report& r) {
     c.task = get_opt<std::string>(cj, "task");
     c.in_transaction = get_opt<bool>(cj, "in_transaction");
     for (const json& a : cj.value("alerts", json::array()))
-      c.alerts.push_back({a.value("kind", ""), a.value("after_seconds", 0.0)});
+      c.alerts.push_back({Named<AlertKind>(a.value("kind", "")), a.value("after_seconds", 0.0)});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
     if (auto it = cj.find("holder_now"); it != cj.end() && it->is_object())
       c.holder_now = stacks_from(*it);
@@ -243,6 +266,8 @@ void read_checkouts(const json& j, Report& r) {
     r.refusal = get_opt<std::string>(*it, "refusal");
   }
 }
+
+json connection_json(const Connection& c, bool with_stacks);
 
 }  // namespace
 
@@ -284,49 +309,7 @@ json to_json(const Report& r) {
     j["snapshot"] = std::move(snap);
   }
   json conns = json::array();
-  for (const Connection& c : r.connections) {
-    json cj;
-    cj["id"] = c.id;
-    cj["library"] = c.library;
-    cj["handle"] = c.handle;
-    cj["target"] = c.target;
-    cj["status"] = c.status;
-    cj["state"] = c.state;
-    cj["age_seconds"] = c.age_seconds;
-    cj["opened_at"] = c.opened_at;
-    cj["closed_at"] = opt(c.closed_at);
-    cj["thread"] = c.thread;
-    cj["resets"] = c.resets;
-    cj["client_module"] = c.client_module;
-    json alerts = json::array();
-    for (const AlertInfo& a : c.alerts)
-      alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
-    cj["alerts"] = alerts;
-    cj["acquired"] = stacks_json(c.acquired);
-    if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
-    if (c.closed_again_from) cj["closed_again_from"] = stacks_json(*c.closed_again_from);
-    if (c.closed_again_from || c.closed_again_at) cj["closed_again_at"] = opt(c.closed_again_at);
-    cj["server_id"] = opt(c.server_id);
-    if (c.protocol) cj["protocol"] = *c.protocol;
-    if (c.closed_by) cj["closed_by"] = *c.closed_by;
-    if (c.statements) {
-      cj["statements"] = *c.statements;
-      cj["last_statement"] = opt(c.last_statement);
-      cj["last_used_at"] = opt(c.last_used_at);
-      cj["idle_seconds"] = opt(c.idle_seconds);
-      if (c.busy) cj["busy"] = *c.busy;
-    }
-    if (c.transaction) {
-      json t = {{"state", c.transaction->state}, {"seconds", c.transaction->seconds}};
-      if (c.transaction->note) t["note"] = *c.transaction->note;
-      if (c.transaction->began) t["began"] = stacks_json(*c.transaction->began);
-      cj["transaction"] = std::move(t);
-    }
-    if (c.pid) cj["pid"] = *c.pid;
-    if (c.pool) cj["pool"] = *c.pool;
-    if (c.context) cj["context"] = context_json(*c.context);
-    conns.push_back(std::move(cj));
-  }
+  for (const Connection& c : r.connections) conns.push_back(connection_json(c, true));
   j["connections"] = std::move(conns);
   if (!r.suppressions_used.empty()) {
     json used = json::array();
@@ -339,6 +322,59 @@ json to_json(const Report& r) {
 }
 
 namespace {
+
+// One connection; without `with_stacks`, everything but its stacks (acquired,
+// closed_from, closed_again_from, transaction.began), which to_json_text appends.
+json connection_json(const Connection& c, bool with_stacks) {
+  json cj;
+  cj["id"] = c.id;
+  cj["library"] = c.library;
+  cj["handle"] = c.handle;
+  cj["target"] = c.target;
+  cj["status"] = c.status;
+  cj["state"] = c.state;
+  cj["age_seconds"] = c.age_seconds;
+  cj["opened_at"] = c.opened_at;
+  cj["closed_at"] = opt(c.closed_at);
+  cj["thread"] = c.thread;
+  cj["resets"] = c.resets;
+  cj["client_module"] = c.client_module;
+  json alerts = json::array();
+  for (const AlertInfo& a : c.alerts)
+    alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
+  cj["alerts"] = alerts;
+  if (with_stacks) {
+    cj["acquired"] = stacks_json(c.acquired);
+    if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
+    if (c.closed_again_from) cj["closed_again_from"] = stacks_json(*c.closed_again_from);
+  }
+  if (c.closed_again_from || c.closed_again_at) cj["closed_again_at"] = opt(c.closed_again_at);
+  cj["server_id"] = opt(c.server_id);
+  if (c.protocol) cj["protocol"] = *c.protocol;
+  if (c.closed_by) cj["closed_by"] = *c.closed_by;
+  if (c.statements) {
+    cj["statements"] = *c.statements;
+    cj["last_statement"] = opt(c.last_statement);
+    cj["last_used_at"] = opt(c.last_used_at);
+    cj["idle_seconds"] = opt(c.idle_seconds);
+    if (c.busy) cj["busy"] = *c.busy;
+  }
+  if (c.transaction) {
+    json t = {{"state", c.transaction->state}, {"seconds", c.transaction->seconds}};
+    if (c.transaction->note) t["note"] = *c.transaction->note;
+    if (with_stacks && c.transaction->began) t["began"] = stacks_json(*c.transaction->began);
+    cj["transaction"] = std::move(t);
+  }
+  if (c.pid) cj["pid"] = *c.pid;
+  if (c.pool) cj["pool"] = *c.pool;
+  if (c.context) cj["context"] = context_json(*c.context);
+  return cj;
+}
+
+// Past this many connections to_json_text shares repeated stacks: up to it,
+// at ~5 KB per connection with a 20-frame stack, a report stays within ~5 MB
+// in the contract's own form, which is what every small report (and test) reads.
+constexpr std::size_t kInlineStacksUpTo = 1000;
 
 // A key equal for equal stacks: addresses for native frames, the interned
 // strings' text for Python ones.
@@ -367,14 +403,39 @@ std::string stacks_key(const Stacks& s) {
 }  // namespace
 
 // Streams the report: one line per connection, and each distinct stack
-// serialized once (10,000 leaks from 100 sites repeat 100 stacks). Parsing it
-// gives exactly to_json(report) (a unit test holds it to that).
+// serialized once (10,000 leaks from 100 sites repeat 100 stacks). Up to
+// kInlineStacksUpTo connections, parsing it gives exactly to_json(report) (a
+// unit test holds it to that): every stack in place, the contract's form.
+//
+// Extension (shared stacks, issue 19): a larger report (a load test, a pool
+// leaking all day) writes each distinct stack in full where it first appears
+// and every later use as {"stack": N}, N a key of the top-level "stacks"
+// object; 10,000 leaks from 100 sites would otherwise be ~45 MB of the same
+// 100 stacks. report_from_json resolves them, so `connleak report --format
+// json` turns such a file back into the all-in-place form.
 std::string to_json_text(const Report& report) {
-  std::unordered_map<std::string, std::string> stack_text;
-  auto stacks_text = [&](const Stacks& s) -> const std::string& {
+  struct StackText {
+    std::string text;
+    std::size_t id = 0;  // its key in "stacks"; 0 until a second use refers to it
+  };
+  std::unordered_map<std::string, StackText> stack_text;
+  std::vector<const StackText*> shared;  // "stacks", by id - 1
+  const bool share = report.connections.size() > kInlineStacksUpTo;
+  auto append_stacks = [&](std::string& to, const Stacks& s) {
     auto [it, inserted] = stack_text.try_emplace(stacks_key(s));
-    if (inserted) it->second = dump(stacks_json(s));
-    return it->second;
+    StackText& st = it->second;
+    if (inserted) st.text = dump(stacks_json(s));
+    if (inserted || !share) {
+      to += st.text;
+      return;
+    }
+    if (!st.id) {
+      shared.push_back(&st);
+      st.id = shared.size();
+    }
+    to += "{\"stack\":";
+    to += std::to_string(st.id);
+    to += '}';
   };
   Report head = report;
   head.connections.clear();
@@ -387,29 +448,27 @@ std::string to_json_text(const Report& report) {
   bool first = true;
   for (const Connection& c : report.connections) {
     // Everything but the stacks through the DOM (small), then the stacks' text.
-    Connection bare = c;
-    bare.acquired = Stacks{};
-    bare.closed_from.reset();
-    bare.closed_again_from.reset();
-    if (bare.transaction) bare.transaction->began.reset();
-    Report one;
-    one.connections.push_back(std::move(bare));
-    json cj = to_json(one)["connections"][0];
-    cj.erase("acquired");
-    cj.erase("closed_from");
-    cj.erase("closed_again_from");
+    json cj = connection_json(c, false);
     std::string text = dump(cj);
     text.pop_back();  // '}'
-    text += ",\"acquired\":" + stacks_text(c.acquired);
-    if (c.closed_from) text += ",\"closed_from\":" + stacks_text(*c.closed_from);
-    if (c.closed_again_from) text += ",\"closed_again_from\":" + stacks_text(*c.closed_again_from);
+    text += ",\"acquired\":";
+    append_stacks(text, c.acquired);
+    if (c.closed_from) {
+      text += ",\"closed_from\":";
+      append_stacks(text, *c.closed_from);
+    }
+    if (c.closed_again_from) {
+      text += ",\"closed_again_from\":";
+      append_stacks(text, *c.closed_again_from);
+    }
     if (c.transaction && c.transaction->began) {
       // "transaction":{...} is already in `text`: reopen it for "began".
       std::string marker = "\"transaction\":" + dump(cj["transaction"]);
       std::size_t at = text.find(marker);
       if (at != std::string::npos) {
-        std::string with = marker.substr(0, marker.size() - 1) +
-                           ",\"began\":" + stacks_text(*c.transaction->began) + "}";
+        std::string with = marker.substr(0, marker.size() - 1) + ",\"began\":";
+        append_stacks(with, *c.transaction->began);
+        with += '}';
         text.replace(at, marker.size(), with);
       }
     }
@@ -418,13 +477,22 @@ std::string to_json_text(const Report& report) {
     out += text;
     first = false;
   }
-  out += first ? "]\n}\n" : "\n  ]\n}\n";
+  out += first ? "]" : "\n  ]";
+  for (std::size_t i = 0; i < shared.size(); ++i) {
+    out += i ? ",\n    \"" : ",\n  \"stacks\": {\n    \"";
+    out += std::to_string(i + 1);
+    out += "\": ";
+    out += shared[i]->text;
+  }
+  if (!shared.empty()) out += "\n  }";
+  out += "\n}\n";
   return out;
 }
 
 Report report_from_json(const json& j) {
   if (!j.is_object() || j.value("tool", "") != "connleak")
     throw std::invalid_argument("not a connleak report (no \"tool\": \"connleak\")");
+  const SharedStacks shared = shared_stacks_from(j);
   Report r;
   r.version = j.value("version", "");
   r.pid = integer<std::int64_t>(j, "pid", 0);
@@ -468,11 +536,11 @@ Report report_from_json(const json& j) {
     c.resets = integer<std::uint32_t>(cj, "resets", 0);
     c.client_module = cj.value("client_module", "");
     for (const json& a : cj.value("alerts", json::array()))
-      c.alerts.push_back({a.value("kind", ""), seconds(a, "after_seconds")});
-    if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
-    if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
+      c.alerts.push_back({Named<AlertKind>(a.value("kind", "")), seconds(a, "after_seconds")});
+    if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it, &shared);
+    if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it, &shared);
     if (auto it = cj.find("closed_again_from"); it != cj.end())
-      c.closed_again_from = stacks_from(*it);
+      c.closed_again_from = stacks_from(*it, &shared);
     c.closed_again_at = get_opt<std::string>(cj, "closed_again_at");
     c.server_id = opt_integer<std::int64_t>(cj, "server_id");
     c.protocol = get_opt<std::string>(cj, "protocol");
@@ -490,7 +558,7 @@ Report report_from_json(const json& j) {
       t.state = it->value("state", "unknown");
       t.seconds = seconds(*it, "seconds");
       t.note = get_opt<std::string>(*it, "note");
-      if (auto b = it->find("began"); b != it->end()) t.began = stacks_from(*b);
+      if (auto b = it->find("began"); b != it->end()) t.began = stacks_from(*b, &shared);
       c.transaction = std::move(t);
     }
     r.connections.push_back(std::move(c));

@@ -33,15 +33,16 @@ std::string failure_message(const Finding& f) {
   std::string n = std::to_string(f.connections.size());
   if (f.kind == "checkout_leak") return n + " checkout(s) of " + first.target + " never returned";
   if (f.kind == "checkout_held") return n + " checkout(s) of " + first.target + " held too long";
-  if (f.kind == "leak") return n + " " + first.library + " connection(s) never closed";
-  if (f.kind == "double_close") return n + " " + first.library + " connection(s) closed twice";
-  return n + " " + first.library + " connection(s) flagged: " + f.kind;
+  if (f.kind == "leak") return n + " " + first.library.str() + " connection(s) never closed";
+  if (f.kind == "double_close")
+    return n + " " + first.library.str() + " connection(s) closed twice";
+  return n + " " + first.library.str() + " connection(s) flagged: " + f.kind;
 }
 
 std::string failure_body(const Finding& f) {
   const Connection& first = *f.connections.front();
   std::ostringstream body;
-  if (first.library == "checkout")
+  if (first.library == ConnLibrary::kCheckout)
     body << "Checked out from:\n" << format_stacks(first.acquired, "  ");
   else
     body << "Opened from:\n" << format_stacks(first.acquired, "  ") << format_closes(first);

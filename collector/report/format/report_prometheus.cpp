@@ -124,7 +124,7 @@ std::string render_prometheus(const Report& report, const std::vector<SnapshotMa
     if (const PoolInfo* p = find_pool(c.pool, c.pid))
       pools[pool_name(*p)].use_time.observe(c.held_seconds);
   for (const SnapshotMark& m : marks)
-    if (m.trigger == "pool_exhausted" && m.pool)
+    if (m.trigger == Trigger::kPoolExhausted && m.pool)
       if (const PoolInfo* p = find_pool(*m.pool, m.pid)) ++pools[pool_name(*p)].exhausted;
 
   Writer w;
@@ -172,11 +172,11 @@ std::string render_prometheus(const Report& report, const std::vector<SnapshotMa
   std::map<std::pair<std::string, std::string>, std::uint64_t> open;
   std::map<std::string, std::uint64_t> alerts;
   for (const Connection& c : report.connections) {
-    if (c.status != "closed") ++open[{c.library, target_endpoint(c.target)}];
-    for (const AlertInfo& a : c.alerts) ++alerts[a.kind];
+    if (c.status != ConnStatus::kClosed) ++open[{c.library.str(), target_endpoint(c.target)}];
+    for (const AlertInfo& a : c.alerts) ++alerts[a.kind.str()];
   }
   for (const Checkout& c : report.checkouts)
-    for (const AlertInfo& a : c.alerts) ++alerts[a.kind];
+    for (const AlertInfo& a : c.alerts) ++alerts[a.kind.str()];
   w.family("connleak_connections_open", "gauge",
            "Connections open when the report was written, by client library and target "
            "(host, port, database only).");

@@ -136,14 +136,14 @@ std::string message(const Finding& f) {
                   first.alerts.front().after_seconds);
     text = std::to_string(n) + " checkout(s) of " + first.target + " taken in " + title + after;
   } else if (f.kind == "leak") {
-    text = std::to_string(n) + " " + first.library + " connection(s) opened in " + title +
+    text = std::to_string(n) + " " + first.library.str() + " connection(s) opened in " + title +
            " never closed.";
   } else if (f.kind == "double_close") {
-    text = std::to_string(n) + " " + first.library + " connection(s) opened in " + title +
+    text = std::to_string(n) + " " + first.library.str() + " connection(s) opened in " + title +
            " closed twice.";
   } else {
-    text = std::to_string(n) + " " + first.library + " connection(s) opened in " + title +
-           " flagged: " + first.alerts.front().kind;
+    text = std::to_string(n) + " " + first.library.str() + " connection(s) opened in " + title +
+           " flagged: " + first.alerts.front().kind.str();
     char after[48];
     std::snprintf(after, sizeof after, " after %.1fs.", first.alerts.front().after_seconds);
     text += after;
@@ -156,7 +156,7 @@ std::string message(const Finding& f) {
     text += ".";
   }
   if (!first.target.empty()) text += " Target: " + first.target + ".";
-  if (first.library == "checkout")
+  if (first.library == ConnLibrary::kCheckout)
     return text + "\n\nChecked out from:\n" + format_stacks(first.acquired, "  ");
   text += "\n\nOpened from:\n" + format_stacks(first.acquired, "  ") + format_closes(first);
   return text;
@@ -211,7 +211,7 @@ ordered_json to_sarif(const Report& report, const SarifOptions& options) {
          {{"connleakSite/v1", fingerprint(std::string(f.rule->id) + '\n' + f.site_key)}}},
         {"properties",
          {{"count", f.connections.size()},
-          {"library", first.library},
+          {"library", first.library.str()},
           {"pids", finding_pids(f)},
           {"targets", targets},
           {"connections", std::move(handles)}}}};

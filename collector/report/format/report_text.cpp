@@ -26,6 +26,14 @@ void make_printable(std::string& s) {
 void make_printable(std::optional<std::string>& s) {
   if (s) make_printable(*s);
 }
+// Only an unknown value (read from a report) carries text of its own.
+template <typename E>
+void make_printable(Named<E>& n) {
+  if (n.known()) return;
+  std::string text = n.str();
+  make_printable(text);
+  n = Named<E>(text);
+}
 void make_printable(std::vector<Frame>& frames) {
   for (Frame& f : frames) {
     make_printable(f.module);
@@ -41,9 +49,10 @@ void make_printable(std::optional<Stacks>& s) {
   if (s) make_printable(*s);
 }
 Connection printable_copy(Connection c) {
-  for (std::string* f :
-       {&c.library, &c.handle, &c.target, &c.status, &c.state, &c.opened_at, &c.client_module})
+  for (std::string* f : {&c.handle, &c.target, &c.state, &c.opened_at, &c.client_module})
     make_printable(*f);
+  make_printable(c.library);
+  make_printable(c.status);
   for (std::optional<std::string>* f :
        {&c.closed_at, &c.closed_again_at, &c.protocol, &c.closed_by})
     make_printable(*f);
@@ -60,8 +69,8 @@ Connection printable_copy(Connection c) {
 }
 Report printable_copy(const Report& r) {
   Report out = r;
-  for (std::string* f : {&out.tool, &out.version, &out.trigger, &out.generated_at})
-    make_printable(*f);
+  for (std::string* f : {&out.tool, &out.version, &out.generated_at}) make_printable(*f);
+  make_printable(out.trigger);
   for (std::string& a : out.argv) make_printable(a);
   for (std::string& n : out.notes) make_printable(n);
   for (Connection& c : out.connections) c = printable_copy(std::move(c));
@@ -102,7 +111,7 @@ std::string describe(const Connection& c) {
   if (c.transaction && c.transaction->note)
     d << ", transaction state unknown (" << *c.transaction->note << ")";
   for (const AlertInfo& a : c.alerts)
-    if (a.kind != "double_close")
+    if (a.kind != AlertKind::kDoubleClose)
       d << ", flagged " << a.kind << " after " << seconds(a.after_seconds);
   if (c.resets) d << ", " << c.resets << " reset(s)";
   if (c.context) d << ", " << describe_context(*c.context);
@@ -155,14 +164,14 @@ std::string site_key(const Stacks& stacks) {
   return key;
 }
 
-std::string render_alert(const std::string& kind, double threshold_seconds,
+std::string render_alert(AlertKind kind, double threshold_seconds,
                          const std::vector<Connection>& raw_conns, std::size_t total) {
   if (raw_conns.empty()) return "";
   std::vector<Connection> conns;
   for (const Connection& c : raw_conns) conns.push_back(printable_copy(c));
   std::ostringstream out;
   const Connection& first = conns.front();
-  if (kind == "idle_in_transaction") {
+  if (kind == AlertKind::kIdleInTransaction) {
     out << "connleak: WARNING: " << total << " connection(s) inside one transaction for more than "
         << seconds(threshold_seconds) << " (txn_threshold); the transaction began at:\n";
     if (first.transaction && first.transaction->began)
@@ -170,7 +179,7 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
     else
       out << "    <no stack captured>\n";
     out << "  the connection was opened at:\n";
-  } else if (kind == "idle") {
+  } else if (kind == AlertKind::kIdle) {
     out << "connleak: WARNING: " << total
         << " connection(s) inside a transaction sent nothing for more than "
         << seconds(threshold_seconds) << " (idle_threshold), opened at:\n";
@@ -188,7 +197,7 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
       out << "    this connection was opened at:\n";
       out << format_stacks(c.acquired, "      ");
     }
-    if (kind == "idle_in_transaction" && c.transaction && c.transaction->began &&
+    if (kind == AlertKind::kIdleInTransaction && c.transaction && c.transaction->began &&
         !(first.transaction && first.transaction->began &&
           site_key(*c.transaction->began) == site_key(*first.transaction->began))) {
       out << "    its transaction began at:\n";
@@ -202,9 +211,9 @@ std::string render_alert(const std::string& kind, double threshold_seconds,
 
 std::string render_text(const Report& raw, const TextOptions& options) {
   const Report r = printable_copy(raw);
-  const bool killed = r.trigger == "killed";
-  const bool dump = r.trigger != "exit" && !killed;
-  const std::string wanted_status = dump ? "open" : "leaked";
+  const bool killed = r.trigger == Trigger::kKilled;
+  const bool dump = r.trigger != Trigger::kExit && !killed;
+  const ConnStatus wanted_status = dump ? ConnStatus::kOpen : ConnStatus::kLeaked;
 
   // Group the open/leaked connections by acquisition site, largest group first,
   // then by the first connection's id so output order is deterministic.
@@ -212,12 +221,12 @@ std::string render_text(const Report& raw, const TextOptions& options) {
   std::vector<const Connection*> misuse;
   for (const Connection& c : r.connections) {
     if (c.status == wanted_status) sites[site_key(c.acquired)].push_back(&c);
-    if (!c.alerts.empty() && c.status == "closed") misuse.push_back(&c);
+    if (!c.alerts.empty() && c.status == ConnStatus::kClosed) misuse.push_back(&c);
   }
   std::vector<std::vector<const Connection*>> groups;
   // A pool_exhausted snapshot is about that pool's checkouts (the JSON keeps
   // every open connection).
-  if (r.trigger == "pool_exhausted") sites.clear();
+  if (r.trigger == Trigger::kPoolExhausted) sites.clear();
   for (auto& [key, conns] : sites) groups.push_back(std::move(conns));
   std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
     if (a.size() != b.size()) return a.size() > b.size();
@@ -258,12 +267,12 @@ std::string render_text(const Report& raw, const TextOptions& options) {
 
   out << "=================================================================\n";
   if (r.pid) out << "==" << r.pid << "==";  // a merge of several processes has no single pid
-  if (r.trigger == "pool_exhausted") {
+  if (r.trigger == Trigger::kPoolExhausted) {
     out << "connleak: snapshot (pool_exhausted): "
         << (r.snapshot_pool ? pool_label(r, *r.snapshot_pool) : "a pool") << " ran dry";
     if (r.waited_seconds) out << " (the caller waited " << seconds(*r.waited_seconds) << ")";
     out << "; " << checkout_issues << " checkout(s) held in " << program(r) << "\n";
-  } else if (r.trigger == "server_refused") {
+  } else if (r.trigger == Trigger::kServerRefused) {
     out << "connleak: snapshot (server_refused): the server refused a new connection";
     if (r.refusal) out << " (" << *r.refusal << ")";
     out << "; " << listed << " open connection(s) in " << program(r) << "\n";
@@ -306,8 +315,9 @@ std::string render_text(const Report& raw, const TextOptions& options) {
   }
   for (const Connection* c : misuse) {
     out << '\n';
-    bool double_close = std::any_of(c->alerts.begin(), c->alerts.end(),
-                                    [](const AlertInfo& a) { return a.kind == "double_close"; });
+    bool double_close = std::any_of(c->alerts.begin(), c->alerts.end(), [](const AlertInfo& a) {
+      return a.kind == AlertKind::kDoubleClose;
+    });
     if (double_close) {
       out << "connleak: double close of " << describe(*c) << "\n  opened from:\n";
     } else {

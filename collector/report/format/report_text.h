@@ -23,7 +23,7 @@ std::string render_text(const Report& report, const TextOptions& options = {});
 // watchdog round: `kind` is "lifetime" or "idle_in_transaction". `shown` are
 // the first connections of a group of `total`; the stacks are the first one's
 // (the group shares them).
-std::string render_alert(const std::string& kind, double threshold_seconds,
+std::string render_alert(AlertKind kind, double threshold_seconds,
                          const std::vector<Connection>& shown, std::size_t total);
 
 // A stable key for "the same acquisition site": function/file/line of every

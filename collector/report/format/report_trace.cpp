@@ -25,9 +25,14 @@ ordered_json stack_lines(const Stacks& stacks) {
 }
 
 // Chrome's reserved colour names (Perfetto picks its own).
-const char* colour(const std::string& status) {
-  if (status == "leaked" || status == "reclaimed") return "terrible";
-  if (status == "open" || status == "pooled") return "good";
+const char* colour(const Named<ConnStatus>& status) {
+  if (status == ConnStatus::kLeaked) return "terrible";
+  if (status == ConnStatus::kOpen || status == ConnStatus::kPooled) return "good";
+  return "generic_work";
+}
+const char* colour(const Named<CheckoutStatus>& status) {
+  if (status == CheckoutStatus::kLeaked || status == CheckoutStatus::kReclaimed) return "terrible";
+  if (status == CheckoutStatus::kOpen) return "good";
   return "generic_work";
 }
 
@@ -66,7 +71,7 @@ class TraceBuilder {
     if (c.transaction) args["transaction"] = c.transaction->state;
     args["acquired"] = stack_lines(c.acquired);
     if (c.closed_from) args["closed_from"] = stack_lines(*c.closed_from);
-    std::string name = c.library + " #" + std::to_string(c.id) + " " + c.status;
+    std::string name = c.library.str() + " #" + std::to_string(c.id) + " " + c.status.str();
     items_.push_back({*span,
                       0,
                       pid,
@@ -93,7 +98,7 @@ class TraceBuilder {
                          {"args", std::move(targs)}}});
     }
     for (const AlertInfo& a : c.alerts)
-      instant(pid, c.thread, alert_time_us(*span, a), "alert: " + a.kind, "t",
+      instant(pid, c.thread, alert_time_us(*span, a), "alert: " + a.kind.str(), "t",
               {{"connection", c.id}, {"kind", a.kind}, {"after_seconds", a.after_seconds}});
   }
 
@@ -114,7 +119,7 @@ class TraceBuilder {
     if (c.in_transaction) args["in_transaction"] = *c.in_transaction;
     args["acquired"] = stack_lines(c.acquired);
     if (c.holder_now) args["holder_now"] = stack_lines(*c.holder_now);
-    std::string name = "checkout #" + std::to_string(c.id) + " " + c.status;
+    std::string name = "checkout #" + std::to_string(c.id) + " " + c.status.str();
     items_.push_back({*span,
                       2,
                       pid,
@@ -125,7 +130,7 @@ class TraceBuilder {
                        {"cname", colour(c.status)},
                        {"args", std::move(args)}}});
     for (const AlertInfo& a : c.alerts)
-      instant(pid, c.thread, alert_time_us(*span, a), "alert: " + a.kind, "t",
+      instant(pid, c.thread, alert_time_us(*span, a), "alert: " + a.kind.str(), "t",
               {{"checkout", c.id}, {"kind", a.kind}, {"after_seconds", a.after_seconds}});
   }
 
@@ -137,7 +142,7 @@ class TraceBuilder {
     if (m.pool) args["pool"] = pool_label(report_, *m.pool, m.pid);
     if (m.waited_seconds) args["waited_seconds"] = *m.waited_seconds;
     if (m.refusal) args["refusal"] = *m.refusal;
-    instant(m.pid, 0, *at, m.trigger, "p", std::move(args));
+    instant(m.pid, 0, *at, m.trigger.str(), "p", std::move(args));
   }
 
   ordered_json finish() {
