@@ -23,6 +23,7 @@ function(connleak_generate_exports_map out)
   global:
     ${body};
     dlsym; /* dlsym_hook.S */
+    dlopen; /* dlopen_hook.S */
     connleak_*;
   local:
     *;

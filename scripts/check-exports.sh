@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The shim exports exactly its hooks (the names in shim/hooks/*.inc, plus the
-# dlsym hook) and the public API (connleak_*): a hook written by hand but not
+# dlsym and dlopen hooks) and the public API (connleak_*): a hook written by hand but not
 # listed would silently stop interposing, and anything else exported could
 # interpose on the host's own symbols.
 #   scripts/check-exports.sh path/to/libconnleak.so
 set -euo pipefail
 lib=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
-listed=$( (grep -ohP '^CONNLEAK_(HOOK|COMMAND|LIBC)\(\K\w+' "$root"/shim/hooks/*.inc; echo dlsym) | sort -u)
+listed=$( (grep -ohP '^CONNLEAK_(HOOK|COMMAND|LIBC)\(\K\w+' "$root"/shim/hooks/*.inc; echo dlsym; echo dlopen) | sort -u)
 exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWi]$/ {sub(/@.*/, "", $3); print $3}' | grep -v '^connleak_' | sort -u)
 handwritten=$(grep -rhoP 'CONNLEAK_EXPORT\s+[\w\s\*]*?\b\K\w+(?=\()' "$root/shim" | grep -v '^connleak_' | sort -u)
 status=0

@@ -14,13 +14,23 @@ namespace connleak::wire {
 namespace {
 
 // Protocol 3.0 is 196608; 3.2 (PostgreSQL 18) is 196610. Later minors are not
-// accepted: every extra code accepted is one more way to mistake another
-// protocol's opening for a StartupMessage.
+// accepted, except the two that openGauss and GaussDB clients send (their
+// libpq's PG_PROTOCOL(3, 51), 3.50 from older Gauss clients; the server's
+// protoVersionList is {2.0, 3.0, 3.50, 3.51}): every extra code accepted is
+// one more way to mistake another protocol's opening for a StartupMessage, so
+// those two exact values, not the range up to them.
 constexpr std::uint32_t kProtocol30 = 196608;
 constexpr std::uint32_t kProtocol32 = 196610;
+constexpr std::uint32_t kProtocolGauss350 = 196608 + 50;
+constexpr std::uint32_t kProtocolGauss351 = 196608 + 51;
 constexpr std::uint32_t kSslRequest = 80877103;
 constexpr std::uint32_t kGssEncRequest = 80877104;
 constexpr std::uint32_t kCancelRequest = 80877102;
+// openGauss's StopRequest (PG_PROTOCOL(1234, 5681)): length, code, backend
+// pid, 8-byte query id. Like a CancelRequest, a short side connection asking
+// the server to stop a query, never a session.
+constexpr std::uint32_t kGaussStopRequest = 80877105;
+constexpr std::uint32_t kGaussStopRequestLength = 20;
 constexpr std::uint32_t kMaxStartupLength = 10000;  // the server's own limit
 constexpr std::uint32_t kMaxMessageLength = 1u << 30;
 
@@ -38,7 +48,15 @@ std::uint32_t be32(const std::uint8_t* p) {
 }
 
 bool is_startup(std::uint32_t length, std::uint32_t code) {
-  return code >= kProtocol30 && code <= kProtocol32 && length >= 8 && length <= kMaxStartupLength;
+  const bool version = (code >= kProtocol30 && code <= kProtocol32) || code == kProtocolGauss350 ||
+                       code == kProtocolGauss351;
+  return version && length >= 8 && length <= kMaxStartupLength;
+}
+
+// A request that opens a short side connection (not a session, not a leak).
+bool is_side_request(std::uint32_t length, std::uint32_t code) {
+  return (length == 16 && code == kCancelRequest) ||
+         (length == kGaussStopRequestLength && code == kGaussStopRequest);
 }
 
 // PostgreSQL 17 direct SSL: a TLS ClientHello whose ALPN list names
@@ -70,7 +88,7 @@ void Conversation::pg_classify(const std::uint8_t* call, std::size_t n, Feed& ou
     pg_tentative_ = true;
   } else {
     decide(Protocol::kNotDatabase, out);
-    out.cancel_request = length == 16 && code == kCancelRequest;
+    out.cancel_request = is_side_request(length, code);
   }
 }
 
@@ -221,7 +239,7 @@ void Conversation::pg_startup_packet(Feed& out) {
     protocol_ = Protocol::kNotDatabase;
     pg_tentative_ = false;
     out.decided = true;
-    out.cancel_request = length == 16 && code == kCancelRequest;
+    out.cancel_request = is_side_request(length, code);
     return;
   } else {
     return go_blind(Blind::kLost, out);  // e.g. a CancelRequest inside a session

@@ -9,6 +9,9 @@
 // else does: the PostgreSQL client speaks first (StartupMessage, SSLRequest,
 // GSSENCRequest, CancelRequest; PostgreSQL 17 direct SSL is a TLS ClientHello
 // with ALPN "postgresql"); the MySQL server speaks first (protocol-10 greeting).
+// openGauss/GaussDB speak PostgreSQL's framing with their own protocol minor
+// (3.50, 3.51) and authentication codes (SHA256 = 10, SM3 = 13, ...): the same
+// parser follows them, as PostgreSQL (bodies of 'R' messages are skipped).
 //
 // Only headers and the first bytes of each packet are looked at: bodies are
 // skipped by length, so a 1 MB result costs one hop per row packet. No
@@ -37,7 +40,7 @@ const char* blind_reason(Blind b);  // "encrypted" | "compressed" | "unparsed" |
 // What one call's bytes changed. Fields are "latest wins" within the call.
 struct Feed {
   bool decided = false;         // the protocol was decided by these bytes (see protocol())
-  bool cancel_request = false;  // PostgreSQL CancelRequest: a short-lived side connection
+  bool cancel_request = false;  // CancelRequest / openGauss StopRequest: a side connection
   bool went_blind = false;      // from now on the state cannot be followed (see blind())
   bool has_txn = false;         // `txn` holds a state the server reported
   TxnState txn = TxnState::kUnknown;

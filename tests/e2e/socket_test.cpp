@@ -511,5 +511,29 @@ TEST(Socket, SignalDumpListsOpenSocketConnections) {
   EXPECT_EQ(summary(r, "leaked"), 0u) << describe(r);
 }
 
+// --- openGauss / GaussDB: protocol 3.51 and their own authentication ---
+
+// No openGauss server is installable here: a stand-in speaking its published
+// protocol (tests/e2e/python/opengauss_fake_server.py, run outside the shim)
+// and a pure-Python client that logs in the way openGauss's libpq does
+// (StartupMessage 3.51, AUTH_REQ_SHA256 answered with the RFC 5802 proof,
+// checked by the server). Before 3.51 was accepted, neither connection was seen.
+TEST(Socket, OpenGaussProtocol351ClientIsTrackedLikePostgres) {
+  const std::string password = "Og-fake-Secret_42";
+  Session server({"/usr/bin/python3", script("opengauss_fake_server.py")},
+                 {.env = {{"OPENGAUSS_FAKE_PASSWORD", password}}, .preload = false});
+  ASSERT_TRUE(server.wait_out("\n")) << server.err();
+  const std::int64_t port = printed(server.out(), "port");
+  ASSERT_GT(port, 0) << server.out();
+  const std::string file = script("sock_opengauss.py");
+  Result r = python("sock_opengauss.py", {std::to_string(port)},
+                    {.env = {{"OPENGAUSS_FAKE_PASSWORD", password}}});
+  expect_one_socket_leak(r, file, "postgresql", "tcp 127.0.0.1:" + std::to_string(port));
+  expect_no_password(r, password);
+  EXPECT_EQ(r.out.find(password), std::string::npos) << r.out;
+  Result s = server.finish();
+  EXPECT_EQ(s.exit_code, 0) << describe(s);
+}
+
 }  // namespace
 }  // namespace e2e

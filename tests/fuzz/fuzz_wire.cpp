@@ -8,7 +8,10 @@
 // it), and once the parser is done it reports nothing more.
 //
 // Seeds (corpus/wire/): the recorded conversations of tests/unit/wire_data, one
-// message per "C"/"S" line, with split seed 00000001.
+// message per "C"/"S" line, with split seed 00000001; opengauss351_* is a
+// pure-Python 3.51 client and tests/e2e/python/opengauss_fake_server.py as a
+// relay saw them, opengauss350_* and opengauss_stop_request are built from
+// openGauss's published protocol (no real openGauss server to record).
 #include <cstring>
 #include <memory>
 #include <random>

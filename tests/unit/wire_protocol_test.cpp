@@ -610,6 +610,134 @@ TEST(WirePostgres, BackendKeyDataWithLongerKey) {
 }
 
 // ================================================================================
+// openGauss / GaussDB: PostgreSQL's framing, protocol 3.51 (3.50 from older
+// Gauss clients) and authentication requests of their own. Built from
+// openGauss's published source (src/include/libpq/pqcomm.h;
+// src/common/backend/libpq/auth.cpp, sendAuthRequest;
+// src/common/interfaces/libpq/fe-connect.cpp and fe-auth.cpp): no openGauss
+// server can be installed here to record a real conversation.
+
+constexpr std::uint32_t kGaussProcNo = 140;  // openGauss's BackendKeyData carries its PGPROC number
+
+Bytes og_startup(std::uint32_t minor) {
+  // The parameters openGauss's libpq sends (build_startup_packet).
+  Bytes params =
+      str("user\0gaussdb\0database\0postgres\0application_name\0gsql\0"
+          "client_encoding\0UTF8\0connect_timeout\0"
+          "10\0\0"s);
+  return cat(
+      {be32(static_cast<std::uint32_t>(8 + params.size())), be32((3u << 16) | minor), params});
+}
+
+// AUTH_REQ_SHA256 (10) or AUTH_REQ_SM3 (13) for a password stored that way:
+// the stored method (SHA256_PASSWORD 2, SM3_PASSWORD 3), the salt as 64 hex
+// digits, the token as 8, then the server signature (64 hex digits) for a
+// client below 3.50 or the PBKDF2 iteration count for one above it.
+Bytes og_rfc5802_request(std::uint32_t areq, std::uint32_t method, std::uint32_t minor) {
+  Bytes body = cat({be32(areq), be32(method),
+                    str("6d1f0a3b9c8e7d6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"),
+                    str("0a1b2c3d")});
+  if (minor < 50) body = cat({body, str(std::string(64, 'e'))});
+  if (minor > 50) body = cat({body, be32(10000)});
+  return pg_msg('R', body);
+}
+// The client's answer: a PasswordMessage holding H (hmac(StoredKey, token)
+// XOR ClientKey) as 64 hex digits and a NUL.
+Bytes og_password_message() {
+  return pg_msg('p', str(std::string(64, 'f') + '\0'));
+}
+// AuthenticationOk, ParameterStatus, BackendKeyData, the coordinator's 'k'
+// (an 8-byte thread id, unknown to PostgreSQL), ReadyForQuery(I).
+Bytes og_login_ok() {
+  return cat({pg_msg('R', be32(0)),
+              pg_msg('S', str("server_version\0"
+                              "9.2.4\0"s)),
+              pg_msg('K', cat({be32(kGaussProcNo), be32(0x5eed)})),
+              pg_msg('k', cat({be32(0), be32(139811)})), pg_ready('I')});
+}
+
+Transcript og_session(std::uint32_t minor, Bytes auth_request) {
+  return {sent(og_startup(minor)),
+          received(std::move(auth_request)),
+          sent(og_password_message()),
+          received(og_login_ok()),
+          sent(pg_query("BEGIN")),
+          received(cat({pg_command_complete("BEGIN"), pg_ready('T')})),
+          sent(pg_query("SELECT 1")),
+          received(cat({pg_msg('T', cat({{0, 1}, str("?column?\0"s), Bytes(18, 0)})),
+                        pg_msg('D', cat({{0, 1}, be32(1), str("1")})),
+                        pg_command_complete("SELECT 1"), pg_ready('T')})),
+          sent(pg_query("COMMIT")),
+          received(cat({pg_command_complete("COMMIT"), pg_ready('I')})),
+          sent(pg_msg('X', {}))};
+}
+
+Outcome og_outcome() {
+  Outcome want = postgres("ITI", kGaussProcNo);
+  want.may_begin = 1;
+  return want;
+}
+
+TEST(WireOpenGauss, Protocol351Sha256SessionIsFollowedLikePostgres) {
+  expect_replay(og_session(51, og_rfc5802_request(10, 2, 51)), og_outcome());
+}
+
+TEST(WireOpenGauss, Protocol350WithServerSignatureAndSm3) {
+  // Older Gauss clients (3.50) get neither the signature nor the iteration count.
+  expect_replay(og_session(50, og_rfc5802_request(10, 2, 50)), og_outcome());
+  expect_replay(og_session(51, og_rfc5802_request(13, 3, 51)), og_outcome());
+}
+
+TEST(WireOpenGauss, Md5Sha256AndPlainMd5Requests) {
+  // AUTH_REQ_MD5_SHA256 (11): the sha256 salt (64 hex digits) then the md5 salt.
+  expect_replay(og_session(51, pg_msg('R', cat({be32(11), str(std::string(64, '3')), be32(7)}))),
+                og_outcome());
+  expect_replay(og_session(51, pg_msg('R', cat({be32(5), be32(0x01020304)}))), og_outcome());
+}
+
+TEST(WireOpenGauss, TerminateIsTheProgramsClose) {
+  Conversation conv;
+  Transcript t = og_session(51, og_rfc5802_request(10, 2, 51));
+  const Bytes terminate = t.back().bytes;
+  t.pop_back();
+  replay(t, Split::kWhole, 1, &conv);
+  const Feed f = conv.client_sent(terminate.data(), terminate.size());
+  EXPECT_TRUE(f.closing);
+  EXPECT_FALSE(f.went_blind);
+}
+
+TEST(WireOpenGauss, LoginRefusedIsStillADatabaseWithNoState) {
+  Transcript t = {sent(og_startup(51)), received(og_rfc5802_request(10, 2, 51)),
+                  sent(og_password_message()),
+                  received(pg_msg('E', str("SFATAL\0C28P01\0MInvalid username/password,login "
+                                           "denied.\0\0"s)))};
+  expect_replay(t, postgres(""));
+}
+
+TEST(WireOpenGauss, StopRequestIsASideConnection) {
+  // StopRequest: length 20, PG_PROTOCOL(1234, 5681), backend pid, query id.
+  expect_replay({sent(cat({be32(20), be32(80877105), be32(kGaussProcNo), be32(0), be32(77)}))},
+                not_database(/*cancel=*/true));
+  // After an SSLRequest refused, as a client with sslmode=prefer sends it.
+  expect_replay({sent(pg_ssl_request()), received({'N'}),
+                 sent(cat({be32(20), be32(80877105), be32(kGaussProcNo), be32(0), be32(77)}))},
+                not_database(/*cancel=*/true));
+}
+
+TEST(WireOpenGauss, OnlyTheGaussMinorsAreAccepted) {
+  // 3.0 and 3.2 (PostgreSQL), 3.50 and 3.51 (Gauss): the versions a server
+  // of either family accepts. Not the minors around them.
+  for (std::uint32_t minor : {3u, 49u, 52u, 100u}) {
+    SCOPED_TRACE(minor);
+    expect_replay({sent(og_startup(minor))}, not_database());
+  }
+  for (std::uint32_t minor : {0u, 2u, 50u, 51u}) {
+    SCOPED_TRACE(minor);
+    expect_replay({sent(og_startup(minor)), received(og_login_ok())}, postgres("I", kGaussProcNo));
+  }
+}
+
+// ================================================================================
 // MySQL sessions
 
 TEST(WireMysql, LoginOkReportsTheStatus) {
