@@ -303,6 +303,7 @@ json to_json(const Report& r) {
       alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
     cj["alerts"] = alerts;
     cj["acquired"] = stacks_json(c.acquired);
+    if (c.init_stack) cj["init_stack"] = stacks_json(*c.init_stack);
     if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
     if (c.closed_again_from) cj["closed_again_from"] = stacks_json(*c.closed_again_from);
     if (c.closed_again_from || c.closed_again_at) cj["closed_again_at"] = opt(c.closed_again_at);
@@ -470,6 +471,7 @@ Report report_from_json(const json& j) {
     for (const json& a : cj.value("alerts", json::array()))
       c.alerts.push_back({a.value("kind", ""), seconds(a, "after_seconds")});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it);
+    if (auto it = cj.find("init_stack"); it != cj.end()) c.init_stack = stacks_from(*it);
     if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it);
     if (auto it = cj.find("closed_again_from"); it != cj.end())
       c.closed_again_from = stacks_from(*it);
