@@ -27,6 +27,9 @@ void print_error(const std::string& message) {
 void print_warning(const std::string& message) {
   write_stderr("connleak: warning: " + message + "\n");
 }
+void print_note(const std::string& message) {
+  write_stderr("connleak: " + message + "\n");
+}
 
 bool read_file(const std::string& path, std::string* content, std::string* error,
                std::size_t max_bytes) {

@@ -26,6 +26,7 @@ struct Failure : std::runtime_error {
 void write_stderr(const std::string& text);
 void print_error(const std::string& message);    // "connleak: <message>" on stderr
 void print_warning(const std::string& message);  // "connleak: warning: <message>" on stderr
+void print_note(const std::string& message);     // "connleak: <message>" on stderr
 
 // Whole file as bytes; false with "cannot read PATH: reason" in *error.
 bool read_file(const std::string& path, std::string* content, std::string* error,

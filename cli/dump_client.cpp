@@ -148,7 +148,7 @@ std::string request_dump(pid_t pid, std::chrono::milliseconds timeout) {
 
   check_peer(sock.get(), pid, name);
 
-  const std::string request = "dump\n";
+  const std::string request = "dump v2\n";  // v2: the file line first (dump_reply.h)
   std::size_t sent = 0;
   while (sent < request.size()) {
     wait_for(sock.get(), POLLOUT, deadline, pid, timeout);

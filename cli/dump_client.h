@@ -1,7 +1,8 @@
 #pragma once
 // Client side of the shim's control socket: the abstract unix socket
-// "\0connleak.<pid>"; the client writes "dump\n" and reads the reply, the full
-// JSON report of a dump (trigger "request"), until EOF.
+// "\0connleak.<pid>"; the client writes "dump v2\n" and reads the reply until
+// EOF: where the process left the dump's file, then the full JSON report of a
+// dump (trigger "request"); see collector/report/dump_reply.h.
 #include <sys/types.h>
 
 #include <chrono>

@@ -20,6 +20,7 @@ PACKAGES=(
   python3 python3-psycopg2 python3-psycopg python3-mysqldb python3-sqlalchemy
   python3-asyncpg python3-aiomysql python3-pymysql python3-greenlet python3-psycopg-pool
   python3-pytest python3-pytest-asyncio  # the pytest plugin (python/connleak/pytest_plugin.py)
+  python3-pytest-xdist  # the pytest plugin under `pytest -p xdist -n N` (one process per worker)
   procps
   libbenchmark-dev
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm

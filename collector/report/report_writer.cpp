@@ -222,6 +222,17 @@ std::optional<CollectedReport> collect_report(const Options& options, const std:
   return out;
 }
 
+bool write_report_file(const Options& options, const Report& report, const std::string& file_name,
+                       std::string* written, std::string* error) {
+  if (options.report_dir.empty()) {
+    *error = "report_dir is not set";
+    return false;
+  }
+  if (!ensure_directory(options.report_dir, error)) return false;
+  if (!trusted_directory(options.report_dir, error)) return false;
+  return write_file_atomically(options.report_dir, file_name, to_json_text(report), error, written);
+}
+
 void output_report(const Options& options, const CollectedReport& collected,
                    const std::string& file_name) {
   const Report& report = collected.report;

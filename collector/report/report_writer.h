@@ -60,6 +60,13 @@ std::optional<CollectedReport> collect_report(const Options& options, const std:
 void output_report(const Options& options, const CollectedReport& collected,
                    const std::string& file_name);
 
+// The report as a JSON file named `file_name` in report_dir, with
+// output_report's checks (created when missing, must be trusted). True with
+// *written set to the path; false with *error saying why (report_dir unset
+// included). Prints nothing: the caller says it.
+bool write_report_file(const Options& options, const Report& report, const std::string& file_name,
+                       std::string* written, std::string* error);
+
 // collect_report + output_report. `file_name` is e.g. "connleak.<pid>.json".
 // Returns false when there was nothing to report (exit of a process that never
 // saw a connection), in which case nothing is printed or written.

@@ -69,7 +69,7 @@ def pytest_configure(config):
             stacklevel=2)
         return
     config.pluginmanager.register(
-        _Tracker(api, fail, config.getoption("connleak_threshold")), "connleak-tracker")
+        _Tracker(api, fail, config.getoption("connleak_threshold"), config), "connleak-tracker")
 
 
 class _Api(object):
@@ -161,6 +161,21 @@ class _Leaks(object):
             text += " (%d allowed by @pytest.mark.connleak)" % self.allowed
         return text
 
+    def to_dict(self):
+        """What a pytest-xdist worker sends its controller (execnet carries
+        plain dicts, lists and strings only)."""
+        return {"label": self.label, "connections": self.connections,
+                "checkouts": self.checkouts, "held": self.held, "allowed": self.allowed}
+
+    @classmethod
+    def from_dict(cls, data):
+        leaks = cls(str(data.get("label", "")))
+        leaks.connections = list(data.get("connections", []))
+        leaks.checkouts = list(data.get("checkouts", []))
+        leaks.held = list(data.get("held", []))
+        leaks.allowed = int(data.get("allowed", 0))
+        return leaks
+
     def details(self):
         lines = []
         for entry in self.connections + self.checkouts:
@@ -175,8 +190,9 @@ def _scope_label(fixturedef, test):
 
 
 class _Tracker(object):
-    def __init__(self, api, fail, threshold):
+    def __init__(self, api, fail, threshold, config):
         self.api = api
+        self.config = config
         self.fail = fail
         self.threshold = float(threshold or 0)
         self.item = None
@@ -267,8 +283,25 @@ class _Tracker(object):
             self.results.append(leaks)
         return leaks
 
+    # --- pytest-xdist: each worker is its own process (and writes its own
+    # report); the verdicts reach the controller's JUnit XML through xdist's
+    # test reports, the summary through workeroutput. ---
+
+    def _is_worker(self):
+        return hasattr(self.config, "workerinput")
+
+    def pytest_sessionfinish(self, session):
+        if self._is_worker():
+            self.config.workeroutput["connleak"] = [leaks.to_dict() for leaks in self.results]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        output = getattr(node, "workeroutput", None) or {}
+        for data in output.get("connleak", []):
+            self.results.append(_Leaks.from_dict(data))
+
     def pytest_terminal_summary(self, terminalreporter):
-        if not self.results:
+        if not self.results or self._is_worker():
             return
         write = terminalreporter.write_line
         terminalreporter.section("connleak: connections and pool checkouts left open", sep="=")

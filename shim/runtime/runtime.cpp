@@ -15,6 +15,7 @@
 
 #include "collector/core/fork_gate.h"
 #include "collector/core/fork_mutex.h"
+#include "collector/report/format/report_json.h"
 #include "collector/report/metrics_file.h"
 #include "collector/report/report_writer.h"
 #include "collector/util/logger.h"
@@ -192,6 +193,29 @@ bool write_dump(const char* trigger, const ReportExtras* extras) {
     std::string name = report_file_name(cached_pid(), n);
     return emit_report(options(), trigger, name, &probe_state, extras);
   });
+}
+
+RequestedDump dump_on_request() {
+  RequestedDump out;
+  if (in_vfork_child() || !options().enabled) return out;
+  Reentry guard;
+  host_safe("answer `connleak dump`", [&out] {
+    std::optional<CollectedReport> report =
+        collect_report(options(), "request", &probe_state, false);
+    if (!report) return;
+    out.json = to_json_text(report->report);
+    if (options().report_dir.empty()) {
+      out.no_file = "report_dir is not set";
+      return;
+    }
+    // Numbered with the signal's dumps: one sequence of files per process.
+    unsigned n = g_dump_count.fetch_add(1) + 1;
+    std::string error;
+    if (!write_report_file(options(), report->report, report_file_name(cached_pid(), n), &out.file,
+                           &error))
+      out.no_file = error;
+  });
+  return out;
 }
 
 namespace {

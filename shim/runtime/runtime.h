@@ -31,6 +31,16 @@ bool maybe_in_signal_handler();
 // Writes a dump (trigger "signal" or "request") numbered per process.
 bool write_dump(const char* trigger, const ReportExtras* extras = nullptr);
 
+// `connleak dump PID`: the dump (trigger "request") as JSON for the asker,
+// also left in report_dir as the next numbered dump, as a signal's is. Empty
+// json: nothing could be collected (the reason was said on stderr).
+struct RequestedDump {
+  std::string json;
+  std::string file;     // the path written, or ""
+  std::string no_file;  // why no file was written ("report_dir is not set", a write error)
+};
+RequestedDump dump_on_request();
+
 // State of a live handle, asked from the client library that owns it.
 HandleState probe_state(const ConnRecord& record);
 

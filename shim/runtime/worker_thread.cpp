@@ -21,6 +21,7 @@
 
 #include "collector/core/fork_mutex.h"
 #include "collector/policy/watchdog.h"
+#include "collector/report/dump_reply.h"
 #include "collector/report/format/report_json.h"
 #include "collector/report/metrics_file.h"
 #include "collector/report/report_writer.h"
@@ -217,11 +218,12 @@ void serve_control_client() {
         own::kClient, -1, [&](int fd) { return recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT); });
     std::string request = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
     if (request.rfind("dump", 0) == 0) {
-      host_safe("answer `connleak dump`", [] {
-        std::optional<CollectedReport> report =
-            collect_report(options(), "request", &probe_state, false);
-        if (report) write_all(to_json_text(report->report));
-      });
+      RequestedDump dump = dump_on_request();
+      // "dump v2": a client that reads the file line first. A plain "dump"
+      // (an older client) gets the report alone, as before.
+      if (!dump.json.empty() && request.rfind("dump v2\n", 0) == 0)
+        write_all(dump_file_line(dump.file, dump.no_file));
+      if (!dump.json.empty()) write_all(dump.json);
     } else {
       write_all("{\"error\": \"unknown request\"}\n");
     }

@@ -118,12 +118,16 @@ TEST(DumpProtocol, RequestAndReplyAgainstAStandInServer) {
   write_file(dir.file("reply.json"), reply);
   Result text = connleak({"dump", std::to_string(p->pid())});
   Result as_json = connleak({"dump", "--format", "json", std::to_string(p->pid())});
-  EXPECT_EQ(p->read_line(), "request b'dump\\n'");
+  EXPECT_EQ(p->read_line(), "request b'dump v2\\n'");
   EXPECT_EQ(text.exit_code, 0) << describe(text);
   EXPECT_TRUE(contains(text.out, "==" + std::to_string(p->pid()) +
                                      "==connleak: dump (request): 2 open connection(s)"))
       << text.out;
   EXPECT_TRUE(contains(text.out, "open_report_conn /src/app.c:42")) << text.out;
+  // A reply without the file line is an older shim's (it answers "dump v2" as "dump").
+  EXPECT_EQ(text.err, "connleak: no file written: process " + std::to_string(p->pid()) +
+                          " runs an older libconnleak.so, which does not write `connleak dump` "
+                          "files\n");
   EXPECT_EQ(as_json.exit_code, 0) << describe(as_json);
   EXPECT_EQ(as_json.out, reply);
 }

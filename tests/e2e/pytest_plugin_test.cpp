@@ -377,6 +377,95 @@ TEST(PytestPlugin, ConnleakRunTurnsItOnAndFailOnNeverOnlyReports) {
       << describe(reporting);
 }
 
+// pytest-xdist (Debian's python3-pytest-xdist): `-p xdist -n 2` under
+// `connleak run`. Each worker is its own process with its own exit report;
+// the verdicts reach the controller's JUnit XML, the summary its terminal,
+// and `connleak run`'s merged summary names every leaking test; the exit
+// status is the one the same suite has without xdist.
+TEST(PytestPlugin, XdistWorkersAreEachTheirOwnProcessAndTheMergeNamesTheTests) {
+  Result probe = run({"/usr/bin/python3", "-c", "import xdist"}, {.preload = false});
+  if (probe.exit_code != 0)
+    GTEST_SKIP() << "pytest-xdist is not installed (Debian: python3-pytest-xdist): " << probe.err;
+  Scratch scratch;
+  auto under_run = [&](const std::string& junit, const std::string& reports,
+                       const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{CONNLEAK_CLI_PATH, "run", "--report-dir", reports, "--"};
+    std::vector<std::string> args = extra;
+    args.push_back(kSuite);
+    for (const std::string& a : pytest_argv("/usr/bin/python3", junit, args)) argv.push_back(a);
+    return run(argv, {.env = {{"PYTHONDONTWRITEBYTECODE", "1"}}, .preload = false});
+  };
+  Result plain = under_run(scratch.path("plain.xml"), scratch.path("plain"), {});
+  Result xdist =
+      under_run(scratch.path("xdist.xml"), scratch.path("xdist"), {"-p", "xdist", "-n", "2"});
+  EXPECT_EQ(plain.exit_code, 1) << describe(plain);  // pytest: leaking tests failed
+  EXPECT_EQ(xdist.exit_code, plain.exit_code) << describe(xdist);
+
+  // The same verdicts, test by test.
+  auto cases = junit_cases(scratch.path("xdist.xml"));
+  ASSERT_EQ(cases.size(), flagged_tests().size() + clean_tests().size() + 1) << describe(xdist);
+  for (const auto& [test, where] : flagged_tests()) {
+    EXPECT_NE(cases[test].problem.find("connleak: " + test + ": "), std::string::npos)
+        << test << cases[test].problem;
+    EXPECT_NE(
+        cases[test].problem.find(frame_text(where.function, suite_file(where.file), where.marker)),
+        std::string::npos)
+        << test << cases[test].problem;
+  }
+  for (const std::string& test : clean_tests())
+    EXPECT_EQ(cases[test].problem, "") << test << " was flagged:\n" << describe(xdist);
+
+  // The controller's terminal summary has every worker's leaks: the six
+  // tests, and the module fixture once per worker that ran tests of its
+  // module (xdist's load scheduling may split a module between workers).
+  std::smatch total;
+  ASSERT_TRUE(std::regex_search(
+      xdist.out, total, std::regex(R"(connleak: ([0-9]+) test\(s\)/fixture\(s\) leaked\n)")))
+      << xdist.out;
+  std::size_t fixture_lines = 0;
+  for (std::size_t at = xdist.out.find("\nfixture forgotten_conn (module) of ");
+       at != std::string::npos;
+       at = xdist.out.find("\nfixture forgotten_conn (module) of ", at + 1))
+    ++fixture_lines;
+  EXPECT_GE(fixture_lines, 1u) << xdist.out;
+  EXPECT_EQ(std::stoul(total[1].str()), flagged_tests().size() + fixture_lines) << xdist.out;
+  for (const auto& [test, where] : flagged_tests())
+    EXPECT_NE(xdist.out.find("\n" + test + ": "), std::string::npos) << test << "\n" << xdist.out;
+
+  // Two workers, two processes, two exit reports (the controller opens no
+  // connection and writes none); each leak is in exactly one of them.
+  std::vector<json> reports;
+  std::set<int> pids;
+  for (const std::string& name : list_reports(scratch.path("xdist"))) {
+    if (!std::regex_match(name, std::regex(R"(connleak\.[0-9]+\.json)"))) continue;
+    std::ifstream in(scratch.path("xdist") + "/" + name);
+    reports.push_back(json::parse(in));
+    pids.insert(reports.back().at("pid").get<int>());
+  }
+  EXPECT_EQ(reports.size(), 2u) << describe(xdist);
+  EXPECT_EQ(pids.size(), reports.size());
+  std::map<std::string, int> reported_in;  // test -> how many reports list its leak
+  for (const json& rep : reports) {
+    std::set<std::string> here;
+    for (const char* list : {"connections", "checkouts"})
+      for (const json& e : rep.at(list))
+        if (e.value("status", "") == "leaked" || e.value("status", "") == "reclaimed")
+          here.insert(context_of(e).value("test", ""));
+    for (const std::string& test : here) ++reported_in[test];
+  }
+  for (const auto& [test, where] : flagged_tests()) {
+    EXPECT_EQ(reported_in[test], 1) << test;
+    // `connleak run`'s merged summary names the test by its node id ("test
+    // <id>", or "fixture NAME (SCOPE) of <id>" for what its fixture opened).
+    EXPECT_TRUE(xdist.err.find(", test " + test + ",") != std::string::npos ||
+                xdist.err.find(" of " + test + ",") != std::string::npos ||
+                xdist.err.find(", test " + test + ")") != std::string::npos ||
+                xdist.err.find(" of " + test + ")") != std::string::npos)
+        << test << "\n"
+        << xdist.err;
+  }
+}
+
 // pyenv's interpreters with Debian's dist-packages (pure-Python drivers
 // only: Debian's C extensions are built for 3.11).
 class PytestOnPyenv : public ::testing::TestWithParam<const char*> {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 __attribute__((noinline)) static PGconn* hold_this_connection(void) {
-  PGconn* c = PQconnectdb(getenv("CONNLEAK_TEST_PG_CONNINFO"));
+  PGconn* c = PQconnectdb(getenv("CONNLEAK_TEST_PG_CONNINFO")); /* HOLD-OPEN */
   if (PQstatus(c) != CONNECTION_OK) {
     fprintf(stderr, "connect failed: %s", PQerrorMessage(c));
     exit(3);
