@@ -19,6 +19,20 @@ const char* library_name(Library lib) {
   return "unknown";
 }
 
+const char* mysql_phase_name(MysqlPhase phase) {
+  switch (phase) {
+    case MysqlPhase::kInitialized:
+      return "initialized";
+    case MysqlPhase::kConnecting:
+      return "connecting";
+    case MysqlPhase::kConnected:
+      return "connected";
+    case MysqlPhase::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
 Registry& Registry::instance() {
   Registry& registry =
       fork_safe_static([] { return new Registry; });  // never destroyed: used during exit
@@ -127,6 +141,8 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event,
         if (info_out) *info_out = closed;
         std::lock_guard<ForkMutex> flagged_lock(flagged_mutex_);
         flagged_.push_back(std::move(closed));
+      } else if (info_out) {
+        *info_out = closed_record(record, event);  // what the close message names
       }
       return CloseOutcome::kClosed;
     }

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "collector/core/fork_mutex.h"
@@ -20,13 +21,50 @@
 
 namespace connleak {
 
+// The order is LibraryPart's: a record's library is the alternative it holds.
 enum class Library : std::uint8_t { kLibpq, kMysql, kSocket };
 const char* library_name(Library lib);
 
+// What only one library's records know. A record holds exactly one of these,
+// so a fact of one library cannot sit, unused, in another's record.
+struct LibpqPart {};  // libpq answers everything else itself (PQstatus, PQbackendPID)
+
+// Where a MySQL handle is in its life. The record is made at mysql_init (the
+// handle owns client memory from then on); a connect moves it on.
+enum class MysqlPhase : std::uint8_t { kInitialized, kConnecting, kConnected, kFailed };
+const char* mysql_phase_name(MysqlPhase phase);
+
+struct MysqlPart {
+  MysqlPhase phase = MysqlPhase::kInitialized;
+  // mysql_init's stacks (0: its call was not seen). Once a connect was seen,
+  // the record's open stack is the connect's: where the connection was made.
+  StackId init_stack = 0;
+  StackId py_init_stack = 0;
+  // mysql_init was called from another function than the connect (a handle
+  // factory): the report shows its stack too.
+  bool init_elsewhere = false;
+};
+
+// Drivers speaking the wire protocol themselves.
+struct SocketPart {
+  const char* protocol = nullptr;  // static "postgresql" | "mysql"
+  int fd = -1;                     // the descriptor it was connected on
+  // Static text saying why the transaction state is unknown ("encrypted",
+  // ...), once the conversation could no longer be followed; null before.
+  const char* txn_note = nullptr;
+};
+
+using LibraryPart = std::variant<LibpqPart, MysqlPart, SocketPart>;
+static_assert(LibraryPart(MysqlPart{}).index() == static_cast<std::size_t>(Library::kMysql) &&
+              LibraryPart(SocketPart{}).index() == static_cast<std::size_t>(Library::kSocket));
+
+// One connection, from its acquisition to its release: every fact any
+// library's hooks learn about it is here (the shim's side tables hold only
+// hot-path or pre-record state, see socket_table.h and hooks_mysql.cpp).
 struct ConnRecord {
   std::uint64_t id = 0;
   std::uintptr_t handle = 0;
-  Library library = Library::kLibpq;
+  LibraryPart part;        // which library, and what only that library knows
   bool inherited = false;  // opened by the parent before fork(): the parent's to report
   std::uint32_t resets = 0;
   int thread = 0;
@@ -36,9 +74,6 @@ struct ConnRecord {
   const char* target = "";         // interned, already redacted
   const char* client_module = "";  // interned path of the client library that served it
   std::int64_t server_id = -1;     // backend pid / connection id; -1 = not known yet
-  // Socket-level records (drivers speaking the wire protocol themselves):
-  const char* protocol = nullptr;  // static "postgresql" | "mysql"; null for client libraries
-  int fd = -1;                     // the descriptor it was connected on
   LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
   bool ignored = false;            // connleak_ignore(): no alerts, not a leak
   std::uint64_t pool = 0;  // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
@@ -51,6 +86,11 @@ struct ConnRecord {
   StackId txn_alert_stack = 0;  // where the flagged transaction began
   StackId txn_alert_py_stack = 0;
   std::uint32_t journal_slot = 0;  // JournalSink's slot + 1; 0 = not journaled
+
+  Library library() const { return static_cast<Library>(part.index()); }
+  MysqlPart* mysql() { return std::get_if<MysqlPart>(&part); }
+  const MysqlPart* mysql() const { return std::get_if<MysqlPart>(&part); }
+  const SocketPart* socket() const { return std::get_if<SocketPart>(&part); }
 };
 
 enum AlertBits : std::uint8_t { kAlertLifetime = 1, kAlertIdleInTransaction = 2, kAlertIdle = 4 };
@@ -123,9 +163,8 @@ class Registry {
   std::uint64_t on_open(ConnRecord record);
   // Call BEFORE the real close: once the real close frees the handle, another
   // thread may be handed the same address by a new connect. `info_out`
-  // receives the closed record for a double close (with both stacks) and for a
-  // close of a flagged connection (record.alerts != 0), which is also kept for
-  // the report.
+  // receives the closed record (for a double close with both stacks); a
+  // flagged connection's (record.alerts != 0) is also kept for the report.
   CloseOutcome on_close(std::uintptr_t handle, const CloseEvent& event,
                         ClosedRecord* info_out = nullptr);
   CloseOutcome on_close(std::uintptr_t handle, StackId close_stack, Timestamp when,
@@ -141,6 +180,7 @@ class Registry {
   bool set_ignored(std::uintptr_t handle);
   // Applies `fn(ConnRecord&)` to an open record under its shard lock (what a
   // MySQL connect learns after mysql_init made the record). False if not open.
+  // `fn` must not call back into the registry.
   template <typename Fn>
   bool update(std::uintptr_t handle, Fn&& fn) {
     Shard& shard = shard_for(handle);
@@ -150,6 +190,17 @@ class Registry {
     fn(it->second);
     if (it->second.journal_slot)
       if (JournalSink* sink = journal_sink()) sink->updated(it->second.journal_slot, it->second);
+    return true;
+  }
+  // Applies `fn(const ConnRecord&)` to an open record under its shard lock,
+  // changing nothing (no journal update). False if not open.
+  template <typename Fn>
+  bool inspect(std::uintptr_t handle, Fn&& fn) {
+    Shard& shard = shard_for(handle);
+    std::lock_guard<ForkMutex> lock(shard.mutex);
+    auto it = shard.open.find(handle);
+    if (it == shard.open.end()) return false;
+    fn(static_cast<const ConnRecord&>(it->second));
     return true;
   }
   // Visits every open record under its shard lock (try-locked until the

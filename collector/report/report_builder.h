@@ -17,9 +17,6 @@ struct HandleState {
   std::string state =
       "unknown";                // "connected" | "failed" | "connecting" | "initialized" | "unknown"
   std::int64_t server_id = -1;  // -1: unknown
-  // Non-empty: replaces the record's target (MySQL records are made at
-  // mysql_init, before a connect names host, user and database).
-  std::string target;
   // Why the transaction state is "unknown" when it is ("encrypted", ...).
   std::string txn_note;
 };

@@ -142,16 +142,18 @@ void add_activity(Connection& c, const LiveConn* live, std::int64_t now_mono) {
 Connection base_view(const ConnRecord& rec, Symbolizer& symbolizer) {
   Connection c;
   c.id = rec.id;
-  c.library = library_of(rec.library);
-  c.handle = rec.library == Library::kSocket && rec.fd >= 0 ? "fd:" + std::to_string(rec.fd)
-                                                            : hex(rec.handle);
-  if (rec.protocol) c.protocol = rec.protocol;
+  c.library = library_of(rec.library());
+  const SocketPart* socket = rec.socket();
+  c.handle = socket && socket->fd >= 0 ? "fd:" + std::to_string(socket->fd) : hex(rec.handle);
+  if (socket && socket->protocol) c.protocol = socket->protocol;
   c.target = rec.target ? rec.target : "";
   c.opened_at = iso8601_utc(rec.opened.real_ns);
   c.thread = rec.thread;
   c.resets = rec.resets;
   c.client_module = rec.client_module ? rec.client_module : "";
   c.acquired = stacks_of(symbolizer, rec.open_stack, rec.py_open_stack);
+  if (const MysqlPart* mysql = rec.mysql(); mysql && mysql->init_elsewhere)
+    c.init_stack = stacks_of(symbolizer, mysql->init_stack, mysql->py_init_stack);
   if (rec.server_id >= 0) c.server_id = rec.server_id;
   c.context = context_info(rec.context);
   add_alerts(rec, c);
@@ -167,13 +169,12 @@ Connection open_connection_view(const ConnRecord& rec, bool at_exit, std::int64_
   HandleState hs = probe ? probe(rec) : HandleState{};
   c.state = hs.state;
   if (hs.server_id >= 0) c.server_id = hs.server_id;
-  if (!hs.target.empty()) c.target = hs.target;
   c.age_seconds = seconds_between(rec.opened.mono_ns, now_mono);
   // libpq's state is always known; a MySQL connection's only once a command
   // has reported it (never with MySQL 8's client): otherwise "idle" would be a guess.
   const LiveConn* live = rec.live;
-  if (live && (rec.library == Library::kLibpq || live->txn_known.load(std::memory_order_relaxed) ||
-               !hs.txn_note.empty())) {
+  if (live && (rec.library() == Library::kLibpq ||
+               live->txn_known.load(std::memory_order_relaxed) || !hs.txn_note.empty())) {
     TransactionInfo txn;
     auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
     txn.state = txn_state_name(state);
@@ -347,7 +348,7 @@ void add_checkouts(Report& r, const Snapshot& snap, const CheckoutSnapshot& co,
     if (auto conn = by_id.find(rec.connection);
         rec.connection && conn != by_id.end() && conn->second->live) {
       const LiveConn* live = conn->second->live;
-      if (conn->second->library == Library::kLibpq ||
+      if (conn->second->library() == Library::kLibpq ||
           live->txn_known.load(std::memory_order_relaxed)) {
         auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
         c.in_transaction = state == TxnState::kInTransaction || state == TxnState::kInError;

@@ -62,6 +62,9 @@ struct Connection {
   std::string client_module;
   std::vector<AlertInfo> alerts;
   Stacks acquired;
+  // MySQL: mysql_init's stacks, when it was called from another function than
+  // the connect (`acquired`); extension.
+  std::optional<Stacks> init_stack;
   std::optional<Stacks> closed_from;        // where it was (first) closed
   std::optional<Stacks> closed_again_from;  // double close: where it was closed again
   std::optional<std::string> closed_again_at;

@@ -3,27 +3,24 @@
 // scope, pass the library's calls into itself straight through, record the
 // rest. Two things differ from libpq:
 //  - a handle's life starts at mysql_init, before any connect: the registry
-//    record is made there, and what a connect later learns (state, server
-//    thread id, target) goes into this file's side table, which mysql_state()
-//    reads at report time;
+//    record is made there (its MysqlPart says where the handle is in its
+//    life), and what a connect later learns (phase, server thread id, target,
+//    the connect's stack) is written into that record;
 //  - a MYSQL may live on the caller's stack (`MYSQL m; mysql_init(&m)`) and be
 //    gone by report time: nothing here touches a handle outside the call that
-//    handed it to us, and the report only reads the side table.
+//    handed it to us, and the report only reads the record.
+// No side table: everything about a handle exists from mysql_init on, when
+// its record does. Only t_reconnect below is this file's own, and it lives
+// for one client call.
 #include <mysql.h>
-#include <pthread.h>
-#include <sched.h>
 
-#include <array>
-#include <atomic>
+#include <algorithm>
 #include <cstdint>
-#include <mutex>
-#include <new>
+#include <span>
 #include <string>
-#include <unordered_map>
 
-#include "collector/core/fork_mutex.h"
-#include "collector/core/fork_safe_static.h"
 #include "collector/core/registry.h"
+#include "collector/core/stack_depot.h"
 #include "collector/core/string_table.h"
 #include "collector/policy/redact.h"
 #include "collector/util/logger.h"
@@ -73,102 +70,6 @@ std::uintptr_t key(const MYSQL* m) {
 int depth() {
   return static_cast<int>(options().stack_depth);
 }
-
-// --- side table -------------------------------------------------------------
-// What the report needs about a handle, written while the handle is known to be
-// alive (inside the hooks), read at report time without touching the handle.
-
-enum class Phase : std::uint8_t { kInitialized, kConnecting, kConnected, kFailed };
-
-const char* phase_name(Phase p) {
-  switch (p) {
-    case Phase::kInitialized:
-      return "initialized";
-    case Phase::kConnecting:
-      return "connecting";
-    case Phase::kConnected:
-      return "connected";
-    case Phase::kFailed:
-      return "failed";
-  }
-  return "unknown";
-}
-
-struct HandleInfo {
-  std::uint64_t record_id = 0;  // the registry record this describes (addresses get reused)
-  Phase phase = Phase::kInitialized;
-  std::int64_t thread_id = -1;  // mysql_thread_id once connected
-  const char* target = "";      // interned, redacted
-};
-
-// Sharded like the registry. Its locks are never held while calling the
-// registry or the client library, so they order freely against both.
-class HandleTable {
- public:
-  static HandleTable& instance() {
-    // Never destroyed: read by the exit report. Its locks are ForkMutexes, so
-    // fork handling comes with them.
-    HandleTable& table = fork_safe_static([] { return new HandleTable; });
-    return table;
-  }
-
-  void put(std::uintptr_t h, const HandleInfo& info) {
-    Shard& s = shard(h);
-    std::lock_guard<ForkMutex> lock(s.mutex);
-    s.map.insert_or_assign(h, info);
-  }
-  bool get(std::uintptr_t h, HandleInfo* out) {
-    Shard& s = shard(h);
-    std::lock_guard<ForkMutex> lock(s.mutex);
-    auto it = s.map.find(h);
-    if (it == s.map.end()) return false;
-    *out = it->second;
-    return true;
-  }
-  // Report time: other threads may still be in hooks, so the lock is only
-  // tried until the deadline. After one miss, later lookups only try once: a
-  // report with many handles must not wait once per handle.
-  bool get_until(std::uintptr_t h, std::int64_t deadline_mono_ns, HandleInfo* out) {
-    Shard& s = shard(h);
-    while (!s.mutex.try_lock()) {
-      if (gave_up_.load(std::memory_order_relaxed) || mono_now_ns() >= deadline_mono_ns) {
-        gave_up_.store(true, std::memory_order_relaxed);
-        return false;
-      }
-      sched_yield();
-    }
-    auto it = s.map.find(h);
-    bool found = it != s.map.end();
-    if (found) *out = it->second;
-    s.mutex.unlock();
-    return found;
-  }
-  template <typename Fn>
-  bool update(std::uintptr_t h, Fn&& fn) {
-    Shard& s = shard(h);
-    std::lock_guard<ForkMutex> lock(s.mutex);
-    auto it = s.map.find(h);
-    if (it == s.map.end()) return false;
-    fn(it->second);
-    return true;
-  }
-  void erase(std::uintptr_t h) {
-    Shard& s = shard(h);
-    std::lock_guard<ForkMutex> lock(s.mutex);
-    s.map.erase(h);
-  }
-
- private:
-  struct Shard {
-    ForkMutex mutex;
-    std::unordered_map<std::uintptr_t, HandleInfo> map;
-  };
-  static constexpr std::size_t kShards = 16;
-  Shard& shard(std::uintptr_t h) { return shards_[(h >> 4) % kShards]; }
-
-  std::array<Shard, kShards> shards_;
-  std::atomic<bool> gave_up_{false};
-};
 
 // --- MariaDB's reconnect -------------------------------------------------------
 // mariadb_reconnect() connects a temporary MYSQL on its own stack (self-calls to
@@ -233,14 +134,39 @@ struct ConnectArgs {
   }
 };
 
-std::uint64_t record_open(MYSQL* m, const Resolution& r, const char* target,
-                          std::int64_t server_id) {
+// Where the connection was made: the connect's caller, unlike mysql_init's
+// (which may sit in another function, e.g. a handle factory).
+bool same_function(StackId a, StackId b) {
+  // Identical callers above the first frame: both calls came from one
+  // invocation of one function (frame 0 differs only by the call's address).
+  std::span<const std::uintptr_t> x = StackDepot::instance().get(a);
+  std::span<const std::uintptr_t> y = StackDepot::instance().get(b);
+  return x.size() == y.size() &&
+         std::equal(x.begin() + (x.empty() ? 0 : 1), x.end(), y.begin() + (y.empty() ? 0 : 1));
+}
+
+void take_connect_site(ConnRecord& rec, MysqlPart& part, const CapturedStacks& site) {
+  rec.open_stack = site.native;
+  rec.py_open_stack = site.python;
+  rec.thread = current_tid();
+  part.init_elsewhere = part.init_stack != 0 && !same_function(part.init_stack, site.native);
+}
+
+// `from_init`: the stacks are mysql_init's (kept in the part once a connect
+// moves the record's open stack to itself).
+std::uint64_t record_open(MYSQL* m, const Resolution& r, MysqlPhase phase, const char* target,
+                          std::int64_t server_id, const CapturedStacks& stacks, bool from_init) {
   ConnRecord rec;
   rec.handle = key(m);
-  rec.library = Library::kMysql;
+  MysqlPart part;
+  part.phase = phase;
+  if (from_init) {
+    part.init_stack = stacks.native;
+    part.py_init_stack = stacks.python;
+  }
+  rec.part = part;
   rec.thread = current_tid();
   rec.opened = now();
-  CapturedStacks stacks = capture_stacks(depth());  // and the Python stack in a CPython host
   rec.open_stack = stacks.native;
   rec.py_open_stack = stacks.python;
   rec.target = target;
@@ -253,29 +179,30 @@ std::uint64_t record_open(MYSQL* m, const Resolution& r, const char* target,
 
 void track_init(MYSQL* m, const Resolution& r) {
   Reentry guard;
-  HandleInfo info;
-  info.record_id = record_open(m, r, "", -1);
-  HandleTable::instance().put(key(m), info);
+  // And the Python stack in a CPython host.
+  std::uint64_t id =
+      record_open(m, r, MysqlPhase::kInitialized, "", -1, capture_stacks(depth()), true);
   if (options().verbosity >= 2)
     log().info("connleak: mysql handle {} initialized (connection {}, {})",
-               static_cast<const void*>(m), info.record_id, r.module);
+               static_cast<const void*>(m), id, r.module);
 }
 
 // A (non-blocking) connect begins: the stack is taken here, in the caller's
-// frame, for a handle whose mysql_init we did not see.
+// frame (the _cont calls that finish it may come from anywhere).
 void track_connect_start(MYSQL* m, const Resolution& r, const ConnectArgs& args) {
   Reentry guard;
   const char* target = intern_string(args.target());
-  bool known = HandleTable::instance().update(key(m), [&](HandleInfo& i) {
-    i.phase = Phase::kConnecting;
-    i.target = target;
+  CapturedStacks site = capture_stacks(depth());  // outside the registry's lock
+  bool known = false;  // a MySQL record: the address may be a stale one of another library's
+  Registry::instance().update(key(m), [&](ConnRecord& rec) {
+    MysqlPart* part = rec.mysql();
+    if (!part) return;
+    known = true;
+    part->phase = MysqlPhase::kConnecting;
+    rec.target = target;
+    take_connect_site(rec, *part, site);
   });
-  if (known) return;
-  HandleInfo info;
-  info.record_id = record_open(m, r, target, -1);
-  info.phase = Phase::kConnecting;
-  info.target = target;
-  HandleTable::instance().put(key(m), info);
+  if (!known) record_open(m, r, MysqlPhase::kConnecting, target, -1, site, false);
 }
 
 // A connect finished. `args` is null for a non-blocking connect finished in a
@@ -299,42 +226,43 @@ void note_refusal(MYSQL* m, const Resolution& r) {
         "MySQL error 1226: the account has reached its connection limit (MAX_USER_CONNECTIONS)");
 }
 
-void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArgs* args) {
+// `at_call_site`: this is the connect call itself (mysql_real_connect), whose
+// caller is where the connection was made; false when a _start call took the
+// stack already.
+void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArgs* args,
+                        bool at_call_site) {
   Reentry guard;
   if (!ok) note_refusal(m, r);
   std::int64_t thread_id = ok ? thread_id_of(m, r) : -1;
   std::string target = ok ? live_target(m, r, args ? args->passwd : nullptr) : std::string();
   if (target.empty() && args) target = args->target();
   const char* interned = target.empty() ? nullptr : intern_string(target);
-  bool known = HandleTable::instance().update(key(m), [&](HandleInfo& i) {
+  // Outside the registry's lock (a Python stack may wait for the GIL).
+  CapturedStacks site = at_call_site ? capture_stacks(depth()) : CapturedStacks{};
+  bool known = false;  // as in track_connect_start
+  Registry::instance().update(key(m), [&](ConnRecord& rec) {
+    MysqlPart* part = rec.mysql();
+    if (!part) return;
+    known = true;
     if (ok) {
-      i.phase = Phase::kConnected;
-      i.thread_id = thread_id;
-    } else if (i.phase != Phase::kConnected) {
+      part->phase = MysqlPhase::kConnected;
+      rec.server_id = thread_id;
+    } else if (part->phase != MysqlPhase::kConnected) {
       // A connect over a connected handle fails (CR_ALREADY_CONNECTED) and
       // leaves it connected; otherwise the handle now holds a failed connect.
-      i.phase = Phase::kFailed;
+      part->phase = MysqlPhase::kFailed;
     } else {
       return;
     }
-    if (interned) i.target = interned;
+    if (interned) rec.target = interned;
+    if (at_call_site) take_connect_site(rec, *part, site);
   });
-  if (known) {
-    // The record too, so a closed-then-reported entry (double close, alert)
-    // still names its target and server session.
-    Registry::instance().update(key(m), [&](ConnRecord& rec) {
-      if (interned) rec.target = interned;
-      if (thread_id >= 0) rec.server_id = thread_id;
-    });
-  } else {
+  if (!known) {
     // Connected without a mysql_init we saw (e.g. initialized through a
     // dlsym'd pointer): its life starts here.
-    HandleInfo info;
-    info.phase = ok ? Phase::kConnected : Phase::kFailed;
-    info.thread_id = thread_id;
-    info.target = interned ? interned : "";
-    info.record_id = record_open(m, r, info.target, thread_id);
-    HandleTable::instance().put(key(m), info);
+    if (!at_call_site) site = capture_stacks(depth());
+    record_open(m, r, ok ? MysqlPhase::kConnected : MysqlPhase::kFailed, interned ? interned : "",
+                thread_id, site, false);
   }
   if (options().verbosity >= 2)
     log().info("connleak: mysql handle {} {} {} (thread id {})", static_cast<const void*>(m),
@@ -344,17 +272,17 @@ void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArg
 // Returns false when the real close must NOT run: closing a closed handle is a
 // double free inside the client library, so it is reported and suppressed.
 bool track_close(MYSQL* m, const char* fn) {
-  CloseOutcome outcome = record_close(Library::kMysql, m, fn);
-  if (outcome != CloseOutcome::kDoubleClose) HandleTable::instance().erase(key(m));
-  return outcome != CloseOutcome::kDoubleClose;
+  return record_close(Library::kMysql, m, fn) != CloseOutcome::kDoubleClose;
 }
 
 // The library connected a MYSQL of its own (reconnect's temporary, or the
 // coroutine side of mysql_real_connect_start for a handle we already track).
 void note_self_connect(MYSQL* m, const Resolution& r) {
   Reentry guard;
-  HandleInfo ignored;
-  if (HandleTable::instance().get(key(m), &ignored)) return;  // a tracked handle: not a temporary
+  bool tracked = false;
+  Registry::instance().inspect(key(m),
+                               [&](const ConnRecord& rec) { tracked = rec.mysql() != nullptr; });
+  if (tracked) return;  // not a temporary
   t_reconnect = {key(m), thread_id_of(m, r)};
 }
 
@@ -367,8 +295,9 @@ void note_self_close(MYSQL* m) {
   t_reconnect = {};
   if (pending.temp == key(m)) return;  // the temporary itself: its connect was abandoned
   Reentry guard;
-  HandleTable::instance().update(key(m), [&](HandleInfo& i) {
-    if (i.phase == Phase::kConnected) i.thread_id = pending.thread_id;
+  Registry::instance().update(key(m), [&](ConnRecord& rec) {
+    if (const MysqlPart* part = rec.mysql(); part && part->phase == MysqlPhase::kConnected)
+      rec.server_id = pending.thread_id;
   });
 }
 
@@ -377,25 +306,21 @@ void refresh_target(MYSQL* m, const Resolution& r, const char* passwd) {
   std::string target = live_target(m, r, passwd);
   if (target.empty()) return;
   const char* interned = intern_string(target);
-  HandleTable::instance().update(key(m), [&](HandleInfo& i) {
-    if (i.phase == Phase::kConnected) i.target = interned;
+  Registry::instance().update(key(m), [&](ConnRecord& rec) {
+    if (const MysqlPart* part = rec.mysql(); part && part->phase == MysqlPhase::kConnected)
+      rec.target = interned;
   });
 }
 
 }  // namespace
 
+// From the record alone: the handle itself may be gone (a stack MYSQL) or freed.
 HandleState mysql_state(const ConnRecord& record) {
   HandleState out;
-  HandleInfo info;
-  // Never the handle itself: a stack MYSQL may be gone, a heap one freed.
-  if (!HandleTable::instance().get_until(record.handle, mono_now_ns() + 50'000'000, &info))
-    return out;
-  if (info.record_id != record.id) return out;  // the side entry belongs to a later record
-  out.state = phase_name(info.phase);
-  if (info.phase == Phase::kConnected) out.server_id = info.thread_id;
-  // The record was made at mysql_init, before the connect named host, user and
-  // database: the side table's target replaces it in the report.
-  out.target = info.target ? info.target : "";
+  const MysqlPart* part = record.mysql();
+  if (!part) return out;
+  out.state = mysql_phase_name(part->phase);
+  if (part->phase == MysqlPhase::kConnected) out.server_id = record.server_id;
   return out;
 }
 
@@ -433,7 +358,7 @@ CONNLEAK_EXPORT MYSQL* mysql_real_connect(MYSQL* mysql, const char* host, const 
     return res;
   }
   ConnectArgs args{host, user, db, port, unix_socket, passwd};
-  no_throw([&] { track_connect_done(mysql, res != nullptr, r, &args); });
+  no_throw([&] { track_connect_done(mysql, res != nullptr, r, &args, true); });
   return res;
 }
 
@@ -451,7 +376,7 @@ CONNLEAK_EXPORT void mysql_close(MYSQL* mysql) {
 }
 
 // Same connection, same server thread, same record: only the target's user
-// and database change, so the side table's target is refreshed.
+// and database change, so the record's target is refreshed.
 CONNLEAK_EXPORT my_bool mysql_change_user(MYSQL* mysql, const char* user, const char* passwd,
                                           const char* db) {
   CONNLEAK_HOOK_PROLOGUE(mysql_change_user, return 1)
@@ -485,7 +410,7 @@ CONNLEAK_EXPORT int mysql_real_connect_start(MYSQL** ret, MYSQL* mysql, const ch
   ConnectArgs args{host, user, db, port, unix_socket, passwd};
   no_throw([&] { track_connect_start(mysql, r, args); });
   int status = real(ret, mysql, host, user, passwd, db, port, unix_socket, clientflag);
-  if (status == 0) no_throw([&] { track_connect_done(mysql, ret && *ret, r, &args); });
+  if (status == 0) no_throw([&] { track_connect_done(mysql, ret && *ret, r, &args, false); });
   return status;
 }
 
@@ -493,7 +418,7 @@ CONNLEAK_EXPORT int mysql_real_connect_cont(MYSQL** ret, MYSQL* mysql, int ready
   CONNLEAK_HOOK_PROLOGUE(mysql_real_connect_cont, if (ret)* ret = nullptr; return 0)
   int status = real(ret, mysql, ready_status);
   if (status == 0 && !r.self_call && mysql && should_track())
-    no_throw([&] { track_connect_done(mysql, ret && *ret, r, nullptr); });
+    no_throw([&] { track_connect_done(mysql, ret && *ret, r, nullptr, false); });
   return status;
 }
 
@@ -526,13 +451,15 @@ CONNLEAK_EXPORT net_async_status mysql_real_connect_nonblocking(
     return real(mysql, host, user, passwd, db, port, unix_socket, clientflag);
   ConnectArgs args{host, user, db, port, unix_socket, passwd};
   no_throw([&] {
-    HandleInfo info;
-    bool in_progress =
-        HandleTable::instance().get(key(mysql), &info) && info.phase == Phase::kConnecting;
+    bool in_progress = false;
+    Registry::instance().inspect(key(mysql), [&](const ConnRecord& rec) {
+      const MysqlPart* part = rec.mysql();
+      in_progress = part && part->phase == MysqlPhase::kConnecting;
+    });
     if (!in_progress) track_connect_start(mysql, r, args);
   });
   net_async_status status = real(mysql, host, user, passwd, db, port, unix_socket, clientflag);
   if (status != NET_ASYNC_NOT_READY)
-    no_throw([&] { track_connect_done(mysql, status != NET_ASYNC_ERROR, r, &args); });
+    no_throw([&] { track_connect_done(mysql, status != NET_ASYNC_ERROR, r, &args, false); });
   return status;
 }

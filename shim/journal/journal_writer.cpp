@@ -206,8 +206,9 @@ class Writer final : public JournalSink {
 
   void fill(Slot& tmp, const ConnRecord& r) {
     tmp.kind = static_cast<std::uint8_t>(SlotKind::kConnection);
-    tmp.library = static_cast<std::uint8_t>(r.library);
-    tmp.protocol = protocol_code(r.protocol);
+    const SocketPart* socket = r.socket();
+    tmp.library = static_cast<std::uint8_t>(r.library());
+    tmp.protocol = protocol_code(socket ? socket->protocol : nullptr);
     tmp.stack = native_stack(r.open_stack);
     tmp.py_stack = python_stack(r.py_open_stack);
     tmp.target = string_id(r.target);
@@ -215,7 +216,7 @@ class Writer final : public JournalSink {
     tmp.record_id = r.id;
     tmp.handle = r.handle;
     tmp.opened_real_ns = r.opened.real_ns;
-    tmp.fd = r.fd;
+    tmp.fd = socket ? socket->fd : -1;
   }
 
   // --- stacks: written once, the first time a slot refers to them ----------

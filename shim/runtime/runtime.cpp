@@ -256,7 +256,7 @@ void report_before_exit() {
 }
 
 HandleState probe_state(const ConnRecord& record) {
-  switch (record.library) {
+  switch (record.library()) {
     case Library::kLibpq:
       return libpq_state(record);
     case Library::kMysql:

@@ -87,7 +87,7 @@ void track_open(PGconn* conn, const Resolution& r, bool trust_live, FallbackTarg
   Reentry guard;
   ConnRecord rec;
   rec.handle = reinterpret_cast<std::uintptr_t>(conn);
-  rec.library = Library::kLibpq;
+  rec.part = LibpqPart{};
   rec.thread = current_tid();
   rec.opened = now();
   CapturedStacks stacks = capture_stacks(depth());

@@ -38,7 +38,8 @@ std::int8_t in_transaction(const CheckoutRecord& c) {
   std::int8_t result = -1;
   Registry::instance().update(c.connection_key, [&](ConnRecord& r) {
     if (r.id != c.connection || !r.live) return;
-    if (r.library != Library::kLibpq && !r.live->txn_known.load(std::memory_order_relaxed)) return;
+    if (r.library() != Library::kLibpq && !r.live->txn_known.load(std::memory_order_relaxed))
+      return;
     auto state = static_cast<TxnState>(r.live->txn.load(std::memory_order_acquire));
     result = state == TxnState::kInTransaction || state == TxnState::kInError ? 1 : 0;
   });

@@ -61,13 +61,11 @@ SockConn* conn_alloc() {
   conn->conv.reset();
   conn->record_id.store(0, std::memory_order_relaxed);
   conn->blind.store(0, std::memory_order_relaxed);
-  conn->stack = conn->py_stack = 0;
+  conn->candidate = {};
   conn->begin_stack.store(0, std::memory_order_relaxed);
   conn->begin_py_stack.store(0, std::memory_order_relaxed);
   conn->closing.store(false, std::memory_order_relaxed);
   conn->closing_by_finalizer.store(false, std::memory_order_relaxed);
-  conn->target = "";
-  conn->fd = -1;
   conn->refs.store(1, std::memory_order_release);
   return conn;
 }

@@ -39,7 +39,9 @@ struct SockConn {
   std::atomic<std::uint32_t> refs{0};       // fds pointing here; freed at zero
   std::atomic<bool> busy{false};            // serialises feeding `conv`
   std::atomic<std::uint64_t> record_id{0};  // registry record once a database; 0 before
-  std::atomic<std::uint8_t> blind{0};       // wire::Blind, read by the report probe
+  // wire::Blind: once kLost, the conversation is no longer fed (hot path).
+  // Why the transaction state is unknown is the record's (SocketPart).
+  std::atomic<std::uint8_t> blind{0};
   // Stacks of the last command sent outside a transaction that may begin one:
   // the transaction's start, once the server confirms it.
   std::atomic<StackId> begin_stack{0};
@@ -52,13 +54,18 @@ struct SockConn {
   std::atomic<StackId> closing_py_stack{0};
   std::uint32_t index = 0;  // own pool index (stable)
   wire::Conversation conv;  // guarded by `busy`
-  // What connect() saw, kept until the first bytes say it is a database.
-  Timestamp opened;
-  StackId stack = 0;
-  StackId py_stack = 0;
-  int thread = 0;
-  int fd = -1;              // the fd it was connected on
-  const char* target = "";  // interned "tcp 127.0.0.1:5432" / "unix /path"
+  // What connect() saw, for a socket not yet known to be a database (most
+  // sockets never are, so no record is made for them): moved into the
+  // registry record when the first bytes say it is one, and cleared then, so
+  // the record is the only holder of these facts.
+  struct Candidate {
+    Timestamp opened;
+    StackId stack = 0;
+    StackId py_stack = 0;
+    int thread = 0;
+    int fd = -1;              // the fd it was connected on
+    const char* target = "";  // interned "tcp 127.0.0.1:5432" / "unix /path"
+  } candidate;
   SockConn* next_free = nullptr;
 };
 

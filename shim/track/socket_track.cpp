@@ -125,21 +125,21 @@ bool is_stream_socket(int fd) {
 
 // --- records -----------------------------------------------------------------
 void register_database(SockConn& conn, wire::Protocol protocol) {
+  const SockConn::Candidate seen = conn.candidate;
+  conn.candidate = {};  // the record holds these from now on
   ConnRecord rec;
   rec.handle = key_of(conn.index);
-  rec.library = Library::kSocket;
-  rec.thread = conn.thread;
-  rec.opened = conn.opened;
-  rec.open_stack = conn.stack;
-  rec.py_open_stack = conn.py_stack;
-  rec.target = conn.target;
-  rec.protocol = wire::protocol_name(protocol);
-  rec.fd = conn.fd;
+  rec.part = SocketPart{wire::protocol_name(protocol), seen.fd};
+  rec.thread = seen.thread;
+  rec.opened = seen.opened;
+  rec.open_stack = seen.stack;
+  rec.py_open_stack = seen.py_stack;
+  rec.target = seen.target;
   std::uint64_t id = Registry::instance().on_open(rec);
   conn.record_id.store(id, std::memory_order_release);
   if (options().verbosity >= 2)
-    log().info("connleak: {} connection {} opened at socket level: fd {} {}", rec.protocol, id,
-               conn.fd, conn.target);
+    log().info("connleak: {} connection {} opened at socket level: fd {} {}",
+               wire::protocol_name(protocol), id, seen.fd, seen.target);
   ensure_worker_thread();
 }
 
@@ -264,6 +264,10 @@ void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire
   }
   if (feed.went_blind) {
     conn.blind.store(static_cast<std::uint8_t>(blind), std::memory_order_release);
+    Registry::instance().update(key, [&](ConnRecord& rec) {
+      if (auto* socket = std::get_if<SocketPart>(&rec.part))
+        socket->txn_note = wire::blind_reason(blind);
+    });
     note_command_state(Library::kSocket, reinterpret_cast<const void*>(key), TxnState::kUnknown);
   }
 }
@@ -290,13 +294,14 @@ void on_connect(int fd, const sockaddr* addr, socklen_t len, const void* caller)
   if (!is_stream_socket(fd) || from_client_library(caller)) return;
   SockConn* conn = conn_alloc();
   if (!conn) return;
-  conn->opened = now();
-  conn->thread = current_tid();
+  SockConn::Candidate& seen = conn->candidate;
+  seen.opened = now();
+  seen.thread = current_tid();
   CapturedStacks stacks = capture_stacks(depth());
-  conn->stack = stacks.native;
-  conn->py_stack = stacks.python;
-  conn->fd = fd;
-  conn->target = intern_string(describe_peer(addr, len));
+  seen.stack = stacks.native;
+  seen.py_stack = stacks.python;
+  seen.fd = fd;
+  seen.target = intern_string(describe_peer(addr, len));
   bind_fd(fd, conn, kWatchSent | kWatchReceived);
 }
 
@@ -391,13 +396,13 @@ void on_dup(int oldfd, int newfd) {
   bind_fd(newfd, conn, g_watch[oldfd].load(std::memory_order_relaxed));
 }
 
+// From the record alone: its socket slot may already serve another connection.
 HandleState socket_state(const ConnRecord& record) {
   HandleState out;
-  SockConn* conn = conn_of_key(record.handle);
-  if (!conn || conn->record_id.load(std::memory_order_acquire) != record.id) return out;
+  const SocketPart* socket = record.socket();
+  if (!socket) return out;
   out.state = "connected";
-  out.txn_note =
-      wire::blind_reason(static_cast<wire::Blind>(conn->blind.load(std::memory_order_acquire)));
+  if (socket->txn_note) out.txn_note = socket->txn_note;
   return out;
 }
 

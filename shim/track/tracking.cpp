@@ -11,7 +11,6 @@
 #include "shim/runtime/runtime_teardown.h"
 #include "shim/track/capture.h"
 #include "shim/track/live_cache.h"
-#include "shim/track/socket_table.h"
 
 namespace connleak::shim {
 
@@ -27,11 +26,17 @@ int close_depth() {
 
 // How messages name a handle: its address, or for a socket-level record the
 // descriptor (its registry key is a synthetic number that means nothing to users).
-std::string label(Library library, const void* handle) {
-  if (library == Library::kSocket)
-    if (const sock::SockConn* conn = sock::conn_of_key(reinterpret_cast<std::uintptr_t>(handle)))
-      return "fd " + std::to_string(conn->fd);
+std::string label(const ConnRecord& record, const void* handle) {
+  if (const SocketPart* socket = record.socket()) return "fd " + std::to_string(socket->fd);
   return fmt::format("{}", handle);
+}
+// The same for a handle still open: its record says.
+std::string label(Library library, const void* handle) {
+  std::string out;
+  if (library == Library::kSocket)
+    Registry::instance().inspect(reinterpret_cast<std::uintptr_t>(handle),
+                                 [&](const ConnRecord& record) { out = label(record, handle); });
+  return out.empty() ? fmt::format("{}", handle) : out;
 }
 }  // namespace
 
@@ -102,11 +107,11 @@ CloseOutcome apply_close(Library library, const void* handle, const char* fn,
         // HikariCP's "previously reported leaked connection was returned": lets
         // users tune their thresholds.
         log().warn("connleak: previously flagged connection id {} ({} {}) was closed after {:.1f}s",
-                   info.record.id, lib, label(library, handle),
+                   info.record.id, lib, label(info.record, handle),
                    static_cast<double>(event.when.mono_ns - info.record.opened.mono_ns) / 1e9);
       }
       if (options().verbosity >= 2)
-        log().info("connleak: {} handle {} closed{}", lib, label(library, handle),
+        log().info("connleak: {} handle {} closed{}", lib, label(info.record, handle),
                    event.by_interpreter ? " by the interpreter at exit"
                    : event.by_runtime   ? " by the runtime while it shut down"
                    : event.by_finalizer ? " by a finalizer (dropped by the program)"

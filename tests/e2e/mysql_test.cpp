@@ -32,8 +32,60 @@ json one_connected_leak(const Result& r, const std::string& function,
   return c;
 }
 
-// HandleState must carry the target for MySQL: the record is made at
-// mysql_init, before the connect names host, user and database.
+std::string scenarios_source() {
+  std::string here = __FILE__;
+  return here.substr(0, here.rfind('/')) + "/programs/mysql_scenarios.c";
+}
+
+// Issue 13 point 7: a handle made by a factory (mysql_init in make_handle) and
+// connected elsewhere (open_conn) was acquired where it was connected; the
+// factory's stack is kept as init_stack. A connection whose init and connect
+// share a function gets no init_stack (same run).
+TEST(Mysql, LeakNamesTheConnectCallSiteAndKeepsTheInitStackWhenElsewhere) {
+  Result r = scenario("init_elsewhere");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const json& rep = report_of(r);
+  EXPECT_EQ(summary(r, "opened"), 2u);
+  EXPECT_EQ(summary(r, "leaked"), 2u);
+  auto leaked = with_status(rep, "leaked");
+  ASSERT_EQ(leaked.size(), 2u) << describe(r);
+  const json* factory = nullptr;
+  const json* here = nullptr;
+  for (const json& c : leaked) {
+    if (c.at("server_id") == printed(r, "factory_thread_id")) factory = &c;
+    if (c.at("server_id") == printed(r, "here_thread_id")) here = &c;
+  }
+  ASSERT_NE(factory, nullptr) << rep.dump(2);
+  ASSERT_NE(here, nullptr) << rep.dump(2);
+
+  const json& acquired = factory->at("acquired").at("native");
+  EXPECT_EQ(acquired.at(0).at("function"), "open_conn") << acquired.dump(2);
+  EXPECT_EQ(acquired.at(0).at("line"), line_of(scenarios_source(), "open_conn connects"))
+      << acquired.dump(2);
+  EXPECT_FALSE(names_function(acquired, "make_handle")) << acquired.dump(2);
+  ASSERT_TRUE(factory->contains("init_stack")) << factory->dump(2);
+  const json& init = factory->at("init_stack").at("native");
+  EXPECT_EQ(init.at(0).at("function"), "make_handle") << init.dump(2);
+  EXPECT_EQ(init.at(0).at("line"), line_of(scenarios_source(), "make_handle inits"))
+      << init.dump(2);
+  EXPECT_EQ(factory->at("state"), "connected");
+  EXPECT_NE(target_of(*factory).find("user=" + mysql("USER")), std::string::npos);
+
+  EXPECT_EQ(here->at("acquired").at("native").at(0).at("function"), "init_and_connect_here")
+      << here->dump(2);
+  EXPECT_FALSE(here->contains("init_stack")) << here->dump(2);
+
+  // The text report names both stacks of the factory-made connection.
+  std::size_t init_line = r.err.find("its handle was initialized (mysql_init) at:");
+  ASSERT_NE(init_line, std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("make_handle", init_line), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("open_conn"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("its handle was initialized", init_line + 1), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(mysql("PASSWORD")), std::string::npos);
+}
+
+// The record is made at mysql_init, before the connect names host, user and
+// database: the connect writes the target into it.
 TEST(Mysql, TargetIsReadBackFromTheConnectedHandle) {
   Result r = scenario("leak");
   ASSERT_EQ(r.exit_code, 0) << describe(r);

@@ -345,6 +345,7 @@ json connection_json(const Connection& c, bool with_stacks) {
   cj["alerts"] = alerts;
   if (with_stacks) {
     cj["acquired"] = stacks_json(c.acquired);
+    if (c.init_stack) cj["init_stack"] = stacks_json(*c.init_stack);
     if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
     if (c.closed_again_from) cj["closed_again_from"] = stacks_json(*c.closed_again_from);
   }
@@ -453,6 +454,10 @@ std::string to_json_text(const Report& report) {
     text.pop_back();  // '}'
     text += ",\"acquired\":";
     append_stacks(text, c.acquired);
+    if (c.init_stack) {
+      text += ",\"init_stack\":";
+      append_stacks(text, *c.init_stack);
+    }
     if (c.closed_from) {
       text += ",\"closed_from\":";
       append_stacks(text, *c.closed_from);
@@ -538,6 +543,7 @@ Report report_from_json(const json& j) {
     for (const json& a : cj.value("alerts", json::array()))
       c.alerts.push_back({Named<AlertKind>(a.value("kind", "")), seconds(a, "after_seconds")});
     if (auto it = cj.find("acquired"); it != cj.end()) c.acquired = stacks_from(*it, &shared);
+    if (auto it = cj.find("init_stack"); it != cj.end()) c.init_stack = stacks_from(*it, &shared);
     if (auto it = cj.find("closed_from"); it != cj.end()) c.closed_from = stacks_from(*it, &shared);
     if (auto it = cj.find("closed_again_from"); it != cj.end())
       c.closed_again_from = stacks_from(*it, &shared);

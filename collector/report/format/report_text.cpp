@@ -58,6 +58,7 @@ Connection printable_copy(Connection c) {
     make_printable(*f);
   for (AlertInfo& a : c.alerts) make_printable(a.kind);
   make_printable(c.acquired);
+  make_printable(c.init_stack);
   make_printable(c.closed_from);
   make_printable(c.closed_again_from);
   if (c.transaction) {
@@ -305,6 +306,10 @@ std::string render_text(const Report& raw, const TextOptions& options) {
       // The group shares its opening site, not its transactions: each open
       // transaction's own start is shown.
       const Connection& c = *g[i];
+      if (c.init_stack) {
+        out << "    its handle was initialized (mysql_init) at:\n";
+        out << format_stacks(*c.init_stack, "      ");
+      }
       if (c.transaction && c.transaction->began &&
           (c.transaction->state == "in_transaction" || c.transaction->state == "in_error")) {
         out << "    its transaction began at:\n";
@@ -327,6 +332,10 @@ std::string render_text(const Report& raw, const TextOptions& options) {
       out << "connleak: flagged connection " << line << "\n  opened from:\n";
     }
     out << format_stacks(c->acquired, "    ");
+    if (c->init_stack) {
+      out << "  initialized (mysql_init) at:\n";
+      out << format_stacks(*c->init_stack, "    ");
+    }
     if (c->closed_from) {
       out << "  " << (double_close ? "first closed from:" : "closed from:") << '\n';
       out << format_stacks(*c->closed_from, "    ");

@@ -301,6 +301,31 @@ static int scenario_unseen_init(void) {
   return 0;
 }
 
+/* A handle factory (mysql_init) and a connect in another function: the
+ * connection was made where mysql_real_connect was called. Plus a connection
+ * whose init and connect share a function (no second stack for it). */
+NOINLINE static MYSQL* make_handle(void) {
+  return mysql_init(NULL); /* make_handle inits */
+}
+NOINLINE static MYSQL* open_conn(MYSQL* m) {
+  const char *h = host(), *u = user(), *pw = password(), *d = db();
+  MYSQL* done = mysql_real_connect(m, h, u, pw, d, port(), NULL, 0); /* open_conn connects */
+  must(m, done, "connect");
+  return m;
+}
+NOINLINE static MYSQL* init_and_connect_here(void) {
+  MYSQL* m = mysql_init(NULL);
+  must(m, mysql_real_connect(m, host(), user(), password(), db(), port(), NULL, 0), "connect");
+  return m;
+}
+static int scenario_init_elsewhere(void) {
+  MYSQL* factory_made = open_conn(make_handle());
+  MYSQL* here = init_and_connect_here();
+  printf("factory_thread_id=%lu\nhere_thread_id=%lu\n", mysql_thread_id(factory_made),
+         mysql_thread_id(here));
+  return 0;
+}
+
 /* change_user and reset_connection keep the connection (and its record). */
 NOINLINE static MYSQL* open_then_change_user(void) {
   MYSQL* m = open_report_conn();
@@ -407,6 +432,8 @@ int main(int argc, char** argv) {
     rc = scenario_unseen_init();
   else if (!strcmp(s, "change_user"))
     rc = scenario_change_user();
+  else if (!strcmp(s, "init_elsewhere"))
+    rc = scenario_init_elsewhere();
   else if (!strcmp(s, "activity"))
     rc = scenario_activity();
   else
