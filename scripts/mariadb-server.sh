@@ -41,60 +41,11 @@ export PATH=$PATH:/usr/sbin:/sbin
 # Ambient client settings would redirect our own client calls.
 unset MYSQL_HOST MYSQL_TCP_PORT MYSQL_UNIX_PORT MYSQL_PWD
 
-die() { echo "mariadb-server: $*" >&2; exit 1; }
+readonly SCRIPT_NAME=mariadb-server
+# shellcheck source=scripts/lib/throwaway-server.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib/throwaway-server.sh"
 
-usage() { die "usage: $0 start|stop DIR"; }
-
-free_port() {
-  # Let the kernel pick an unused port; a race with another process is
-  # handled by retrying the start on "address already in use".
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Validate DIR and make it absolute. Quotes, spaces and shell metacharacters
-# are rejected because DIR ends up in the single-quoted env file.
-normalize_dir() {
-  local dir=$1
-  [[ -n $dir ]] || usage
-  [[ $dir =~ ^[A-Za-z0-9/._+@,=-]+$ ]] || die "DIR '$dir' contains unsupported characters (allowed: A-Z a-z 0-9 / . _ + @ , = -)"
-  dir=$(realpath -m -- "$dir")
-  [[ $dir != / ]] || die "refusing to use / as DIR"
-  echo "$dir"
-}
-
-# Refuse to wipe a non-empty directory this script did not create.
-check_ours() {
-  local dir=$1
-  [[ -d $dir ]] || return 0
-  [[ -e $dir/$MARKER ]] && return 0
-  [[ -z $(ls -A -- "$dir") ]] && return 0
-  die "$dir is not empty and was not created by mariadb-server.sh; refusing to wipe it"
-}
-
-# The mysql user must be able to traverse every existing ancestor of DIR,
-# otherwise mariadbd fails with EACCES (e.g. DIR under /root).
-check_traversable() {
-  local dir=$1 p
-  p=$(dirname -- "$dir")
-  while :; do
-    if [[ -e $p ]] && ! runuser -u "$OS_USER" -- test -x "$p"; then
-      die "user '$OS_USER' cannot traverse $p (mode $(stat -c %A -- "$p")); choose a DIR outside it, e.g. under /tmp"
-    fi
-    [[ $p == / ]] && break
-    p=$(dirname -- "$p")
-  done
-}
-
-# True if PID is a live (not zombie) mariadbd. The comm check guards against
-# a stale pid file whose pid got reused; the zombie check matters because
-# PID 1 on some containers reaps orphans only after a delay.
-pid_alive() {
-  local pid=$1 state
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == mariadbd ]] || return 1
-  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
-  [[ -n $state && $state != Z ]]
-}
+pid_alive() { pid_is_live "$1" mariadbd; }
 
 # True while PID exists and is not a zombie, whatever its name (during
 # startup it is briefly setsid/nohup before exec'ing mariadbd).

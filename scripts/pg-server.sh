@@ -40,9 +40,9 @@ umask 022                  # parents we create must stay traversable
 # alter our own psql/pg_ctl calls; every setting below is explicit.
 while read -r var; do unset "$var"; done < <(compgen -e | grep '^PG' || true)
 
-die() { echo "pg-server: $*" >&2; exit 1; }
-
-usage() { die "usage: $0 start|stop DIR"; }
+readonly SCRIPT_NAME=pg-server
+# shellcheck source=scripts/lib/throwaway-server.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib/throwaway-server.sh"
 
 # Run a command as the postgres OS user, bounded in time.
 as_pg() {
@@ -64,58 +64,11 @@ find_bindir() {
   echo "$best"
 }
 
-free_port() {
-  # Let the kernel pick an unused port; a race with another process is
-  # handled by retrying the start on "address already in use".
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Validate DIR and make it absolute. Quotes, spaces and shell metacharacters
-# are rejected because DIR ends up inside pg_ctl -o, postgresql.conf and the
-# single-quoted env file.
-normalize_dir() {
-  local dir=$1
-  [[ -n $dir ]] || usage
-  [[ $dir =~ ^[A-Za-z0-9/._+@,=-]+$ ]] || die "DIR '$dir' contains unsupported characters (allowed: A-Z a-z 0-9 / . _ + @ , = -)"
-  dir=$(realpath -m -- "$dir")
-  [[ $dir != / ]] || die "refusing to use / as DIR"
-  echo "$dir"
-}
-
-# Refuse to wipe a non-empty directory this script did not create.
-check_ours() {
-  local dir=$1
-  [[ -d $dir ]] || return 0
-  [[ -e $dir/$MARKER ]] && return 0
-  [[ -z $(ls -A -- "$dir") ]] && return 0
-  die "$dir is not empty and was not created by pg-server.sh; refusing to wipe it"
-}
-
-# The postgres user must be able to traverse every existing ancestor of DIR,
-# otherwise initdb/postgres fail with EACCES (e.g. DIR under /root).
-check_traversable() {
-  local dir=$1 p
-  p=$(dirname -- "$dir")
-  while :; do
-    if [[ -e $p ]] && ! runuser -u "$OS_USER" -- test -x "$p"; then
-      die "user '$OS_USER' cannot traverse $p (mode $(stat -c %A -- "$p")); choose a DIR outside it, e.g. under /tmp"
-    fi
-    [[ $p == / ]] && break
-    p=$(dirname -- "$p")
-  done
-}
-
-# True if the pid in PIDFILE is a live (not zombie) postgres process. The
-# comm check guards against a stale pid file whose pid got reused; the zombie
-# check matters because PID 1 on some containers reaps orphans slowly.
+# True if the pid in PIDFILE is a live (not zombie) postgres process.
 pid_alive() {
-  local pidfile=$1 pid state
+  local pidfile=$1
   [[ -r $pidfile ]] || return 1
-  pid=$(head -n1 -- "$pidfile" 2>/dev/null || true)
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || return 1
-  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
-  [[ -n $state && $state != Z ]]
+  pid_is_live "$(head -n1 -- "$pidfile" 2>/dev/null || true)" postgres
 }
 
 # Stop the cluster in DIR if one runs; bounded, escalates to SIGKILL.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <vector>
 
@@ -297,16 +298,51 @@ bool parse_conninfo(std::string_view s, Fields* out) {
 // whose password contains "pwd=", or a "password=p@ss" after a URI).
 using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
 
+// The text of every secret value found, so that a copy of it elsewhere in the
+// same value (inside an earlier, overridden host=..., a nested conninfo, a
+// comment) is erased too: the secret's field is not the only place it can sit.
+using SecretTexts = std::vector<std::string>;
+
+// A shorter text proves nothing: it matches "host", "port" and other fixed
+// words, and erasing it would cut every field apart.
+constexpr std::size_t kMinEchoedSecret = 4;
+
+void note_secret(std::string_view raw, SecretTexts* secrets) {
+  if (raw.size() >= 2 && (raw.front() == '\'' || raw.front() == '"') && raw.back() == raw.front())
+    raw = raw.substr(1, raw.size() - 2);
+  if (raw.size() >= kMinEchoedSecret) secrets->emplace_back(raw);
+  // The unescaped and the percent-decoded spellings, as a parser would read them.
+  std::string plain;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\\' && i + 1 < raw.size()) ++i;
+    plain += raw[i];
+  }
+  if (plain.size() >= kMinEchoedSecret && plain != raw) secrets->push_back(plain);
+  std::string decoded;
+  if (percent_decode(raw, &decoded) && decoded.size() >= kMinEchoedSecret && decoded != raw)
+    secrets->push_back(std::move(decoded));
+}
+
+// Every other occurrence of a secret's text, wherever it sits.
+void mark_secret_echoes(std::string_view s, const SecretTexts& secrets, Spans* spans) {
+  for (const std::string& secret : secrets)
+    for (std::size_t at = s.find(secret); at != std::string_view::npos; at = s.find(secret, at + 1))
+      spans->emplace_back(at, at + secret.size());
+}
+
 // After each "scheme://", from the first ':' to the last '@' in the whole value: the password
 // if the userinfo is well-formed, and when it is not (a raw '/', '?' or '@' in the password)
 // the last '@' is still past its end, at the cost of deleting more than needed.
-void mark_uri_passwords(std::string_view s, Spans* spans) {
+void mark_uri_passwords(std::string_view s, Spans* spans, SecretTexts* secrets) {
   const std::size_t last_at = s.rfind('@');
   if (last_at == std::string_view::npos) return;
   for (std::size_t pos = s.find("://"); pos != std::string_view::npos && pos + 3 <= last_at;
        pos = s.find("://", pos + 3)) {
     const std::size_t colon = s.find(':', pos + 3);
-    if (colon < last_at) spans->emplace_back(colon, last_at);
+    if (colon < last_at) {
+      spans->emplace_back(colon, last_at);
+      note_secret(s.substr(colon + 1, last_at - colon - 1), secrets);
+    }
   }
 }
 
@@ -349,7 +385,7 @@ std::size_t value_end(std::string_view s, std::size_t v, char context) {
 
 // Each "key=value" whose key names a password, with the separators on one side so that no
 // doubled blank, "&&" or dangling '?' is left behind.
-void mark_password_fragments(std::string_view s, Spans* spans) {
+void mark_password_fragments(std::string_view s, Spans* spans, SecretTexts* secrets) {
   std::size_t i = 0;
   while (i < s.size()) {
     const std::size_t eq = s.find('=', i);
@@ -376,6 +412,7 @@ void mark_password_fragments(std::string_view s, Spans* spans) {
       if (to == s.size() && from > 0 && s[from - 1] == '?') --from;
     }
     spans->emplace_back(from, to);
+    note_secret(s.substr(v, end - v), secrets);
     i = std::max(end, eq + 1);
   }
 }
@@ -383,7 +420,7 @@ void mark_password_fragments(std::string_view s, Spans* spans) {
 // JSON- or YAML-flow-style secrets inside one value ({"password": "X"}, {'pwd':X}): the
 // value after a quoted key naming a password and a ':'. Quoted values end at the matching
 // unescaped quote, bare ones at ',', '}', ']' or a blank.
-void mark_json_passwords(std::string_view s, Spans* spans) {
+void mark_json_passwords(std::string_view s, Spans* spans, SecretTexts* secrets) {
   for (std::size_t q = s.find_first_of("\"'"); q != std::string_view::npos;
        q = s.find_first_of("\"'", q + 1)) {
     const char quote = s[q];
@@ -408,7 +445,10 @@ void mark_json_passwords(std::string_view s, Spans* spans) {
       while (end < s.size() && s[end] != ',' && s[end] != '}' && s[end] != ']' && !is_space(s[end]))
         ++end;
     }
-    if (end > v) spans->emplace_back(v, end);
+    if (end > v) {
+      spans->emplace_back(v, end);
+      note_secret(s.substr(v, end - v), secrets);
+    }
     q = end > close ? end - 1 : close;
   }
 }
@@ -430,9 +470,11 @@ std::string erase_spans(std::string_view s, Spans spans) {
 std::string scrub_value(std::string_view value) noexcept {
   try {
     Spans spans;
-    mark_uri_passwords(value, &spans);
-    mark_password_fragments(value, &spans);
-    mark_json_passwords(value, &spans);
+    SecretTexts secrets;
+    mark_uri_passwords(value, &spans, &secrets);
+    mark_password_fragments(value, &spans, &secrets);
+    mark_json_passwords(value, &spans, &secrets);
+    mark_secret_echoes(value, secrets, &spans);
     return erase_spans(value, std::move(spans));
   } catch (...) {
     return {};

@@ -98,6 +98,29 @@ TEST(Activity, MysqlCApiTextAndPreparedStatementsNormalizedNoSecret) {
   expect_secret_nowhere(r);
 }
 
+// statements=0 turns the feature off: the same program's two leaks are still
+// reported (the canary: tracking itself stays on), but no record carries a
+// statement count, a last statement or an idle time, and no "last:" line is
+// printed.
+TEST(Activity, StatementsZeroRecordsNoActivityButStillFindsTheLeaks) {
+  Result r = run({bin("mysql_scenarios"), "activity"}, {.options = "statements=0"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_TRUE(r.report) << describe(r);
+  auto leaked = with_status(*r.report, "leaked");
+  ASSERT_EQ(leaked.size(), 2u) << describe(r);
+  for (const json& c : leaked) {
+    EXPECT_FALSE(c.contains("statements")) << c.dump(2);
+    EXPECT_FALSE(c.contains("last_statement")) << c.dump(2);
+    EXPECT_FALSE(c.contains("idle_seconds")) << c.dump(2);
+    EXPECT_FALSE(c.contains("last_used_at")) << c.dump(2);
+  }
+  EXPECT_EQ(r.err.find("last: "), std::string::npos) << r.err;
+  auto dump = read_report(r.report_dir + "/connleak." + std::to_string(r.pid) + ".1.json");
+  ASSERT_TRUE(dump) << describe(r);
+  for (const json& c : with_status(*dump, "open")) EXPECT_FALSE(c.contains("last_statement"));
+  expect_secret_nowhere(r);
+}
+
 // A Python driver left running until the test has taken a dump.
 Result run_until_dumped(const std::string& name, json& dump) {
   Session s({"/usr/bin/python3", script(name)}, {.options = "dump_signal=12"});

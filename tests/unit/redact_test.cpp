@@ -236,6 +236,15 @@ const ScrubCase kScrubCases[] = {
     {"/var/run/postgresql", "/var/run/postgresql", {}},
     {"", "", {}},
     {"user=app", "user=app", {}},
+    // The secret's text inside another (overridden) value goes too: fuzz_redact's
+    // finding, tests/fuzz/corpus/redact/password-text-inside-another-value.
+    {"host=localhoql:/issword=s3cr3t host=@upamecalhost password=s3cr3t user=app",
+     "host=localhoql:/issword= host=@upamecalhost user=app",
+     {"s3cr3t"}},
+    {"application_name='pw=hunter22' password=hunter22", "application_name='pw='", {"hunter22"}},
+    {"postgresql://u:pa%73s@h/db?application_name=pass",
+     "postgresql://u@h/db?application_name=",
+     {"pass"}},
     {"postgresql://u:secret@h/db", "postgresql://u@h/db", {"secret"}},
     {"mysql://root:pw%40x@h:3306/db", "mysql://root@h:3306/db", {"pw%40x"}},
     {"postgresql://u:se/cr@t@h/db", "postgresql://u@h/db", {"se/cr", "cr@t"}},
