@@ -3,7 +3,21 @@ find_package(PkgConfig REQUIRED)
 find_package(PostgreSQL REQUIRED)          # libpq-fe.h only: the shim never links libpq
 find_package(nlohmann_json 3.10 REQUIRED)  # JSON reports: well-kept, header-only
 find_package(Boost 1.74 REQUIRED)          # Stacktrace (libbacktrace backend) symbolizes at report time
-find_library(BOOST_STACKTRACE_BACKTRACE_LIB NAMES boost_stacktrace_backtrace REQUIRED)
+# Boost.Stacktrace is used header-only, on GCC's libbacktrace (libgcc-12-dev):
+# both are compiled into the shim, so a preloaded host maps no
+# libboost_stacktrace_backtrace.so (and no libstdc++ it would drag in) at
+# start-up. Debian's libboost_stacktrace_backtrace.a is not PIC (local-exec
+# TLS); GCC's libbacktrace.a is.
+execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libbacktrace.a
+                OUTPUT_VARIABLE LIBBACKTRACE_GUESS OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT IS_ABSOLUTE "${LIBBACKTRACE_GUESS}")
+  execute_process(COMMAND gcc -print-file-name=libbacktrace.a
+                  OUTPUT_VARIABLE LIBBACKTRACE_GUESS OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+endif()
+get_filename_component(LIBBACKTRACE_GUESS_DIR "${LIBBACKTRACE_GUESS}" DIRECTORY)
+find_library(LIBBACKTRACE_LIB NAMES libbacktrace.a HINTS ${LIBBACKTRACE_GUESS_DIR} REQUIRED)
+get_filename_component(LIBBACKTRACE_LIB_DIR "${LIBBACKTRACE_LIB}" DIRECTORY)
+find_path(LIBBACKTRACE_INCLUDE_DIR backtrace.h HINTS ${LIBBACKTRACE_LIB_DIR}/include REQUIRED)
 find_path(LIBUNWIND_INCLUDE_DIR libunwind.h PATH_SUFFIXES x86_64-linux-gnu REQUIRED)
 find_path(SPDLOG_INCLUDE_DIR spdlog/spdlog.h REQUIRED)
 find_path(FMT_INCLUDE_DIR fmt/format.h REQUIRED)

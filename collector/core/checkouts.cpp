@@ -9,10 +9,16 @@
 
 namespace connleak {
 
+namespace {
+constexpr auto make_table = [] { return new CheckoutTable; };  // never destroyed: used during exit
+}  // namespace
+
 CheckoutTable& CheckoutTable::instance() {
-  CheckoutTable& table =
-      fork_safe_static([] { return new CheckoutTable; });  // never destroyed: used during exit
-  return table;
+  return fork_safe_static(make_table);
+}
+
+bool CheckoutTable::instance_built() {
+  return fork_safe_static_if_built(make_table) != nullptr;
 }
 
 std::uint64_t CheckoutTable::register_pool(const char* kind, const char* name, const char* target,

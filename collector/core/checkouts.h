@@ -76,6 +76,7 @@ struct CheckoutSnapshot {
 class CheckoutTable {
  public:
   static CheckoutTable& instance();
+  static bool instance_built();  // false until instance() is first called
   CheckoutTable() = default;
   ~CheckoutTable() {
     mutex_.forget();

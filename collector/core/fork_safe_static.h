@@ -16,25 +16,40 @@
 #include <atomic>
 #include <mutex>
 #include <type_traits>
+#include <utility>
 
 #include "collector/core/fork_mutex.h"
 
 namespace connleak {
 
 template <typename Make>
+struct ForkSafeSlot {
+  using T = std::remove_pointer_t<decltype(std::declval<Make>()())>;
+  static constinit inline std::atomic<T*> slot{nullptr};
+  static constinit inline ForkMutex mutex;
+};
+
+template <typename Make>
 auto& fork_safe_static(Make make) {
-  using T = std::remove_pointer_t<decltype(make())>;
-  static constinit std::atomic<T*> slot{nullptr};
-  static constinit ForkMutex mutex;
-  T* p = slot.load(std::memory_order_acquire);
+  using Slot = ForkSafeSlot<Make>;
+  auto* p = Slot::slot.load(std::memory_order_acquire);
   if (__builtin_expect(p != nullptr, 1)) return *p;
-  std::lock_guard<ForkMutex> lock(mutex);
-  p = slot.load(std::memory_order_relaxed);
+  std::lock_guard<ForkMutex> lock(Slot::mutex);
+  p = Slot::slot.load(std::memory_order_relaxed);
   if (!p) {
     p = make();
-    slot.store(p, std::memory_order_release);
+    Slot::slot.store(p, std::memory_order_release);
   }
   return *p;
+}
+
+// The object fork_safe_static(make) built, or null when nothing asked for it
+// yet; never builds it. For the exit path of a process that never connected:
+// building a table only to find it empty costs more than the whole program.
+// `make` must be the same lambda object (same type) the builder uses.
+template <typename Make>
+auto* fork_safe_static_if_built(const Make&) {
+  return ForkSafeSlot<Make>::slot.load(std::memory_order_acquire);
 }
 
 }  // namespace connleak

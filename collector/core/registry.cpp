@@ -33,10 +33,16 @@ const char* mysql_phase_name(MysqlPhase phase) {
   return "unknown";
 }
 
+namespace {
+constexpr auto make_registry = [] { return new Registry; };  // never destroyed: used during exit
+}  // namespace
+
 Registry& Registry::instance() {
-  Registry& registry =
-      fork_safe_static([] { return new Registry; });  // never destroyed: used during exit
-  return registry;
+  return fork_safe_static(make_registry);
+}
+
+bool Registry::instance_built() {
+  return fork_safe_static_if_built(make_registry) != nullptr;
 }
 
 Registry::~Registry() {

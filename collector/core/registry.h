@@ -153,6 +153,7 @@ enum class CloseOutcome { kClosed, kDoubleClose, kUnknown };
 class Registry {
  public:
   static Registry& instance();
+  static bool instance_built();  // false until instance() is first called
   Registry() = default;
   ~Registry();  // test instances only: the process-wide one is never destroyed
   Registry(const Registry&) = delete;

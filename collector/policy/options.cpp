@@ -307,6 +307,42 @@ bool parse_int(std::string_view text, std::int64_t min, std::int64_t max,
   return true;
 }
 
+namespace {
+
+// The value of "digits[.digits]" (already checked), without std::from_chars
+// for double: libstdc++'s needs libm (fegetround), which the statically linked
+// shim would then map into every host at start-up. Up to 15 significant digits
+// and 22 decimals the result is exact to the last bit (the integer and the
+// power of ten are both exact doubles, one division rounds once); digits past
+// the 18th are below a duration's precision and only count towards the scale.
+double decimal_value(std::string_view text) noexcept {
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  std::uint64_t mantissa = 0;
+  int kept = 0, decimals = 0, dropped_whole = 0;
+  bool after_dot = false;
+  for (char c : text) {
+    if (c == '.') {
+      after_dot = true;
+      continue;
+    }
+    if (kept < 18) {
+      mantissa = mantissa * 10 + static_cast<std::uint64_t>(c - '0');
+      if (mantissa != 0) ++kept;
+      if (after_dot) ++decimals;
+    } else if (!after_dot) {
+      ++dropped_whole;
+    }
+  }
+  double v = static_cast<double>(mantissa);
+  for (; dropped_whole > 0; dropped_whole -= 22) v *= kPow10[std::min(dropped_whole, 22)];
+  for (; decimals > 0; decimals -= 22) v /= kPow10[std::min(decimals, 22)];
+  return v;
+}
+
+}  // namespace
+
 bool parse_duration(std::string_view text, Duration* out) noexcept {
   text = trim(text);
   std::size_t i = 0;
@@ -336,9 +372,7 @@ bool parse_duration(std::string_view text, Duration* out) noexcept {
   } else {
     return false;
   }
-  double v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + i, v);
-  if (ec != std::errc() || ptr != text.data() + i) return false;
+  double v = decimal_value(text.substr(0, i));
   v *= scale;
   if (!std::isfinite(v) || v < 0 || v > 1e9) return false;
   out->seconds = v;

@@ -50,7 +50,8 @@ namespace {
 
 std::int64_t micros(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return 0;
-  return static_cast<std::int64_t>(std::llround(seconds * 1e6));
+  // Rounded by hand: std::llround is libm's, and the shim must not need libm.
+  return static_cast<std::int64_t>(seconds * 1e6 + 0.5);
 }
 
 std::optional<Span> span_of(const std::string& begin, const std::optional<std::string>& end,

@@ -184,6 +184,11 @@ const Suppressions* configured_suppressions(const Options& options) {
 std::optional<CollectedReport> collect_report(const Options& options, const Named<Trigger>& trigger,
                                               const StateProbe& probe, bool skip_untouched,
                                               const ReportExtras* extras) {
+  // Neither table was ever built: nothing was seen (the common exit of a
+  // preloaded shell or compiler); building them only to find them empty would
+  // be most of such a process's added cost.
+  if (skip_untouched && !Registry::instance_built() && !CheckoutTable::instance_built())
+    return std::nullopt;
   Snapshot snap = Registry::instance().snapshot(mono_now_ns() + 500'000'000);
   CheckoutSnapshot checkouts = CheckoutTable::instance().snapshot(mono_now_ns() + 500'000'000);
   if (extras && extras->pool) {
