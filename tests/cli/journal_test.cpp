@@ -130,6 +130,77 @@ TEST(Journal, SegfaultLeavesTheOpenConnections) {
   expect_alpha_and_gamma(report_json(dir.path()), pid);
 }
 
+// abort() from a second thread while a third opens and closes connections:
+// alpha and gamma at their lines, and whatever else the journal kept is the
+// storm's own connection (open at the moment of death), never invented.
+TEST(Journal, AbortFromASecondThreadWhileAThirdConnects) {
+  TempDir dir;
+  Process p({bin("journal_victim"), "abort_thread"}, under_shim(dir.path()));
+  ASSERT_EQ(p.read_line(), "ready");
+  const pid_t pid = p.pid();
+  Result r = p.wait();
+  ASSERT_EQ(r.signal, SIGABRT) << describe(r);
+  json doc = report_json(dir.path());
+  EXPECT_EQ(doc["trigger"], "killed") << doc.dump(2);
+  EXPECT_EQ(doc["pid"], pid);
+  ASSERT_GE(doc["connections"].size(), 2u) << doc.dump(2);
+  ASSERT_LE(doc["connections"].size(), 3u) << doc.dump(2);
+  int alpha = 0, gamma = 0, storm = 0;
+  for (const json& c : doc["connections"]) {
+    EXPECT_EQ(c["status"], "leaked");
+    EXPECT_FALSE(frame_of(c, "open_from_beta")) << c.dump(2);
+    alpha += frame_of(c, "open_from_alpha") != nullptr;
+    gamma += frame_of(c, "open_from_gamma") != nullptr;
+    storm += frame_of(c, "open_from_storm") != nullptr;
+  }
+  EXPECT_EQ(alpha, 1) << doc.dump(2);
+  EXPECT_EQ(gamma, 1) << doc.dump(2);
+  EXPECT_EQ(alpha + gamma + storm, static_cast<int>(doc["connections"].size())) << doc.dump(2);
+}
+
+// An OOM kill without a cgroup: the process is resident with 512 MiB it
+// touched when SIGKILL (what the OOM killer sends) arrives.
+TEST(Journal, AMemoryHogKilledLikeTheOomKillerDoesLeavesItsConnections) {
+  TempDir dir;
+  Process p({bin("journal_victim"), "hog"}, under_shim(dir.path()));
+  ASSERT_EQ(p.read_line(), "ready");
+  ASSERT_EQ(p.read_line(), "hogging");
+  const pid_t pid = p.pid();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_EQ(p.wait().signal, SIGKILL);
+  expect_alpha_and_gamma(report_json(dir.path()), pid);
+}
+
+// 100,000 connections opened and closed through one journal: its size is the
+// size of a journal that saw three (fixed slots rewritten in place, the one
+// stack and target logged once), and what it says at death is still exact.
+TEST(Journal, AHundredThousandConnectionsKeepTheJournalsSize) {
+  TempDir small, dir;
+  Process few({bin("journal_victim"), "wait"}, under_shim(small.path()));
+  ASSERT_EQ(few.read_line(), "ready");
+  auto small_files = journals_in(small.path());
+  ASSERT_EQ(small_files.size(), 1u);
+  const auto small_size = fs::file_size(small_files[0]);
+  kill(few.pid(), SIGKILL);
+  few.wait();
+
+  Process p({bin("journal_victim"), "churn"}, under_shim(dir.path()));
+  ASSERT_EQ(p.read_line(), "ready");
+  auto files = journals_in(dir.path());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(fs::file_size(files[0]), small_size);
+  const pid_t pid = p.pid();
+  kill(pid, SIGKILL);
+  p.wait();
+  json doc = report_json(dir.path());
+  EXPECT_EQ(doc["trigger"], "killed") << doc.dump(2);
+  ASSERT_EQ(doc["connections"].size(), 2u) << doc.dump(2);
+  for (const json& c : doc["connections"]) EXPECT_FALSE(frame_of(c, "open_from_churn"));
+  for (const json& n : doc["notes"]) EXPECT_FALSE(contains(n, "not journaled")) << n;
+  EXPECT_TRUE(frame_of(doc["connections"][0], "open_from_alpha")) << doc.dump(2);
+  EXPECT_TRUE(frame_of(doc["connections"][1], "open_from_gamma")) << doc.dump(2);
+}
+
 TEST(Journal, NormalExitRemovesTheJournalAndKeepJournalKeepsIt) {
   TempDir dir;
   Result r = run({bin("journal_victim"), "exit"}, under_shim(dir.path()));
