@@ -274,6 +274,11 @@ StackId capture_python_stack(int depth) {
   return python_depot().intern(frames, static_cast<std::size_t>(n));
 }
 
+const PyFrameInfo* python_frame_info(void* frame) {
+  const PyApi* py = api();
+  return py ? frame_info(*py, frame) : nullptr;
+}
+
 const void* current_python_thread() {
   const PyApi* py = api();
   if (!py || !py->is_initialized() || py->is_finalizing()) return nullptr;

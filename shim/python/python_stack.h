@@ -4,6 +4,7 @@
 // released by the driver (psycopg2 and mysqlclient release it around connect
 // and close; psycopg_c holds it). Skips, rather than risks: no interpreter,
 // interpreter finalizing, a thread with no Python state, a sub-interpreter.
+#include "collector/core/python_frames.h"
 #include "collector/core/stack_depot.h"
 
 namespace connleak::shim {
@@ -21,5 +22,10 @@ const void* current_python_thread();
 // current_python_thread()), read under PyGILState_Ensure from any thread: only
 // frames are read, no Python code runs. 0 if that thread has gone or is idle.
 StackId capture_thread_python_stack(const void* holder, int depth);
+
+// A frame object (borrowed; the caller holds the GIL) as an interned frame,
+// through the same per-code-object cache as the captures; null when it has no
+// code or the C API is not there.
+const PyFrameInfo* python_frame_info(void* frame);
 
 }  // namespace connleak::shim

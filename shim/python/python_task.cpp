@@ -6,8 +6,8 @@
 #include "collector/core/checkouts.h"
 #include "collector/core/fork_mutex.h"
 #include "collector/core/python_frames.h"
-#include "collector/core/string_table.h"
 #include "shim/python/python_async.h"
+#include "shim/python/python_stack.h"
 #include "shim/python/python_symbol.h"
 #include "shim/runtime/guard.h"
 
@@ -30,11 +30,6 @@ struct TaskApi {
   void (*gil_release)(int);
   void* (*weakref_new)(void*, void*);
   void* (*weakref_get_object)(void*);  // borrowed; Py_None once the referent is gone
-  void* (*frame_get_code)(void*);
-  int (*frame_get_line_number)(void*);
-  void* (*get_attr)(void*, void*);
-  void* (*intern_from_string)(const char*);
-  const char* (*unicode_as_utf8)(void*);
   void (*inc_ref)(void*);
   void (*dec_ref)(void*);
   void (*err_clear)();
@@ -62,12 +57,7 @@ const TaskApi* api() {
       (load(t.is_finalizing, "Py_IsFinalizing") || load(t.is_finalizing, "_Py_IsFinalizing")) &&
       load(t.gil_check, "PyGILState_Check") && load(t.gil_ensure, "PyGILState_Ensure") &&
       load(t.gil_release, "PyGILState_Release") && load(t.weakref_new, "PyWeakref_NewRef") &&
-      load(t.weakref_get_object, "PyWeakref_GetObject") &&
-      load(t.frame_get_code, "PyFrame_GetCode") &&
-      load(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
-      load(t.get_attr, "PyObject_GetAttr") &&
-      load(t.intern_from_string, "PyUnicode_InternFromString") &&
-      load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.inc_ref, "Py_IncRef") &&
+      load(t.weakref_get_object, "PyWeakref_GetObject") && load(t.inc_ref, "Py_IncRef") &&
       load(t.dec_ref, "Py_DecRef") && load(t.err_clear, "PyErr_Clear") &&
       load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore") &&
       load(t.none, "_Py_NoneStruct");
@@ -82,36 +72,6 @@ bool interpreter_up(const TaskApi& py) {
   // Order matters: PyGILState_Ensure during finalization kills (<= 3.13) or
   // hangs (3.14) a thread other than the main one.
   return py.is_initialized() && !py.is_finalizing();
-}
-
-// A code object's string attribute, interned; "" if missing.
-const char* code_string(const TaskApi& py, void* code, const char* name) {
-  const char* out = "";
-  void* key = py.intern_from_string(name);
-  if (!key) {
-    py.err_clear();
-    return out;
-  }
-  if (void* value = py.get_attr(code, key)) {
-    if (const char* s = py.unicode_as_utf8(value)) out = intern_string(s);
-    py.dec_ref(value);
-  }
-  py.dec_ref(key);
-  py.err_clear();
-  return out;
-}
-
-const PyFrameInfo* describe(const TaskApi& py, void* frame) {
-  void* code = py.frame_get_code(frame);  // new reference
-  if (!code) {
-    py.err_clear();
-    return nullptr;
-  }
-  const int line = py.frame_get_line_number(frame);
-  const char* file = code_string(py, code, "co_filename");
-  const char* function = code_string(py, code, "co_name");
-  py.dec_ref(code);
-  return intern_py_frame_interned(file, function, line);
 }
 
 }  // namespace
@@ -164,7 +124,7 @@ StackId capture_holder_task_stack(std::uint64_t checkout_id, int depth, bool* ru
       int got = collect_task_frames(task, objects, depth);
       *running = got < 0;
       for (int i = 0; i < got; ++i) {
-        if (const PyFrameInfo* info = describe(*py, objects[i]))
+        if (const PyFrameInfo* info = python_frame_info(objects[i]))
           frames[n++] = reinterpret_cast<std::uintptr_t>(info);
         py->dec_ref(objects[i]);
       }
