@@ -84,7 +84,10 @@ const RubyApi* api() {
 // library started), where rb_profile_frames would dereference null.
 void* const* current_ec_slot() {
   static thread_local void* const* t_slot __attribute__((tls_model("initial-exec"))) = nullptr;
-  if (!t_slot) t_slot = static_cast<void* const*>(dlsym(RTLD_DEFAULT, "ruby_current_ec"));
+  if (!t_slot) {
+    Reentry guard;
+    t_slot = static_cast<void* const*>(dlsym(RTLD_DEFAULT, "ruby_current_ec"));
+  }
   return t_slot;
 }
 
@@ -92,7 +95,7 @@ void* const* current_ec_slot() {
 // they may be used; longer names are cut.
 constexpr std::size_t kMaxFile = 1024;
 constexpr std::size_t kMaxFunction = 256;
-constexpr std::size_t kArena = 16384;
+constexpr std::size_t kArena = 8192;
 
 struct CopiedFrame {
   std::size_t file_at, file_len, function_at, function_len;
@@ -102,7 +105,7 @@ struct CopiedFrame {
 }  // namespace
 
 bool ruby_present() {
-  return dlsym(RTLD_DEFAULT, "rb_profile_frames") != nullptr;
+  return api() != nullptr;
 }
 
 StackId capture_ruby_stack(int depth) {

@@ -10,7 +10,8 @@
 
 namespace connleak::shim {
 
-// Cheap: true once rb_profile_frames is in the global scope.
+// True when the process hosts a Ruby whose frames can be read (its C API in
+// the global scope, a release matching the headers); looked up once.
 bool ruby_present();
 // Interned in script_depot(), innermost first; 0 when there is nothing to take.
 StackId capture_ruby_stack(int depth);
