@@ -152,7 +152,9 @@ StackId capture_ruby_stack(int depth) {
     f.line = lines[i];
     ++kept;
   }
-  // A collection that ran during the read may have moved what we read.
+  // A collection that ran during the read may have moved what we read. The
+  // fence keeps the copies above before the re-check (a seqlock's reader).
+  std::atomic_thread_fence(std::memory_order_acquire);
   if (rb->during_gc() || rb->gc_count() != collections) return 0;
 
   std::uintptr_t frames[kMaxFrames];
