@@ -27,6 +27,7 @@ PACKAGES=(
   # (scripts/node-deps.sh).
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql php-pgsql
   ruby ruby-pg
+  ruby3.1-dev  # Ruby's String layout for the Ruby frame reader (shim/ruby/ruby_object.cpp)
   nodejs
   clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
   # Pictures (issue 18): the HTML timeline is opened in headless Chromium;

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "shim/python/python_stack.h"
+#include "shim/ruby/ruby_stack.h"
 
 namespace connleak::shim {
 
@@ -12,6 +13,7 @@ namespace {
 // and the first present one wins.
 constexpr ScriptRuntime kRuntimes[] = {
     {ScriptLanguage::kPython, python_present, capture_python_stack},
+    {ScriptLanguage::kRuby, ruby_present, capture_ruby_stack},
 };
 
 // The runtime found, once: later captures go straight to it.

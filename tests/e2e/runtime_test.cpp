@@ -243,7 +243,7 @@ TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
   const json& c = leaked[0];
   EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
   // Where Ruby's pg made it: the native stack goes through pg's extension
-  // (no Ruby frames yet: README, driver table).
+  // (its Ruby frames: ruby_stack_test.cpp).
   EXPECT_NE(c.at("client_module").get<std::string>().find("libpq"), std::string::npos) << c.dump(2);
   bool through_pg_ext = false;
   for (const json& f : c.at("acquired").at("native"))
