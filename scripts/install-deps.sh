@@ -26,6 +26,7 @@ PACKAGES=(
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm
   # (scripts/node-deps.sh).
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql php-pgsql
+  php-dev  # the engine's headers: PHP frames (shim/php/php_stack.cpp) are read with its layouts
   ruby ruby-pg
   ruby3.1-dev  # Ruby's String layout for the Ruby frame reader (shim/ruby/ruby_object.cpp)
   nodejs
