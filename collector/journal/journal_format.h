@@ -22,7 +22,6 @@ inline constexpr char kMagic[8] = {'C', 'L', 'J', 'R', 'N', 'L', '\x1a', '\0'};
 inline constexpr std::uint32_t kVersion = 1;
 inline constexpr std::size_t kHeaderSize = 4096;
 inline constexpr std::size_t kArgvBytes = 2048;
-inline constexpr std::uint32_t kDefaultSlots = 16384;
 inline constexpr std::size_t kDefaultLogBytes = std::size_t{3} << 20;
 
 enum class State : std::uint32_t { kRunning = 0, kExitReported = 1 };

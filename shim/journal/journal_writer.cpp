@@ -392,7 +392,7 @@ class Writer final : public JournalSink {
     }
     const pid_t pid = getpid();
     const std::string tag = process_tag();
-    const std::size_t slots = kDefaultSlots;
+    const auto slots = static_cast<std::size_t>(options().journal_slots);
     const std::size_t slots_offset = kHeaderSize;
     const std::size_t log_offset = slots_offset + slots * sizeof(Slot);
     const std::size_t size = log_offset + kDefaultLogBytes;

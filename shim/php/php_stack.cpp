@@ -11,6 +11,7 @@
 
 #include "collector/core/script_frames.h"
 #include "collector/util/logger.h"
+#include "shim/runtime/api_once.h"
 #include "shim/runtime/guard.h"
 
 // Last: PHP's headers define macros over common names. Only the engine's
@@ -41,19 +42,13 @@ struct PhpSymbols {
 // Looked up once in the global scope, where a php executable (or a libphp
 // loaded RTLD_GLOBAL) exports both. A ZTS build exports no executor_globals
 // (its globals are per thread, behind TSRM): not PHP as far as we know.
+bool fill(PhpSymbols& t) {
+  return load_symbol(t.eg, "executor_globals") && load_symbol(t.version, "get_zend_version");
+}
+constinit ApiOnce<PhpSymbols> g_symbols{fill};
+
 const PhpSymbols* symbols() {
-  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
-  static PhpSymbols table;
-  int s = state.load(std::memory_order_acquire);
-  if (s != 0) return s == 2 ? &table : nullptr;
-  Reentry guard;
-  PhpSymbols t;
-  t.eg = static_cast<const zend_executor_globals*>(dlsym(RTLD_DEFAULT, "executor_globals"));
-  t.version = reinterpret_cast<VersionFn>(dlsym(RTLD_DEFAULT, "get_zend_version"));
-  bool ok = t.eg && t.version;
-  if (ok) table = t;  // racing first calls store the same values
-  state.store(ok ? 2 : 1, std::memory_order_release);
-  return ok ? &table : nullptr;
+  return g_symbols.get();
 }
 
 // The layouts read below are those of the headers we were compiled against,

@@ -10,6 +10,7 @@
 #include "collector/core/fork_mutex.h"
 #include "collector/core/script_frames.h"
 #include "shim/ruby/ruby_object.h"
+#include "shim/runtime/api_once.h"
 #include "shim/runtime/guard.h"
 
 namespace connleak::shim {
@@ -47,35 +48,22 @@ struct RubyApi {
   void* const* vm_ptr;
 };
 
-template <typename T>
-bool load(T& slot, const char* name) {
-  slot = reinterpret_cast<T>(dlsym(RTLD_DEFAULT, name));
-  return slot != nullptr;
-}
-
 // Looked up once, in the global scope: the ruby executable links libruby, so
 // its C API is there (a libruby dlopen'ed RTLD_LOCAL by an embedder is not
 // found, and that process gets no Ruby frames).
-const RubyApi* api() {
-  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
-  static RubyApi table;
-  int s = state.load(std::memory_order_acquire);
-  if (s != 0) return s == 2 ? &table : nullptr;
-  static constinit ForkMutex mutex;
-  std::lock_guard<ForkMutex> lock(mutex);
-  if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2 ? &table : nullptr;
-  Reentry guard;
-  RubyApi t{};
+bool fill(RubyApi& t) {
   const int* version = nullptr;
-  bool ok = load(t.profile_frames, "rb_profile_frames") &&
-            load(t.frame_path, "rb_profile_frame_path") &&
-            load(t.frame_label, "rb_profile_frame_label") && load(t.during_gc, "rb_during_gc") &&
-            load(t.gc_count, "rb_gc_count") && load(t.vm_ptr, "ruby_current_vm_ptr") &&
-            load(version, "ruby_api_version") && rb::layout_matches(version) &&
-            dlsym(RTLD_DEFAULT, "ruby_current_ec") != nullptr;
-  if (ok) table = t;
-  state.store(ok ? 2 : 1, std::memory_order_release);
-  return ok ? &table : nullptr;
+  return load_symbol(t.profile_frames, "rb_profile_frames") &&
+         load_symbol(t.frame_path, "rb_profile_frame_path") &&
+         load_symbol(t.frame_label, "rb_profile_frame_label") &&
+         load_symbol(t.during_gc, "rb_during_gc") && load_symbol(t.gc_count, "rb_gc_count") &&
+         load_symbol(t.vm_ptr, "ruby_current_vm_ptr") && load_symbol(version, "ruby_api_version") &&
+         rb::layout_matches(version) && dlsym(RTLD_DEFAULT, "ruby_current_ec") != nullptr;
+}
+constinit ApiOnce<RubyApi> g_api{fill};
+
+const RubyApi* api() {
+  return g_api.get();
 }
 
 // This thread's slot of libruby's thread-local `ruby_current_ec`: dlsym of a

@@ -201,6 +201,30 @@ TEST(Journal, AHundredThousandConnectionsKeepTheJournalsSize) {
   EXPECT_TRUE(frame_of(doc["connections"][1], "open_from_gamma")) << doc.dump(2);
 }
 
+// A full slot table (journal_slots=2: alpha and beta fill it, so gamma finds
+// no slot) degrades to a count, never to a failure: alpha, the canary, is
+// still there at its line; beta was closed; gamma is counted, not invented.
+TEST(Journal, AFullSlotTableCountsTheConnectionsNotJournaled) {
+  TempDir dir;
+  Process p({bin("journal_victim"), "wait"}, under_shim(dir.path(), ":journal_slots=2"));
+  ASSERT_EQ(p.read_line(), "ready");
+  const pid_t pid = p.pid();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_EQ(p.wait().signal, SIGKILL);
+  json doc = report_json(dir.path());
+  EXPECT_EQ(doc["pid"], pid);
+  ASSERT_EQ(doc["connections"].size(), 1u) << doc.dump(2);
+  const json* alpha = frame_of(doc["connections"][0], "open_from_alpha");
+  ASSERT_TRUE(alpha) << doc.dump(2);
+  EXPECT_EQ((*alpha)["line"], marker_line("JOURNAL_ALPHA"));
+  bool counted = false;
+  for (const json& n : doc["notes"])
+    counted = counted || contains(n, "1 connection(s) were not journaled");
+  EXPECT_TRUE(counted) << doc["notes"].dump(2);
+  Result text = connleak({"report", dir.path()});
+  EXPECT_TRUE(contains(text.out + text.err, "1 connection(s) were not journaled")) << describe(text);
+}
+
 TEST(Journal, NormalExitRemovesTheJournalAndKeepJournalKeepsIt) {
   TempDir dir;
   Result r = run({bin("journal_victim"), "exit"}, under_shim(dir.path()));
