@@ -26,6 +26,8 @@ PACKAGES=(
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm
   # (scripts/node-deps.sh).
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql php-pgsql
+  # (perl depends on libperl5.36, which ships $Config{archlibexp}/CORE/perl.h:
+  # the Perl frame reader, shim/perl/perl.cmake, is built against it; no -dev.)
   ruby ruby-pg
   nodejs
   clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
