@@ -5,7 +5,7 @@
 
 #include "collector/core/fork_mutex.h"
 #include "collector/core/fork_safe_static.h"
-#include "collector/core/python_frames.h"
+#include "collector/core/script_frames.h"
 #include "collector/core/string_table.h"
 #include "shim/python/python_async.h"
 #include "shim/python/python_symbol.h"
@@ -85,7 +85,6 @@ const PyApi* api() {
               load(t.thread_state_next, "PyThreadState_Next")))
     t.interpreter_thread_head = nullptr;
   if (ok) table = t;
-  set_python_host(ok);
   state.store(ok ? 2 : 1, std::memory_order_release);
   return ok ? &table : nullptr;
 }
@@ -125,7 +124,7 @@ struct CodeEntry {
   const char* function = nullptr;
   int lasti = -2;  // the instruction `line` was computed at (-2: none)
   int line = 0;
-  const PyFrameInfo* info = nullptr;
+  const ScriptFrame* info = nullptr;
 };
 constexpr std::size_t kCodeSlots = 4096;  // a power of two
 struct CodeCache {
@@ -148,7 +147,7 @@ CodeEntry* code_slot(CodeCache& c, const void* code) {
 }
 
 // A frame object (borrowed) as an interned frame; null when it has no code.
-const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
+const ScriptFrame* frame_info(const PyApi& py, void* frame) {
   void* code = py.frame_get_code(frame);
   if (!code) return nullptr;
   const int lasti = py.frame_get_lasti ? py.frame_get_lasti(frame) : -2;
@@ -160,11 +159,11 @@ const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
       if (lasti == -2 || e->lasti != lasti) {
         const int line = py.frame_get_line_number(frame);
         if (!e->info || e->line != line)
-          e->info = intern_py_frame_interned(e->file, e->function, line);
+          e->info = intern_script_frame_interned(e->file, e->function, line);
         e->line = line;
         e->lasti = lasti;
       }
-      const PyFrameInfo* info = e->info;
+      const ScriptFrame* info = e->info;
       py.dec_ref(code);
       return info;
     }
@@ -173,7 +172,7 @@ const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
   void *file_obj = nullptr, *name_obj = nullptr;
   const char* file = intern_string(code_string(py, code, "co_filename", &file_obj));
   const char* name = intern_string(code_string(py, code, "co_name", &name_obj));
-  const PyFrameInfo* info = intern_py_frame_interned(file, name, line);
+  const ScriptFrame* info = intern_script_frame_interned(file, name, line);
   if (file_obj) py.dec_ref(file_obj);
   if (name_obj) py.dec_ref(name_obj);
   {
@@ -189,7 +188,7 @@ const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
   return info;
 }
 
-bool is_event_loop_run(const PyFrameInfo* f) {
+bool is_event_loop_run(const ScriptFrame* f) {
   std::string_view file(f->file), function(f->function);
   return function == "_run" && file.ends_with("asyncio/events.py");
 }
@@ -209,13 +208,13 @@ int splice_awaiters(const PyApi& py, std::uintptr_t* frames, const void* const* 
   for (int i = 0; i < n && at < 0; ++i)
     if (chain.anchor && objects[i] == chain.anchor) at = i + 1;
   for (int i = 0; i < n && at < 0; ++i)
-    if (is_event_loop_run(reinterpret_cast<const PyFrameInfo*>(frames[i]))) at = i;
+    if (is_event_loop_run(reinterpret_cast<const ScriptFrame*>(frames[i]))) at = i;
   if (at < 0) at = n;
   std::uintptr_t merged[kMaxFrames];
   int m = 0;
   for (int i = 0; i < at && m < depth; ++i) merged[m++] = frames[i];
   for (int i = 0; i < chain.count && m < depth; ++i)
-    if (const PyFrameInfo* info = frame_info(py, chain.frames[i]))
+    if (const ScriptFrame* info = frame_info(py, chain.frames[i]))
       merged[m++] = reinterpret_cast<std::uintptr_t>(info);
   for (int i = at; i < n && m < depth; ++i) merged[m++] = frames[i];
   release_awaiter_chain(chain);
@@ -224,6 +223,10 @@ int splice_awaiters(const PyApi& py, std::uintptr_t* frames, const void* const* 
 }
 
 }  // namespace
+
+bool python_present() {
+  return api() != nullptr;
+}
 
 bool python_finalizing() {
   // Not Py_IsInitialized(): CPython clears it as soon as finalization starts.
@@ -258,7 +261,7 @@ StackId capture_python_stack(int depth) {
   int n = 0;
   void* frame = py->thread_state_get_frame(tstate);  // new reference (or null)
   while (frame && n < depth) {
-    if (const PyFrameInfo* info = frame_info(*py, frame)) {
+    if (const ScriptFrame* info = frame_info(*py, frame)) {
       objects[n] = frame;
       frames[n++] = reinterpret_cast<std::uintptr_t>(info);
     }
@@ -271,10 +274,10 @@ StackId capture_python_stack(int depth) {
   if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);
   py->gil_release(gil);
-  return python_depot().intern(frames, static_cast<std::size_t>(n));
+  return script_depot().intern(frames, static_cast<std::size_t>(n));
 }
 
-const PyFrameInfo* python_frame_info(void* frame) {
+const ScriptFrame* python_frame_info(void* frame) {
   const PyApi* py = api();
   return py ? frame_info(*py, frame) : nullptr;
 }
@@ -310,7 +313,7 @@ StackId capture_thread_python_stack(const void* holder, int depth) {
     // chain is stable while we read it.
     void* frame = py->thread_state_get_frame(target);
     while (frame && n < depth) {
-      if (const PyFrameInfo* info = frame_info(*py, frame))
+      if (const ScriptFrame* info = frame_info(*py, frame))
         frames[n++] = reinterpret_cast<std::uintptr_t>(info);
       void* back = py->frame_get_back(frame);
       py->dec_ref(frame);
@@ -321,7 +324,7 @@ StackId capture_thread_python_stack(const void* holder, int depth) {
   if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);
   py->gil_release(gil);
-  return n ? python_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
+  return n ? script_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
 }
 
 }  // namespace connleak::shim
