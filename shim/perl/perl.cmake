@@ -2,7 +2,7 @@
 # against the installed perl's CORE headers (Debian: libperl5.X, a dependency
 # of perl) and only when they are found; without them the shim builds with no
 # Perl frames. libperl is never linked: the running one is found with dlsym.
-# (perl/perl_stack.cpp joins once the script-stack plumbing is merged)
+target_sources(connleak PRIVATE perl/perl_stack.cpp)
 find_program(CONNLEAK_PERL perl)
 set(CONNLEAK_PERL_CORE "")
 if(CONNLEAK_PERL)

@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "shim/perl/perl_stack.h"
 #include "shim/python/python_stack.h"
 
 namespace connleak::shim {
@@ -12,6 +13,7 @@ namespace {
 // and the first present one wins.
 constexpr ScriptRuntime kRuntimes[] = {
     {ScriptLanguage::kPython, python_present, capture_python_stack},
+    {ScriptLanguage::kPerl, perl_present, capture_perl_stack},
 };
 
 // The runtime found, once: later captures go straight to it.
