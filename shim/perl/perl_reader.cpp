@@ -140,7 +140,10 @@ int read_frames(RawFrame* out, int max) {
       const PERL_CONTEXT* cx = &si->si_cxstack[i];
       const U8 type = CxTYPE(cx);
       if (type != CXt_SUB && type != CXt_FORMAT && type != CXt_EVAL) continue;
-      if (type == CXt_SUB && db_sub && cx->blk_sub.cv == db_sub) continue;
+      if (type == CXt_SUB && db_sub && cx->blk_sub.cv == db_sub) {
+        cop = cx->blk_oldcop;  // the sub DB::sub ran was called from there
+        continue;
+      }
       if (!cop) return n;
       RawFrame& f = out[n];
       f = RawFrame{};
