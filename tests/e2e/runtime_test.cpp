@@ -172,11 +172,13 @@ TEST(Node, Mysql2PreparedStatementsActivityFromTheWire) {
 
 // Perl DBI (one program, tests/e2e/perl/dbi_leak.pl, for both DBD drivers):
 // three connections from three subs, two disconnected, one in a global until
-// exit, which Perl's global destruction closes (perl_destruct).
+// exit, which Perl closes as it ends (DBI's END block for DBD::MariaDB,
+// global destruction, perl_destruct, for DBD::Pg).
 //
 // Each connection carries a "perl" stack (issue 13 point 5), innermost first,
 // as caller() reports it: connect_db at the DBI->connect line, then the sub
 // that opened it at its call of connect_db, then the main program's line.
+
 // The index of `function` at `file`:`line` in `frames`, or -1.
 int perl_frame_at(const json& frames, const std::string& function, const std::string& file,
                   int line) {
