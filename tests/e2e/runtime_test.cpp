@@ -172,8 +172,8 @@ TEST(Node, Mysql2PreparedStatementsActivityFromTheWire) {
 
 // Perl DBI (one program, tests/e2e/perl/dbi_leak.pl, for both DBD drivers):
 // three connections from three subs, two disconnected, one in a global until
-// exit, which Perl closes as it ends (DBI's END block for DBD::MariaDB,
-// global destruction, perl_destruct, for DBD::Pg).
+// exit, which Perl closes as it ends (DBI's END block, disconnect_all, or
+// global destruction, perl_destruct).
 //
 // Each connection carries a "perl" stack (issue 13 point 5), innermost first,
 // as caller() reports it: connect_db at the DBI->connect line, then the sub
