@@ -3,7 +3,9 @@
 #include <atomic>
 
 #include "shim/perl/perl_stack.h"
+#include "shim/php/php_stack.h"
 #include "shim/python/python_stack.h"
+#include "shim/ruby/ruby_stack.h"
 
 namespace connleak::shim {
 
@@ -13,6 +15,8 @@ namespace {
 // and the first present one wins.
 constexpr ScriptRuntime kRuntimes[] = {
     {ScriptLanguage::kPython, python_present, capture_python_stack},
+    {ScriptLanguage::kRuby, ruby_present, capture_ruby_stack},
+    {ScriptLanguage::kPhp, php_present, capture_php_stack},
     {ScriptLanguage::kPerl, perl_present, capture_perl_stack},
 };
 
