@@ -26,6 +26,8 @@ PACKAGES=(
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm
   # (scripts/node-deps.sh).
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql php-pgsql
+  # (perl depends on libperl5.36, which ships $Config{archlibexp}/CORE/perl.h:
+  # the Perl frame reader, shim/perl/perl.cmake, is built against it; no -dev.)
   php-dev  # the engine's headers: PHP frames (shim/php/php_stack.cpp) are read with its layouts
   ruby ruby-pg
   ruby3.1-dev  # Ruby's String layout for the Ruby frame reader (shim/ruby/ruby_object.cpp)

@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "shim/perl/perl_stack.h"
 #include "shim/php/php_stack.h"
 #include "shim/python/python_stack.h"
 #include "shim/ruby/ruby_stack.h"
@@ -16,6 +17,7 @@ constexpr ScriptRuntime kRuntimes[] = {
     {ScriptLanguage::kPython, python_present, capture_python_stack},
     {ScriptLanguage::kRuby, ruby_present, capture_ruby_stack},
     {ScriptLanguage::kPhp, php_present, capture_php_stack},
+    {ScriptLanguage::kPerl, perl_present, capture_perl_stack},
 };
 
 // The runtime found, once: later captures go straight to it.

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -173,24 +175,131 @@ TEST(Node, Mysql2PreparedStatementsActivityFromTheWire) {
 
 // Perl DBI (one program, tests/e2e/perl/dbi_leak.pl, for both DBD drivers):
 // three connections from three subs, two disconnected, one in a global until
-// exit, which Perl's global destruction closes (perl_destruct).
+// exit, which Perl closes as it ends (DBI's END block, disconnect_all, or
+// global destruction, perl_destruct).
+//
+// Each connection carries a "perl" stack (issue 13 point 5), innermost first,
+// as caller() reports it: connect_db at the DBI->connect line, then the sub
+// that opened it at its call of connect_db, then the main program's line.
+
+// The index of `function` at `file`:`line` in `frames`, or -1.
+int perl_frame_at(const json& frames, const std::string& function, const std::string& file,
+                  int line) {
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const json& f = frames[i];
+    if (f.at("function") == function && f.at("file") == file && f.at("line") == line)
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// `c` was opened by `sub` (its marker's line), called from the main program
+// at `call`'s line, through connect_db: three frames in that order.
+void expect_opened_by(const json& c, const std::string& sub, const std::string& marker,
+                      const std::string& call) {
+  SCOPED_TRACE("connection " + c.at("id").dump() + ", expected from " + sub);
+  const std::string file = perl_script("dbi_leak.pl");
+  ASSERT_TRUE(c.at("acquired").contains("perl")) << c.dump(2);
+  const json& perl = c.at("acquired").at("perl");
+  int connect = perl_frame_at(perl, "main::connect_db", file, line_of(file, "CONNECT-LINE"));
+  int opener = perl_frame_at(perl, "main::" + sub, file, line_of(file, marker));
+  int top = perl_frame_at(perl, "<main>", file, line_of(file, call));
+  EXPECT_GE(connect, 0) << perl.dump(2);
+  EXPECT_EQ(opener, connect + 1) << perl.dump(2);
+  EXPECT_EQ(top, opener + 1) << perl.dump(2);
+  EXPECT_EQ(top + 1, static_cast<int>(perl.size())) << perl.dump(2);  // the outermost frame
+  // Innermost first: above connect_db, DBI's own subs (DBI->connect).
+  ASSERT_GT(connect, 0) << perl.dump(2);
+  EXPECT_NE(perl.at(0).at("file").get<std::string>().find(".pm"), std::string::npos)
+      << perl.dump(2);
+}
+
 void expect_perl_program(const std::string& driver, const std::string& library,
                          const std::string& password) {
   Result r = run({"/usr/bin/perl", perl_script("dbi_leak.pl"), driver});
   expect_three_opened_one_leaked(r, library);
-  if (r.report)
-    for (const json& c : with_status(*r.report, "leaked"))
-      EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
-  // No Perl frames yet (issue 13 point 5): the native stack names the driver.
+  ASSERT_TRUE(r.report) << describe(r);
+  auto leaked = with_status(*r.report, "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
+  // The one leak (the canary of this run) names the sub that kept it.
+  expect_opened_by(leaked[0], "open_session", "SESSION-LINE", "CALL-SESSION");
   expect_no_password(r, password);
+
+  // The same program with the two others kept as well (the exit report lists
+  // only connections still open or flagged): each names its own sub.
+  Result all = run({"/usr/bin/perl", perl_script("dbi_leak.pl"), driver, "keep-all"});
+  ASSERT_EQ(all.exit_code, 0) << describe(all);
+  EXPECT_EQ(summary(all, "opened"), 3u) << describe(all);
+  auto kept = with_status(report_of(all), "leaked");
+  ASSERT_EQ(kept.size(), 3u) << describe(all);
+  std::sort(kept.begin(), kept.end(),
+            [](const json& a, const json& b) { return a.at("id") < b.at("id"); });
+  expect_opened_by(kept[0], "report_totals", "TOTALS-LINE", "CALL-TOTALS");
+  expect_opened_by(kept[1], "refresh_cache", "REFRESH-LINE", "CALL-REFRESH");
+  expect_opened_by(kept[2], "open_session", "SESSION-LINE", "CALL-SESSION");
+  expect_no_password(all, password);
 }
 
-TEST(Perl, DbdMariadbWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
+TEST(Perl, DbdMariadbEachConnectionNamesItsSubAndTheGlobalIsTheOneLeak) {
   expect_perl_program("mariadb", "mysql", mysql("PASSWORD"));
 }
 
-TEST(Perl, DbdPgWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
+TEST(Perl, DbdPgEachConnectionNamesItsSubAndTheGlobalIsTheOneLeak) {
   expect_perl_program("pg", "libpq", pg("APP_PASSWORD"));
+}
+
+// A host that is not Perl gets no "perl" key (the canary: the Perl run has
+// one for the same kind of connection).
+TEST(Perl, NonPerlHostHasNoPerlStack) {
+  Result r = run({bin("raw_syscall_close")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_FALSE(leaked[0].at("acquired").contains("perl")) << leaked[0].dump(2);
+  Result p = run({"/usr/bin/perl", perl_script("dbi_leak.pl"), "pg"});
+  auto perl_leaked = with_status(report_of(p), "leaked");
+  ASSERT_EQ(perl_leaked.size(), 1u) << describe(p);
+  EXPECT_TRUE(perl_leaked[0].at("acquired").contains("perl")) << perl_leaked[0].dump(2);
+}
+
+// The version gate: a C program exporting the variables that identify a Perl
+// interpreter (tests/e2e/programs/fake_perl_host.c, no interpreter behind
+// them) is taken for Perl, and its reports carry a "perl" key (empty: its
+// thread runs no Perl), only when they are exactly those of the perl the
+// reader was built for: another version or other binary options, no key.
+std::string ask_perl(const std::string& code) {
+  RunOptions plain;
+  plain.preload = false;
+  Result r = run({"/usr/bin/perl", "-MConfig", "-e", code}, plain);
+  if (r.exit_code != 0 || r.out.empty()) throw std::runtime_error("perl -e failed: " + r.err);
+  return r.out;
+}
+
+std::optional<json> perl_stack_of_fake_host(const std::string& version,
+                                            const std::string& options) {
+  Result r = run({bin("fake_perl_host"), version, options});
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  EXPECT_EQ(leaked.size(), 1u) << describe(r);
+  if (leaked.size() != 1u || !leaked[0].at("acquired").contains("perl")) return std::nullopt;
+  return leaked[0].at("acquired").at("perl");
+}
+
+TEST(Perl, FramesAreReadOnlyFromThePerlTheReaderWasBuiltFor) {
+  const std::string version = ask_perl("printf '%vd', $^V");  // 5.36.0
+  const std::string options = ask_perl("print map { qq( $_) } Config::bincompat_options()");
+  ASSERT_NE(options.find(" USE_ITHREADS"), std::string::npos) << options;
+  auto same = perl_stack_of_fake_host(version, options);
+  ASSERT_TRUE(same.has_value()) << "the installed perl's version and options were not accepted";
+  EXPECT_TRUE(same->empty()) << same->dump(2);
+  // The same perl with its subversion one higher, then without ithreads.
+  std::string next = version.substr(0, version.rfind('.') + 1) +
+                     std::to_string(std::stoi(version.substr(version.rfind('.') + 1)) + 1);
+  EXPECT_FALSE(perl_stack_of_fake_host(next, options).has_value()) << next;
+  std::string unthreaded = options;
+  unthreaded.erase(unthreaded.find(" USE_ITHREADS"), std::string(" USE_ITHREADS").size());
+  EXPECT_FALSE(perl_stack_of_fake_host(version, unthreaded).has_value()) << unthreaded;
 }
 
 // PHP programs (tests/e2e/php): each connection is opened by its own function
@@ -312,8 +421,8 @@ TEST(Php, OtherEngineVersionGetsNoFramesAndOneLine) {
 
 // `connleak run` over one of these programs: exit status 23 for the leak,
 // the program's output through, no password.
-void expect_connleak_run_exits_23(const std::vector<std::string>& program,
-                                  const std::string& password) {
+Result expect_connleak_run_exits_23(const std::vector<std::string>& program,
+                                    const std::string& password) {
   RunOptions o;
   o.preload = false;
   std::vector<std::string> argv = {CONNLEAK_CLI, "run", "--"};
@@ -324,6 +433,7 @@ void expect_connleak_run_exits_23(const std::vector<std::string>& program,
   EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
   EXPECT_EQ(r.out.find(password), std::string::npos);
   EXPECT_EQ(r.err.find(password), std::string::npos);
+  return r;
 }
 
 // Ruby's pg: the global kept until exit is closed by pg's free function while
@@ -371,6 +481,17 @@ TEST(Ruby, ConnleakRunExitsTwentyThree) {
   expect_connleak_run_exits_23({"/usr/bin/ruby", ruby_script("pg_leak.rb")}, pg("APP_PASSWORD"));
 }
 
+TEST(Perl, ConnleakRunExitsTwentyThreeAndShowsThePerlStack) {
+  const std::string file = perl_script("dbi_leak.pl");
+  Result r = expect_connleak_run_exits_23({"/usr/bin/perl", file, "mariadb"}, mysql("PASSWORD"));
+  // The human report leads the leak with its Perl frames.
+  EXPECT_NE(r.err.find("opened from:\n    Perl stack:\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in main::open_session " + file + ":" +
+                       std::to_string(line_of(file, "SESSION-LINE"))),
+            std::string::npos)
+      << r.err;
+}
+
 // `connleak run php ...`: the text report leads the leak with its PHP stack.
 TEST(Php, MysqliConnleakRunShowsThePhpStack) {
   const std::string script = php_script("mysqli_leak.php");
@@ -386,11 +507,6 @@ TEST(Php, MysqliConnleakRunShowsThePhpStack) {
                        std::to_string(line_of(script, "CONNECT-open_session"))),
             std::string::npos)
       << r.err;
-}
-
-TEST(Perl, ConnleakRunExitsTwentyThree) {
-  expect_connleak_run_exits_23({"/usr/bin/perl", perl_script("dbi_leak.pl"), "mariadb"},
-                               mysql("PASSWORD"));
 }
 
 }  // namespace
