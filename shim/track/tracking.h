@@ -29,6 +29,9 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
 // or a flagged one ends.
 void note_command_state(Library library, const void* handle, TxnState state,
                         const CapturedStacks* began = nullptr);
+// The same when the caller has looked up the handle's LiveConn already.
+void note_command_state(LiveConn& live, Library library, const void* handle, TxnState state,
+                        const CapturedStacks* began = nullptr);
 
 // A hook whose real function cannot be found for its caller: one error line
 // per function for the whole process (not one per call),
