@@ -343,7 +343,7 @@ int impl_PQresetStart(const Resolution& r, PGconn* conn) {
 #define CONNLEAK_COMMAND(name, ret, fail, params, args)                                            \
   ret impl_##name(const Resolution& r, CONNLEAK_STRIP params) {                                    \
     const bool track = tracking(r);                                                                \
-    if (track) before_##name args;                                                                 \
+    if (track && options().statements) before_##name args;                                         \
     ret result = CONNLEAK_REAL(name) args;                                                         \
     if (track && !just_sent(only_sends(#name), result)) no_throw([&] { after_command(conn, r); }); \
     return result;                                                                                 \

@@ -143,8 +143,8 @@ void note_command_state(Library library, const void* handle, TxnState state,
   note_command_state(*live, library, handle, state, began);
 }
 
-void note_command_state(LiveConn& live_ref, Library library, const void* handle, TxnState state,
-                        const CapturedStacks* began) {
+void note_state_change(LiveConn& live_ref, Library library, const void* handle, TxnState state,
+                       const CapturedStacks* began) {
   LiveConn* live = &live_ref;
   StackId py_stack = 0;
   TxnChange change = note_txn_state(*live, state, [&] {
