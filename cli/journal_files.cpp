@@ -113,14 +113,15 @@ Report killed_report(const journal::JournalContents& j, const std::string& path,
     if (auto it = j.native_stacks.find(native); it != j.native_stacks.end())
       for (std::uint64_t a : it->second) s.native.push_back(symbolizer.resolve(a));
     if (python) {
-      s.python.emplace();
+      s.script.emplace();
+      s.language = j.script_language;
       if (auto it = j.python_stacks.find(python); it != j.python_stacks.end())
         for (const auto& f : it->second) {
           Frame frame;
           frame.function = f.function;
           frame.file = f.file;
           frame.line = f.line;
-          s.python->push_back(std::move(frame));
+          s.script->push_back(std::move(frame));
         }
     }
     return s;

@@ -49,7 +49,7 @@ struct CheckoutRecord {
   Timestamp returned;  // valid once `end` is not kOpen
   CheckoutEnd end = CheckoutEnd::kOpen;
   StackId stack = 0;
-  StackId py_stack = 0;       // python_depot()
+  StackId py_stack = 0;       // script_depot()
   std::uint32_t context = 0;  // ContextTable id current at the checkout (0: none)
   // checkout_threshold alert, set by the worker thread.
   bool alerted = false;

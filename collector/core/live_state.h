@@ -25,7 +25,7 @@ struct LiveConn {
   std::atomic<std::int64_t> txn_since_mono{0};
   std::atomic<StackId> txn_stack{0};
   std::atomic<StackId> txn_py_stack{
-      0};  // python_depot(); set by the hook when a transaction begins
+      0};  // script_depot(); set by the hook when a transaction begins
   std::atomic<std::uint32_t> txn_generation{0};  // +1 for each transaction begun
   std::atomic<std::uint32_t> txn_alerted{0};     // generation the watchdog alerted on
   std::atomic<bool> txn_known{false};            // a state was read at least once

@@ -70,7 +70,7 @@ struct ConnRecord {
   int thread = 0;
   Timestamp opened;
   StackId open_stack = 0;
-  StackId py_open_stack = 0;       // in python_depot(); 0 = none
+  StackId py_open_stack = 0;       // in script_depot(); 0 = none
   const char* target = "";         // interned, already redacted
   const char* client_module = "";  // interned path of the client library that served it
   std::int64_t server_id = -1;     // backend pid / connection id; -1 = not known yet

@@ -45,7 +45,9 @@ struct Header {
   std::uint32_t header_check;  // checksum of everything above
   // Written while the process runs (atomics on the shared mapping).
   std::atomic<std::uint32_t> state;
-  std::uint32_t pad0;
+  // The ScriptLanguage of the kPythonStack records (Python, Ruby...), stored
+  // with the first one; 0 in journals written before other languages: Python.
+  std::atomic<std::uint32_t> script_language;
   std::atomic<std::uint64_t> log_used;       // bytes of published log records
   std::atomic<std::uint64_t> opened;         // connections opened (summary)
   std::atomic<std::uint64_t> closed;         // connections closed by the program
@@ -84,8 +86,9 @@ enum class RecordType : std::uint32_t {
   kNone = 0,
   kModule = 1,       // payload: ModulePayload, build id bytes, path bytes
   kNativeStack = 2,  // payload: uint64 frames[]
-  kPythonStack = 3,  // payload: PyFramePayload + file + function, repeated
-  kString = 4,       // payload: bytes
+  kPythonStack =
+      3,  // a script stack (header's script_language): PyFramePayload + file + function, repeated
+  kString = 4,  // payload: bytes
 };
 
 struct RecordHeader {

@@ -151,6 +151,9 @@ std::optional<JournalContents> parse_journal(const unsigned char* data, std::siz
   out.started_real_ns = h.started_real_ns;
   out.exit_reported = load<std::uint32_t>(data + offsetof(Header, state)) ==
                       static_cast<std::uint32_t>(State::kExitReported);
+  if (auto language = load<std::uint32_t>(data + offsetof(Header, script_language));
+      language > 0 && language <= static_cast<std::uint32_t>(ScriptLanguage::kPhp))
+    out.script_language = static_cast<ScriptLanguage>(language);
   out.opened = u64_at(data, offsetof(Header, opened));
   out.closed = u64_at(data, offsetof(Header, closed));
   out.not_journaled = u64_at(data, offsetof(Header, not_journaled));

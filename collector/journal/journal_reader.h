@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "collector/report/report_enums.h"
+
 namespace connleak::journal {
 
 struct JournalModule {
@@ -52,7 +54,8 @@ struct JournalContents {
   std::uint64_t opened = 0, closed = 0, not_journaled = 0, log_dropped = 0;
   std::vector<JournalEntry> open;  // connections and checkouts open at the end
   std::map<std::uint32_t, std::vector<std::uint64_t>> native_stacks;
-  std::map<std::uint32_t, std::vector<JournalPyFrame>> python_stacks;
+  std::map<std::uint32_t, std::vector<JournalPyFrame>> python_stacks;  // script stacks
+  ScriptLanguage script_language = ScriptLanguage::kPython;            // of python_stacks
   std::vector<JournalModule> modules;
   std::vector<std::string> notes;  // what was skipped and why, one line each
 };

@@ -209,7 +209,7 @@ std::optional<Suppressions> Suppressions::load(const std::string& path,
 std::optional<std::size_t> Suppressions::match(const Stacks& stacks) const noexcept {
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     const std::string& p = entries_[i].pattern;
-    if (frames_match(p, stacks.native) || (stacks.python && frames_match(p, *stacks.python)))
+    if (frames_match(p, stacks.native) || (stacks.script && frames_match(p, *stacks.script)))
       return i;
   }
   return std::nullopt;

@@ -25,7 +25,7 @@ const PoolInfo* find_pool(const Report& report, std::uint64_t id, std::optional<
 }
 
 void render_holder(std::ostringstream& out, const Checkout& c) {
-  if (c.holder_now && c.holder_now->python && !c.holder_now->python->empty()) {
+  if (c.holder_now && c.holder_now->script && !c.holder_now->script->empty()) {
     if (c.task)
       out << "  the holder, asyncio task " << *c.task << ", is doing now:\n";
     else

@@ -45,6 +45,10 @@ enum class AlertKind : std::uint8_t {
   kUnknown
 };
 
+// The language of a host's own stack (beside the native one); its name is the
+// stack's JSON key ("python" is the contract's; the others are extensions).
+enum class ScriptLanguage : std::uint8_t { kNone, kPython, kRuby, kPerl, kPhp };
+
 template <typename E>
 struct EnumNames;  // static constexpr std::array<std::pair<E, std::string_view>, N> kTable
 
@@ -95,6 +99,16 @@ struct EnumNames<AlertKind> {
       {AlertKind::kIdle, "idle"},
       {AlertKind::kDoubleClose, "double_close"},
       {AlertKind::kCheckoutHeld, "checkout_held"},
+  }};
+};
+
+template <>
+struct EnumNames<ScriptLanguage> {
+  static constexpr std::array<std::pair<ScriptLanguage, std::string_view>, 4> kTable{{
+      {ScriptLanguage::kPython, "python"},
+      {ScriptLanguage::kRuby, "ruby"},
+      {ScriptLanguage::kPerl, "perl"},
+      {ScriptLanguage::kPhp, "php"},
   }};
 };
 

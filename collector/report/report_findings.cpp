@@ -162,18 +162,18 @@ const Frame* title_frame(const Stacks& stacks) {
       if (f.function) return &f;
     return nullptr;
   };
-  if (stacks.python)
-    if (const Frame* f = named(*stacks.python)) return f;
+  if (stacks.script)
+    if (const Frame* f = named(*stacks.script)) return f;
   return named(stacks.native);
 }
 
 const Frame* user_frame(const Stacks& stacks) {
-  if (stacks.python) {
-    if (const Frame* f = pick(*stacks.python, true)) return f;
+  if (stacks.script) {
+    if (const Frame* f = pick(*stacks.script, true)) return f;
   }
   if (const Frame* f = pick(stacks.native, true)) return f;
-  if (stacks.python) {
-    if (const Frame* f = pick(*stacks.python, false)) return f;
+  if (stacks.script) {
+    if (const Frame* f = pick(*stacks.script, false)) return f;
   }
   return pick(stacks.native, false);
 }

@@ -8,7 +8,7 @@
 
 #include "collector/activity/activity.h"
 #include "collector/core/contexts.h"
-#include "collector/core/python_frames.h"
+#include "collector/core/script_frames.h"
 #include "collector/policy/redact.h"
 #include "collector/report/report_builder.h"
 #include "collector/util/text_util.h"
@@ -96,11 +96,13 @@ ConnLibrary library_of(Library lib) {
 
 namespace {
 
-// In a CPython host every stack carries a Python part (possibly empty).
-Stacks stacks_of(Symbolizer& symbolizer, StackId id, StackId py_id) {
+// In a host whose interpreter the shim reads (CPython, Ruby...) every stack
+// carries a part in that language (possibly empty).
+Stacks stacks_of(Symbolizer& symbolizer, StackId id, StackId script_id) {
   Stacks s;
   s.native = symbolizer.resolve_all(StackDepot::instance().get(id));
-  if (python_host()) s.python = python_frames(py_id);
+  s.language = script_host();
+  if (s.language != ScriptLanguage::kNone) s.script = script_frames(script_id);
   return s;
 }
 
@@ -297,7 +299,8 @@ Checkout checkout_view(const CheckoutRecord& rec, Symbolizer& symbolizer) {
   if (rec.in_transaction_at_alert >= 0) c.in_transaction = rec.in_transaction_at_alert == 1;
   if (rec.holder_py_stack) {
     Stacks holder;
-    holder.python = python_frames(rec.holder_py_stack);
+    holder.script = script_frames(rec.holder_py_stack);  // asyncio tasks: Python only
+    holder.language = ScriptLanguage::kPython;
     c.holder_now = std::move(holder);
   }
   return c;

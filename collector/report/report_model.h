@@ -21,8 +21,12 @@ struct Frame {
 
 struct Stacks {
   std::vector<Frame> native;
-  std::optional<std::vector<Frame>> python;  // present when the host is CPython
-  bool empty() const { return native.empty() && (!python || python->empty()); }
+  // Present when the host runs an interpreter the shim reads (CPython, Ruby,
+  // Perl, PHP): that language's frames, innermost first.
+  std::optional<std::vector<Frame>> script;
+  ScriptLanguage language =
+      ScriptLanguage::kPython;  // of `script`; reports before Ruby... knew only Python
+  bool empty() const { return native.empty() && (!script || script->empty()); }
 };
 
 // Transaction state of a connection when the report was taken (libpq: from

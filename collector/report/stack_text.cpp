@@ -71,7 +71,23 @@ void render_frame(std::ostringstream& out, const Frame& f, std::size_t i, std::s
 // The run above the leading frame (what it called into) follows it.
 }  // namespace
 
-std::string format_python_frames(const std::vector<Frame>& frames, std::string_view indent) {
+std::string_view language_title(ScriptLanguage language) {
+  switch (language) {
+    case ScriptLanguage::kPython:
+      return "Python";
+    case ScriptLanguage::kRuby:
+      return "Ruby";
+    case ScriptLanguage::kPerl:
+      return "Perl";
+    case ScriptLanguage::kPhp:
+      return "PHP";
+    case ScriptLanguage::kNone:
+      break;
+  }
+  return "script";
+}
+
+std::string format_script_frames(const std::vector<Frame>& frames, std::string_view indent) {
   std::ostringstream out;
   std::size_t lead = 0;
   while (lead < frames.size() && is_library_frame(frames[lead])) ++lead;
@@ -103,9 +119,10 @@ std::string format_python_frames(const std::vector<Frame>& frames, std::string_v
 
 std::string format_stacks(const Stacks& s, std::string_view indent) {
   std::ostringstream out;
-  if (s.python && !s.python->empty()) {
+  if (s.script && !s.script->empty()) {
     const std::string deeper = std::string(indent) + "  ";
-    out << indent << "Python stack:\n" << format_python_frames(*s.python, deeper);
+    out << indent << language_title(s.language) << " stack:\n"
+        << format_script_frames(*s.script, deeper);
     if (!s.native.empty()) {  // a holder's current stack is Python only
       out << indent << "native stack:\n";
       render_native(out, s.native, deeper);

@@ -147,7 +147,7 @@ bool same_function(StackId a, StackId b) {
 
 void take_connect_site(ConnRecord& rec, MysqlPart& part, const CapturedStacks& site) {
   rec.open_stack = site.native;
-  rec.py_open_stack = site.python;
+  rec.py_open_stack = site.script;
   rec.thread = current_tid();
   part.init_elsewhere = part.init_stack != 0 && !same_function(part.init_stack, site.native);
 }
@@ -162,13 +162,13 @@ std::uint64_t record_open(MYSQL* m, const Resolution& r, MysqlPhase phase, const
   part.phase = phase;
   if (from_init) {
     part.init_stack = stacks.native;
-    part.py_init_stack = stacks.python;
+    part.py_init_stack = stacks.script;
   }
   rec.part = part;
   rec.thread = current_tid();
   rec.opened = now();
   rec.open_stack = stacks.native;
-  rec.py_open_stack = stacks.python;
+  rec.py_open_stack = stacks.script;
   rec.target = target;
   rec.client_module = r.module;
   rec.server_id = server_id;

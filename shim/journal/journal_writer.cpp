@@ -22,8 +22,8 @@
 #include "collector/core/fork_mutex.h"
 #include "collector/core/fork_safe_static.h"
 #include "collector/core/journal_sink.h"
-#include "collector/core/python_frames.h"
 #include "collector/core/registry.h"
+#include "collector/core/script_frames.h"
 #include "collector/journal/build_id.h"
 #include "collector/journal/journal_format.h"
 #include "collector/report/report_builder.h"
@@ -243,13 +243,13 @@ class Writer final : public JournalSink {
   std::uint32_t python_stack(StackId id) {
     if (id == 0 || id >= kStackBits) return 0;
     if (test(python_written_, id)) return id;
-    std::span<const std::uintptr_t> frames = python_depot().get(id);
+    std::span<const std::uintptr_t> frames = script_depot().get(id);
     if (frames.empty()) return 0;
     std::lock_guard<ForkMutex> lock(log_mutex_);
     if (test(python_written_, id)) return id;
     std::size_t n = 0;
     for (std::uintptr_t f : frames) {
-      const auto* info = reinterpret_cast<const PyFrameInfo*>(f);
+      const auto* info = reinterpret_cast<const ScriptFrame*>(f);
       PyFramePayload p{};
       std::size_t file_len = std::min<std::size_t>(std::strlen(info->file), 4096);
       std::size_t fn_len = std::min<std::size_t>(std::strlen(info->function), 1024);
@@ -262,6 +262,8 @@ class Writer final : public JournalSink {
       std::memcpy(scratch_ + n + sizeof p + file_len, info->function, fn_len);
       n += sizeof p + file_len + fn_len;
     }
+    header_->script_language.store(static_cast<std::uint32_t>(script_host()),
+                                   std::memory_order_relaxed);
     if (!append(RecordType::kPythonStack, id, scratch_, n)) return 0;
     set(python_written_, id);
     return id;

@@ -5,7 +5,7 @@
 
 #include "collector/core/fork_mutex.h"
 #include "collector/core/fork_safe_static.h"
-#include "collector/core/python_frames.h"
+#include "collector/core/script_frames.h"
 #include "collector/core/string_table.h"
 #include "shim/python/python_async.h"
 #include "shim/python/python_symbol.h"
@@ -85,7 +85,6 @@ const PyApi* api() {
               load(t.thread_state_next, "PyThreadState_Next")))
     t.interpreter_thread_head = nullptr;
   if (ok) table = t;
-  set_python_host(ok);
   state.store(ok ? 2 : 1, std::memory_order_release);
   return ok ? &table : nullptr;
 }
@@ -130,7 +129,7 @@ struct CodeEntry {
   const char* function = nullptr;
   struct At {
     int lasti = -2;  // the instruction `info` was computed at (-2: none)
-    const PyFrameInfo* info = nullptr;
+    const ScriptFrame* info = nullptr;
   } at[kLastiSlots];
   unsigned next = 0;  // the slot replaced next (round robin)
 };
@@ -156,7 +155,7 @@ CodeEntry* code_slot(CodeCache& c, const void* code) {
 
 // A hit in the cache (the caller holds its lock): the interned frame of
 // `code` at `lasti`, or null when `code` is not cached.
-const PyFrameInfo* cached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
+const ScriptFrame* cached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
                                      int lasti) {
   CodeEntry* e = code_slot(cache, code);
   if (!e || e->code != code) return nullptr;
@@ -166,7 +165,7 @@ const PyFrameInfo* cached_frame_info(const PyApi& py, CodeCache& cache, void* fr
   // PyFrame_GetLineNumber reads the frame and the line table: plain C, no
   // Python code runs under our lock.
   const int line = py.frame_get_line_number(frame);
-  const PyFrameInfo* info = intern_py_frame_interned(e->file, e->function, line);
+  const ScriptFrame* info = intern_script_frame_interned(e->file, e->function, line);
   e->at[e->next] = {lasti, info};
   e->next = (e->next + 1) % kLastiSlots;
   return info;
@@ -174,13 +173,13 @@ const PyFrameInfo* cached_frame_info(const PyApi& py, CodeCache& cache, void* fr
 
 // A code object seen for the first time: its names read through the C API,
 // outside the cache's lock. Takes over the reference to `code`.
-const PyFrameInfo* uncached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
+const ScriptFrame* uncached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
                                        int lasti) {
   const int line = py.frame_get_line_number(frame);
   void *file_obj = nullptr, *name_obj = nullptr;
   const char* file = intern_string(code_string(py, code, "co_filename", &file_obj));
   const char* name = intern_string(code_string(py, code, "co_name", &name_obj));
-  const PyFrameInfo* info = intern_py_frame_interned(file, name, line);
+  const ScriptFrame* info = intern_script_frame_interned(file, name, line);
   if (file_obj) py.dec_ref(file_obj);
   if (name_obj) py.dec_ref(name_obj);
   {
@@ -204,7 +203,7 @@ const PyFrameInfo* uncached_frame_info(const PyApi& py, CodeCache& cache, void* 
 // Frame objects (borrowed) as interned frames, `out[i]` null for a frame
 // without code. One lock of the cache for the whole stack: taking it per frame
 // was ~60 instructions a frame, a fifth of a 20-frame capture (BENCHMARKS.md).
-void frames_info(const PyApi& py, void* const* frames, int n, const PyFrameInfo** out) {
+void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame** out) {
   void* codes[kMaxFrames];
   int lastis[kMaxFrames];
   for (int i = 0; i < n; ++i) {
@@ -230,7 +229,7 @@ void frames_info(const PyApi& py, void* const* frames, int n, const PyFrameInfo*
     }
     // The same code object twice in this stack (recursion) is cached by its
     // first miss: look again before reading its names a second time.
-    const PyFrameInfo* again = nullptr;
+    const ScriptFrame* again = nullptr;
     if (missed) {
       std::lock_guard<ForkMutex> lock(cache.mutex);
       again = cached_frame_info(py, cache, frames[i], codes[i], lastis[i]);
@@ -245,13 +244,13 @@ void frames_info(const PyApi& py, void* const* frames, int n, const PyFrameInfo*
 }
 
 // A frame object (borrowed) as an interned frame; null when it has no code.
-const PyFrameInfo* frame_info(const PyApi& py, void* frame) {
-  const PyFrameInfo* info = nullptr;
+const ScriptFrame* frame_info(const PyApi& py, void* frame) {
+  const ScriptFrame* info = nullptr;
   frames_info(py, &frame, 1, &info);
   return info;
 }
 
-bool is_event_loop_run(const PyFrameInfo* f) {
+bool is_event_loop_run(const ScriptFrame* f) {
   std::string_view file(f->file), function(f->function);
   return function == "_run" && file.ends_with("asyncio/events.py");
 }
@@ -271,13 +270,13 @@ int splice_awaiters(const PyApi& py, std::uintptr_t* frames, const void* const* 
   for (int i = 0; i < n && at < 0; ++i)
     if (chain.anchor && objects[i] == chain.anchor) at = i + 1;
   for (int i = 0; i < n && at < 0; ++i)
-    if (is_event_loop_run(reinterpret_cast<const PyFrameInfo*>(frames[i]))) at = i;
+    if (is_event_loop_run(reinterpret_cast<const ScriptFrame*>(frames[i]))) at = i;
   if (at < 0) at = n;
   std::uintptr_t merged[kMaxFrames];
   int m = 0;
   for (int i = 0; i < at && m < depth; ++i) merged[m++] = frames[i];
   for (int i = 0; i < chain.count && m < depth; ++i)
-    if (const PyFrameInfo* info = frame_info(py, chain.frames[i]))
+    if (const ScriptFrame* info = frame_info(py, chain.frames[i]))
       merged[m++] = reinterpret_cast<std::uintptr_t>(info);
   for (int i = at; i < n && m < depth; ++i) merged[m++] = frames[i];
   release_awaiter_chain(chain);
@@ -286,6 +285,10 @@ int splice_awaiters(const PyApi& py, std::uintptr_t* frames, const void* const* 
 }
 
 }  // namespace
+
+bool python_present() {
+  return api() != nullptr;
+}
 
 bool python_finalizing() {
   // Not Py_IsInitialized(): CPython clears it as soon as finalization starts.
@@ -326,7 +329,7 @@ StackId capture_python_stack(int depth) {
     frame = py->frame_get_back(frame);
   }
   if (frame) py->dec_ref(frame);
-  const PyFrameInfo* infos[kMaxFrames];
+  const ScriptFrame* infos[kMaxFrames];
   frames_info(*py, walked, m, infos);
   int n = 0;
   for (int i = 0; i < m; ++i) {
@@ -340,10 +343,10 @@ StackId capture_python_stack(int depth) {
   if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);
   py->gil_release(gil);
-  return python_depot().intern(frames, static_cast<std::size_t>(n));
+  return script_depot().intern(frames, static_cast<std::size_t>(n));
 }
 
-const PyFrameInfo* python_frame_info(void* frame) {
+const ScriptFrame* python_frame_info(void* frame) {
   const PyApi* py = api();
   return py ? frame_info(*py, frame) : nullptr;
 }
@@ -379,7 +382,7 @@ StackId capture_thread_python_stack(const void* holder, int depth) {
     // chain is stable while we read it.
     void* frame = py->thread_state_get_frame(target);
     while (frame && n < depth) {
-      if (const PyFrameInfo* info = frame_info(*py, frame))
+      if (const ScriptFrame* info = frame_info(*py, frame))
         frames[n++] = reinterpret_cast<std::uintptr_t>(info);
       void* back = py->frame_get_back(frame);
       py->dec_ref(frame);
@@ -390,7 +393,7 @@ StackId capture_thread_python_stack(const void* holder, int depth) {
   if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);
   py->gil_release(gil);
-  return n ? python_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
+  return n ? script_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
 }
 
 }  // namespace connleak::shim

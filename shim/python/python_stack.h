@@ -4,12 +4,14 @@
 // released by the driver (psycopg2 and mysqlclient release it around connect
 // and close; psycopg_c holds it). Skips, rather than risks: no interpreter,
 // interpreter finalizing, a thread with no Python state, a sub-interpreter.
-#include "collector/core/python_frames.h"
+#include "collector/core/script_frames.h"
 #include "collector/core/stack_depot.h"
 
 namespace connleak::shim {
 
-// Interned in python_depot(); 0 when there is no Python stack to take.
+// True when the process runs CPython (its C API is there); cached.
+bool python_present();
+// Interned in script_depot(); 0 when there is no Python stack to take.
 StackId capture_python_stack(int depth);
 // True while CPython is shutting down: a close seen then was done by the
 // interpreter tearing down module globals, not by the program.
@@ -26,6 +28,6 @@ StackId capture_thread_python_stack(const void* holder, int depth);
 // A frame object (borrowed; the caller holds the GIL) as an interned frame,
 // through the same per-code-object cache as the captures; null when it has no
 // code or the C API is not there.
-const PyFrameInfo* python_frame_info(void* frame);
+const ScriptFrame* python_frame_info(void* frame);
 
 }  // namespace connleak::shim

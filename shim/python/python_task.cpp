@@ -5,7 +5,7 @@
 
 #include "collector/core/checkouts.h"
 #include "collector/core/fork_mutex.h"
-#include "collector/core/python_frames.h"
+#include "collector/core/script_frames.h"
 #include "shim/python/python_async.h"
 #include "shim/python/python_stack.h"
 #include "shim/python/python_symbol.h"
@@ -124,7 +124,7 @@ StackId capture_holder_task_stack(std::uint64_t checkout_id, int depth, bool* ru
       int got = collect_task_frames(task, objects, depth);
       *running = got < 0;
       for (int i = 0; i < got; ++i) {
-        if (const PyFrameInfo* info = python_frame_info(objects[i]))
+        if (const ScriptFrame* info = python_frame_info(objects[i]))
           frames[n++] = reinterpret_cast<std::uintptr_t>(info);
         py->dec_ref(objects[i]);
       }
@@ -136,7 +136,7 @@ StackId capture_holder_task_stack(std::uint64_t checkout_id, int depth, bool* ru
   if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);
   py->gil_release(gil);
-  return n ? python_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
+  return n ? script_depot().intern(frames, static_cast<std::size_t>(n)) : 0;
 }
 
 }  // namespace connleak::shim

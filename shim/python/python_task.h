@@ -20,7 +20,7 @@ void* task_weakref(void* task);
 void drop_task_weakref(void* ref);
 
 // The suspended stack of the task holding open checkout `checkout_id`,
-// innermost frame first, interned in python_depot(); 0 when the checkout has
+// innermost frame first, interned in script_depot(); 0 when the checkout has
 // ended, has no task, the task has finished or the interpreter is finalizing.
 // `running` is set when the task is being stepped right now: its stack is
 // then its thread's (capture_thread_python_stack). Any thread.

@@ -8,7 +8,7 @@
 #include "collector/core/fork_gate.h"
 #include "collector/core/fork_safe_static.h"
 #include "shim/hooks/real_symbol.h"
-#include "shim/python/python_stack.h"
+#include "shim/track/script_stack.h"
 
 namespace connleak::shim {
 
@@ -73,7 +73,7 @@ int raw_backtrace(void** frames, int max) {
 }
 
 CapturedStacks capture_stacks(int depth) {
-  return {capture_stack(depth), capture_python_stack(depth)};
+  return {capture_stack(depth), capture_script_stack(depth)};
 }
 
 }  // namespace connleak::shim

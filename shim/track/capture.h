@@ -8,10 +8,11 @@ namespace connleak::shim {
 // Frames inside libconnleak.so are dropped; at most `depth` frames are kept.
 StackId capture_stack(int depth);
 
-// The native stack and, in a CPython host, the Python stack of this thread.
+// The native stack and, in a host whose interpreter the shim reads (CPython,
+// Ruby...), this thread's stack in that language (script_stack.h).
 struct CapturedStacks {
   StackId native = 0;
-  StackId python = 0;
+  StackId script = 0;
 };
 CapturedStacks capture_stacks(int depth);
 

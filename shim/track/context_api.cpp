@@ -49,7 +49,7 @@ std::int64_t scan_deadline() {
 // Python host the native frames are the interpreter's (the JSON keeps them).
 std::string stacks_text(const Stacks& stacks) {
   Stacks shown = stacks;
-  if (shown.python && !shown.python->empty()) shown.native.clear();
+  if (shown.script && !shown.script->empty()) shown.native.clear();
   return format_stacks(shown, "    ");
 }
 

@@ -94,7 +94,7 @@ void track_open(PGconn* conn, const Resolution& r, bool trust_live, FallbackTarg
   rec.opened = now();
   CapturedStacks stacks = capture_stacks(depth());
   rec.open_stack = stacks.native;
-  rec.py_open_stack = stacks.python;
+  rec.py_open_stack = stacks.script;
   std::string target = trust_live ? live_target(conn, r) : std::string();
   if (target.empty()) target = fallback();
   rec.target = intern_string(target);

@@ -24,6 +24,7 @@
 #include "shim/runtime/worker_thread.h"
 #include "shim/track/capture.h"
 #include "shim/track/pool_snapshot.h"
+#include "shim/track/script_stack.h"
 #include "shim/track/socket_table.h"
 
 namespace connleak::shim {
@@ -142,7 +143,7 @@ CONNLEAK_EXPORT unsigned long long connleak_checkout(unsigned long long pool_id,
   rec.py_thread = current_python_thread();
   if (task && *task) rec.task = intern_string(task);
   const int depth = static_cast<int>(options().stack_depth);
-  rec.py_stack = capture_python_stack(depth);
+  rec.py_stack = capture_script_stack(depth);
   // A Python caller's native frames are ctypes', libffi's (dropped anyway)
   // and the interpreter's own: no information, and unwinding them through
   // the interpreter was half the cost of a checkout (BENCHMARKS.md). Taken

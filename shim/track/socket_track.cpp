@@ -14,8 +14,8 @@
 
 #include "collector/core/fork_mutex.h"
 #include "collector/core/fork_safe_static.h"
-#include "collector/core/python_frames.h"
 #include "collector/core/registry.h"
+#include "collector/core/script_frames.h"
 #include "collector/core/string_table.h"
 #include "collector/util/logger.h"
 #include "shim/hooks/real_symbol.h"
@@ -167,8 +167,8 @@ void release(SockConn* conn, const char* fn) {
 // _finalize_fairy, which runs for a pooled connection garbage-collected while
 // checked out: the "non-checked-in connection" its warning is about).
 bool sent_by_finalizer(StackId py_stack) {
-  for (std::uintptr_t entry : python_depot().get(py_stack)) {
-    const auto* frame = reinterpret_cast<const PyFrameInfo*>(entry);
+  for (std::uintptr_t entry : script_depot().get(py_stack)) {
+    const auto* frame = reinterpret_cast<const ScriptFrame*>(entry);
     if (!frame || !frame->function) continue;
     if (std::strcmp(frame->function, "__del__") == 0 ||
         std::strcmp(frame->function, "_finalize_fairy") == 0)
@@ -245,13 +245,13 @@ void apply(SockConn& conn, const wire::Feed& feed, wire::Protocol protocol, wire
   if (feed.may_begin) {
     CapturedStacks stacks = capture_stacks(depth());
     conn.begin_stack.store(stacks.native, std::memory_order_relaxed);
-    conn.begin_py_stack.store(stacks.python, std::memory_order_relaxed);
+    conn.begin_py_stack.store(stacks.script, std::memory_order_relaxed);
   }
   if (feed.closing && !conn.closing.load(std::memory_order_relaxed)) {
     CapturedStacks stacks = capture_stacks(depth());
     conn.closing_stack.store(stacks.native, std::memory_order_relaxed);
-    conn.closing_py_stack.store(stacks.python, std::memory_order_relaxed);
-    conn.closing_by_finalizer.store(stacks.python && sent_by_finalizer(stacks.python),
+    conn.closing_py_stack.store(stacks.script, std::memory_order_relaxed);
+    conn.closing_by_finalizer.store(stacks.script && sent_by_finalizer(stacks.script),
                                     std::memory_order_relaxed);
     conn.closing.store(true, std::memory_order_release);
   }
@@ -299,7 +299,7 @@ void on_connect(int fd, const sockaddr* addr, socklen_t len, const void* caller)
   seen.thread = current_tid();
   CapturedStacks stacks = capture_stacks(depth());
   seen.stack = stacks.native;
-  seen.py_stack = stacks.python;
+  seen.py_stack = stacks.script;
   seen.fd = fd;
   seen.target = intern_string(describe_peer(addr, len));
   bind_fd(fd, conn, kWatchSent | kWatchReceived);

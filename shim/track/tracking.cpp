@@ -77,7 +77,7 @@ CloseOutcome record_close(Library library, const void* handle, const char* fn,
   CapturedStacks stacks = event.by_interpreter ? CapturedStacks{capture_stack(close_depth()), 0}
                                                : capture_stacks(close_depth());
   event.stack = stacks.native;
-  event.py_stack = stacks.python;
+  event.py_stack = stacks.script;
   return apply_close(library, handle, fn, event, info_out);
 }
 
@@ -90,7 +90,7 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
   event.by_runtime = !event.by_interpreter && runtime_tearing_down();
   event.by_finalizer = by_finalizer && !event.by_interpreter && !event.by_runtime;
   event.stack = initiated.native;
-  event.py_stack = initiated.python;
+  event.py_stack = initiated.script;
   return apply_close(library, handle, fn, event, nullptr);
 }
 
@@ -148,13 +148,13 @@ void note_state_change(LiveConn& live_ref, Library library, const void* handle, 
   LiveConn* live = &live_ref;
   StackId py_stack = 0;
   TxnChange change = note_txn_state(*live, state, [&] {
-    if (began && (began->native || began->python)) {
-      py_stack = began->python;
+    if (began && (began->native || began->script)) {
+      py_stack = began->script;
       return began->native;
     }
     Reentry guard;
     CapturedStacks stacks = capture_stacks(depth());
-    py_stack = stacks.python;
+    py_stack = stacks.script;
     return stacks.native;
   });
   if (change.began) live->txn_py_stack.store(py_stack, std::memory_order_relaxed);

@@ -55,7 +55,7 @@ TEST(SuppressionsMatch, AnyFrameFunctionFileOrModuleNativeOrPython) {
   connleak::Stacks stacks;
   stacks.native.push_back({0x1, "/usr/lib/libfoo.so", "foo_open", std::nullopt, std::nullopt});
   stacks.native.push_back({0x2, "/app/bin/server", "main", "/app/src/main.c", 10});
-  stacks.python =
+  stacks.script =
       std::vector<connleak::Frame>{{std::nullopt, std::nullopt, "get_conn", "app/db.py", 17}};
   std::string error;
   for (const char* hit :

@@ -53,8 +53,8 @@ Stacks stacks(fuzz::Input& in) {
   Stacks s;
   for (std::size_t n = in.below(4); n > 0; --n) s.native.push_back(frame(in, true));
   if (in.flag()) {
-    s.python.emplace();
-    for (std::size_t n = in.below(3); n > 0; --n) s.python->push_back(frame(in, false));
+    s.script.emplace();
+    for (std::size_t n = in.below(3); n > 0; --n) s.script->push_back(frame(in, false));
   }
   return s;
 }

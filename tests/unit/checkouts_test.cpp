@@ -177,7 +177,7 @@ TEST(CheckoutReport, JsonRoundTripAndStreamedFormAgree) {
   frame.function = "copy_files";
   frame.file = "/srv/app/jobs.py";
   frame.line = 12;
-  holder.python = std::vector<Frame>{frame};
+  holder.script = std::vector<Frame>{frame};
   r.checkouts[1].holder_now = holder;
   nlohmann::json j = to_json(r);
   EXPECT_EQ(j.at("summary").at("pooled"), 3);

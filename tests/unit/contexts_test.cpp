@@ -124,18 +124,18 @@ TEST(ContextReport, SarifResultsListTheTestsThatOpenedThem) {
   leak.id = 1;
   leak.library = ConnLibrary::kLibpq;
   leak.status = ConnStatus::kLeaked;
-  leak.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "test_a", "/s/t.py", 3}};
+  leak.acquired.script = std::vector<Frame>{{std::nullopt, std::nullopt, "test_a", "/s/t.py", 3}};
   leak.context = ContextInfo{"t.py::test_a", std::nullopt, std::nullopt};
   r.connections.push_back(leak);
   Checkout co;
   co.id = 2;
   co.status = CheckoutStatus::kLeaked;
-  co.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "test_b", "/s/t.py", 9}};
+  co.acquired.script = std::vector<Frame>{{std::nullopt, std::nullopt, "test_b", "/s/t.py", 9}};
   co.context = ContextInfo{"t.py::test_b", std::nullopt, std::nullopt};
   r.checkouts.push_back(co);
   Connection plain = leak;  // the canary: no context, no "tests"
   plain.id = 3;
-  plain.acquired.python = std::vector<Frame>{{std::nullopt, std::nullopt, "main", "/s/m.py", 1}};
+  plain.acquired.script = std::vector<Frame>{{std::nullopt, std::nullopt, "main", "/s/m.py", 1}};
   plain.context.reset();
   r.connections.push_back(plain);
   auto sarif = to_sarif(r);

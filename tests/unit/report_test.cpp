@@ -138,7 +138,7 @@ TEST(ReportText, PythonFramesLead) {
   py.function = "get_conn";
   py.file = "app/db.py";
   py.line = 17;
-  r.connections[0].acquired.python = std::vector<Frame>{py};
+  r.connections[0].acquired.script = std::vector<Frame>{py};
   std::string text = render_text(r);
   EXPECT_NE(text.find("Python stack:\n      #0 in get_conn app/db.py:17"), std::string::npos)
       << text;

@@ -14,18 +14,19 @@ using nlohmann::ordered_json;
 
 namespace {
 
-// [function, file, line, module, user, python]: arrays keep 10,000 lanes small.
+// [function, file, line, module, user, script] (script: a Python/Ruby/... frame): arrays keep
+// 10,000 lanes small.
 ordered_json frames(const Stacks& stacks) {
   ordered_json out = ordered_json::array();
-  auto add = [&](const Frame& f, bool python) {
+  auto add = [&](const Frame& f, bool script) {
     out.push_back({f.function ? ordered_json(*f.function) : ordered_json(nullptr),
                    f.file ? ordered_json(*f.file) : ordered_json(nullptr),
                    f.line ? ordered_json(*f.line) : ordered_json(nullptr),
                    f.module ? ordered_json(*f.module) : ordered_json(nullptr),
-                   is_library_frame(f) ? 0 : 1, python ? 1 : 0});
+                   is_library_frame(f) ? 0 : 1, script ? 1 : 0});
   };
-  if (stacks.python)
-    for (const Frame& f : *stacks.python) add(f, true);
+  if (stacks.script)
+    for (const Frame& f : *stacks.script) add(f, true);
   for (const Frame& f : stacks.native) add(f, false);
   return out;
 }

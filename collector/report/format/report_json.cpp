@@ -53,7 +53,7 @@ json frames_json(const std::vector<Frame>& frames, bool native) {
 json stacks_json(const Stacks& s) {
   json j;
   j["native"] = frames_json(s.native, true);
-  if (s.python) j["python"] = frames_json(*s.python, false);
+  if (s.script) j[std::string(to_string(s.language))] = frames_json(*s.script, false);
   return j;
 }
 
@@ -136,7 +136,13 @@ using SharedStacks = std::unordered_map<std::string, Stacks>;
 Stacks inline_stacks_from(const json& j) {
   Stacks s;
   if (auto it = j.find("native"); it != j.end()) s.native = frames_from(*it);
-  if (auto it = j.find("python"); it != j.end() && !it->is_null()) s.python = frames_from(*it);
+  for (const auto& [language, name] : EnumNames<ScriptLanguage>::kTable) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) continue;
+    s.script = frames_from(*it);
+    s.language = language;
+    break;
+  }
   return s;
 }
 
@@ -215,7 +221,9 @@ json checkouts_json(const std::vector<Checkout>& checkouts) {
     cj["acquired"] = stacks_json(c.acquired);
     if (c.holder_now) {
       json h = json::object();
-      if (c.holder_now->python) h["python"] = frames_json(*c.holder_now->python, false);
+      if (c.holder_now->script)
+        h[std::string(to_string(c.holder_now->language))] =
+            frames_json(*c.holder_now->script, false);
       cj["holder_now"] = std::move(h);
     }
     if (c.holder_note) cj["holder_note"] = *c.holder_note;
@@ -378,7 +386,7 @@ json connection_json(const Connection& c, bool with_stacks) {
 constexpr std::size_t kInlineStacksUpTo = 1000;
 
 // A key equal for equal stacks: addresses for native frames, the interned
-// strings' text for Python ones.
+// strings' text for the language's own (Python...) ones.
 std::string stacks_key(const Stacks& s) {
   std::string key;
   key.reserve(s.native.size() * 17 + 8);
@@ -387,9 +395,10 @@ std::string stacks_key(const Stacks& s) {
     std::snprintf(buf, sizeof buf, "%llx,", static_cast<unsigned long long>(f.address.value_or(0)));
     key += buf;
   }
-  if (s.python) {
+  if (s.script) {
     key += '|';
-    for (const Frame& f : *s.python) {
+    key += to_string(s.language);
+    for (const Frame& f : *s.script) {
       key += f.function.value_or("");
       key += '\x1f';
       key += f.file.value_or("");

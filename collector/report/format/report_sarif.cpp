@@ -101,13 +101,14 @@ ordered_json flow_locations(const std::vector<Frame>& frames, const SarifOptions
 }
 
 ordered_json code_flow(const Stacks& s, const SarifOptions& o) {
-  const bool python = s.python && !s.python->empty();
+  const bool script = s.script && !s.script->empty();
+  const std::string text =
+      script ? std::string(language_title(s.language)) + " stack that opened the connection"
+             : std::string("stack that opened the connection");
   ordered_json flow = {
-      {"message",
-       {{"text",
-         python ? "Python stack that opened the connection" : "stack that opened the connection"}}},
+      {"message", {{"text", text}}},
       {"threadFlows", ordered_json::array({ordered_json{
-                          {"locations", flow_locations(python ? *s.python : s.native, o)}}})}};
+                          {"locations", flow_locations(script ? *s.script : s.native, o)}}})}};
   return flow;
 }
 

@@ -43,7 +43,7 @@ void make_printable(std::vector<Frame>& frames) {
 }
 void make_printable(Stacks& s) {
   make_printable(s.native);
-  if (s.python) make_printable(*s.python);
+  if (s.script) make_printable(*s.script);
 }
 void make_printable(std::optional<Stacks>& s) {
   if (s) make_printable(*s);
@@ -160,7 +160,7 @@ std::string site_key(const Stacks& stacks) {
     }
     key += '#';
   };
-  if (stacks.python) add(*stacks.python);
+  if (stacks.script) add(*stacks.script);
   add(stacks.native);
   return key;
 }

@@ -31,12 +31,17 @@ async def delete_notification_user(user_id):
 
 
 async def wait_for_operator():
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # AWAIT-LINE
+    loop = asyncio.get_running_loop()
+    line = loop.run_in_executor(None, sys.stdin.readline)
+    # call_soon runs on the loop's next turn, once this task is suspended in
+    # the await below: a dump taken after "holding" finds it there, not still
+    # running (printing from the task itself raced with the dump).
+    loop.call_soon(lambda: print("holding", flush=True))
+    await line  # AWAIT-LINE
 
 
 async def notify_worker():
     conn = await delete_notification_user(7)
-    print("holding", flush=True)
     await wait_for_operator()
     await POOL.release(conn)
 
