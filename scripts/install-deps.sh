@@ -26,7 +26,9 @@ PACKAGES=(
   # Other runtimes' drivers (tests/e2e/runtime_test.cpp); Node's come from npm
   # (scripts/node-deps.sh).
   perl libdbi-perl libdbd-mariadb-perl libdbd-pg-perl php-cli php-mysql php-pgsql
+  php-dev  # the engine's headers: PHP frames (shim/php/php_stack.cpp) are read with its layouts
   ruby ruby-pg
+  ruby3.1-dev  # Ruby's String layout for the Ruby frame reader (shim/ruby/ruby_object.cpp)
   nodejs
   clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
   # Pictures (issue 18): the HTML timeline is opened in headless Chromium;

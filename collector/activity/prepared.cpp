@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "collector/core/fork_mutex.h"
+#include "collector/util/mix_hash.h"
 
 namespace connleak::activity {
 
@@ -21,22 +22,13 @@ Slot g_slots[kSlots];
 constinit ForkMutex g_write_mutex;
 std::atomic<std::size_t> g_evict{0};
 
-std::uint64_t mix(std::uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
 }  // namespace
 
 std::uint64_t prepared_key(std::uint64_t owner, const void* name, std::size_t name_len) {
-  std::uint64_t h = 0xcbf29ce484222325ULL ^ mix(owner);
+  std::uint64_t h = 0xcbf29ce484222325ULL ^ mix_hash(owner);
   const auto* p = static_cast<const unsigned char*>(name);
   for (std::size_t i = 0; i < name_len; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
-  h = mix(h);
+  h = mix_hash(h);
   return h ? h : 1;  // 0 marks a free slot
 }
 

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "collector/core/fork_safe_static.h"
+#include "collector/util/mix_hash.h"
 
 namespace connleak {
 
@@ -16,10 +17,7 @@ std::uint64_t hash_frames(const std::uintptr_t* frames, std::size_t count) {
     h ^= frames[i];
     h *= 1099511628211ULL;
   }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
+  return mix_hash(h);
 }
 }  // namespace
 

@@ -50,61 +50,65 @@ void append_hex(std::string& out, unsigned char b) {
   out += buf;
 }
 
+// Walks `text` one UTF-8 sequence at a time: on_valid(i, len, code_point) for
+// each well-formed sequence, on_invalid(i) for each byte that starts none.
+template <typename Valid, typename Invalid>
+void for_each_sequence(std::string_view text, Valid on_valid, Invalid on_invalid) {
+  for (std::size_t i = 0; i < text.size();) {
+    std::uint32_t cp;
+    const std::size_t len = sequence_length(text, i, &cp);
+    if (len == 0) {
+      on_invalid(i);
+      ++i;
+    } else {
+      on_valid(i, len, cp);
+      i += len;
+    }
+  }
+}
+
 }  // namespace
 
 std::string valid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    std::uint32_t cp;
-    const std::size_t len = sequence_length(text, i, &cp);
-    if (len == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(text.substr(i, len));
-      i += len;
-    }
-  }
+  for_each_sequence(
+      text, [&](std::size_t i, std::size_t len, std::uint32_t) { out.append(text.substr(i, len)); },
+      [&](std::size_t) { out += "\xEF\xBF\xBD"; });
   return out;
 }
 
 std::string printable(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    std::uint32_t cp;
-    const std::size_t len = sequence_length(text, i, &cp);
-    if (len == 0) {
-      append_hex(out, static_cast<unsigned char>(text[i]));
-      ++i;
-      continue;
-    }
-    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
-      switch (cp) {
-        case '\n':
-          out += "\\n";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case 0x1B:
-          out += "\\e";
-          break;
-        default:
-          // A C1 control is two bytes in UTF-8; both are shown, so the
-          // escape says exactly what was in the field.
-          for (std::size_t k = 0; k < len; ++k)
-            append_hex(out, static_cast<unsigned char>(text[i + k]));
-      }
-    } else {
+  const auto hex_bytes = [&](std::size_t i, std::size_t len) {
+    for (std::size_t k = 0; k < len; ++k) append_hex(out, static_cast<unsigned char>(text[i + k]));
+  };
+  const auto on_valid = [&](std::size_t i, std::size_t len, std::uint32_t cp) {
+    if (!(cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F))) {
       out.append(text.substr(i, len));
+      return;
     }
-    i += len;
-  }
+    switch (cp) {
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case 0x1B:
+        out += "\\e";
+        break;
+      default:
+        // A C1 control is two bytes in UTF-8; both are shown, so the escape
+        // says exactly what was in the field.
+        hex_bytes(i, len);
+    }
+  };
+  for_each_sequence(text, on_valid, [&](std::size_t i) { hex_bytes(i, 1); });
   return out;
 }
 

@@ -9,6 +9,8 @@
  * caller): the objects it loads bind straight to libpq, the MySQL client and
  * libc, bypassing LD_PRELOAD, so their GOT is pointed at the hooks once the
  * load returns (hooks_dl.cpp, got_patch.cpp). */
+#include "asm_stub.inc"
+
     .text
     .globl  dlopen
     .type   dlopen, @function
@@ -18,44 +20,13 @@ dlopen:
     je      1f
     test    $0x4, %esi                  /* RTLD_NOLOAD: nothing new is loaded */
     jne     1f
-    push    %rdi
-    .cfi_adjust_cfa_offset 8
-    push    %rsi
-    .cfi_adjust_cfa_offset 8
-    mov     16(%rsp), %rdx              /* the caller's return address */
-    sub     $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    call    connleak_dlopen_wants
-    add     $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    pop     %rsi
-    .cfi_adjust_cfa_offset -8
-    pop     %rdi
-    .cfi_adjust_cfa_offset -8
+    mov     (%rsp), %rdx                /* the caller's return address */
+    CALL_KEEPING_ARGS connleak_dlopen_wants
     test    %al, %al
     je      1f
     mov     (%rsp), %rdx                /* the caller's return address */
     jmp     connleak_dlopen_deepbind
-1:  mov     connleak_real_dlopen(%rip), %rax
-    test    %rax, %rax
-    je      2f
-    jmp     *%rax
-2:  /* before initialisation: find the real dlopen, then jump with the
-     * original arguments and return address intact. */
-    push    %rdi
-    .cfi_adjust_cfa_offset 8
-    push    %rsi
-    .cfi_adjust_cfa_offset 8
-    sub     $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    call    connleak_init_real_dlopen
-    add     $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    pop     %rsi
-    .cfi_adjust_cfa_offset -8
-    pop     %rdi
-    .cfi_adjust_cfa_offset -8
-    jmp     *%rax
+1:  TAIL_JUMP_TO_REAL connleak_real_dlopen, connleak_init_real_dlopen
     .cfi_endproc
     .size   dlopen, .-dlopen
     .section .note.GNU-stack,"",@progbits

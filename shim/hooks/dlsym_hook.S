@@ -5,6 +5,8 @@
  * program's module, and objects loaded RTLD_LOCAL get NULL). Any other handle
  * goes to connleak_dlsym_handle(handle, name, caller), which may hand back a
  * tracking wrapper (hooks_dlsym.cpp). */
+#include "asm_stub.inc"
+
     .text
     .globl  dlsym
     .type   dlsym, @function
@@ -16,26 +18,7 @@ dlsym:
     je      1f
     mov     (%rsp), %rdx                /* the caller's return address */
     jmp     connleak_dlsym_handle
-1:  mov     connleak_real_dlsym(%rip), %rax
-    test    %rax, %rax
-    je      2f
-    jmp     *%rax
-2:  /* before initialisation: find the real dlsym, then jump with the
-     * original arguments and return address intact. */
-    push    %rdi
-    .cfi_adjust_cfa_offset 8
-    push    %rsi
-    .cfi_adjust_cfa_offset 8
-    sub     $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    call    connleak_init_real_dlsym
-    add     $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    pop     %rsi
-    .cfi_adjust_cfa_offset -8
-    pop     %rdi
-    .cfi_adjust_cfa_offset -8
-    jmp     *%rax
+1:  TAIL_JUMP_TO_REAL connleak_real_dlsym, connleak_init_real_dlsym
     .cfi_endproc
     .size   dlsym, .-dlsym
     .section .note.GNU-stack,"",@progbits

@@ -68,13 +68,8 @@ class Writer final : public JournalSink {
     std::uint32_t idx = claim();
     if (idx == kNone) return 0;
     Slot tmp{};
-    tmp.kind = static_cast<std::uint8_t>(SlotKind::kCheckout);
-    tmp.stack = native_stack(r.stack);
-    tmp.py_stack = python_stack(r.py_stack);
-    tmp.thread = r.thread;
-    tmp.record_id = r.id;
-    tmp.handle = r.pool;
-    tmp.opened_real_ns = r.checked_out.real_ns;
+    fill_common(tmp, SlotKind::kCheckout, r.stack, r.py_stack, r.thread, r.id, r.pool,
+                r.checked_out.real_ns);
     tmp.link = r.connection;
     tmp.fd = -1;
     store(idx, tmp);
@@ -204,18 +199,25 @@ class Writer final : public JournalSink {
     return idx;
   }
 
+  // What connection and checkout slots share; their stacks written to the log.
+  void fill_common(Slot& tmp, SlotKind kind, StackId stack, StackId script_stack, int thread,
+                   std::uint64_t id, std::uint64_t handle, std::int64_t opened_real_ns) {
+    tmp.kind = static_cast<std::uint8_t>(kind);
+    tmp.stack = native_stack(stack);
+    tmp.py_stack = python_stack(script_stack);
+    tmp.thread = thread;
+    tmp.record_id = id;
+    tmp.handle = handle;
+    tmp.opened_real_ns = opened_real_ns;
+  }
+
   void fill(Slot& tmp, const ConnRecord& r) {
-    tmp.kind = static_cast<std::uint8_t>(SlotKind::kConnection);
+    fill_common(tmp, SlotKind::kConnection, r.open_stack, r.py_open_stack, r.thread, r.id, r.handle,
+                r.opened.real_ns);
     const SocketPart* socket = r.socket();
     tmp.library = static_cast<std::uint8_t>(r.library());
     tmp.protocol = protocol_code(socket ? socket->protocol : nullptr);
-    tmp.stack = native_stack(r.open_stack);
-    tmp.py_stack = python_stack(r.py_open_stack);
     tmp.target = string_id(r.target);
-    tmp.thread = r.thread;
-    tmp.record_id = r.id;
-    tmp.handle = r.handle;
-    tmp.opened_real_ns = r.opened.real_ns;
     tmp.fd = socket ? socket->fd : -1;
   }
 

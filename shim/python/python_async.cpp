@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "collector/core/fork_mutex.h"
-#include "shim/python/python_symbol.h"
+#include "shim/runtime/api_once.h"
 #include "shim/runtime/guard.h"
 
 // How "who waits for task T" is found, with attribute reads only (checked on
@@ -75,49 +75,45 @@ struct AsyncApi {
       async_gen_asend_type;  // agen.__anext__(): `async with` an @asynccontextmanager, `async for`
 };
 
-AsyncApi g;  // valid once loaded() returned true
-
-using py::load;
-
-// Looked up once, like python_stack.cpp's table. Any symbol missing (an old or
-// unusual interpreter): the feature is off, the plain stack is still taken.
-bool loaded() {
-  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
-  int s = state.load(std::memory_order_acquire);
-  if (s != 0) return s == 2;
-  static constinit ForkMutex mutex;
-  std::lock_guard<ForkMutex> lock(mutex);
-  if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2;
-  Reentry guard;
-  AsyncApi t{};
-  bool ok = load(t.import_get_module_dict, "PyImport_GetModuleDict") &&
-            load(t.dict_get_item_string, "PyDict_GetItemString") &&
-            load(t.dict_next, "PyDict_Next") && load(t.get_attr, "PyObject_GetAttr") &&
-            load(t.intern_from_string, "PyUnicode_InternFromString") &&
-            load(t.call_no_args, "PyObject_CallNoArgs") &&
-            load(t.call_function_obj_args, "PyObject_CallFunctionObjArgs") &&
-            load(t.object_type, "PyObject_Type") && load(t.list_size, "PyList_Size") &&
-            load(t.list_get_item, "PyList_GetItem") && load(t.tuple_size, "PyTuple_Size") &&
-            load(t.tuple_get_item, "PyTuple_GetItem") &&
-            load(t.unicode_compare_ascii, "PyUnicode_CompareWithASCIIString") &&
-            load(t.err_clear, "PyErr_Clear") && load(t.inc_ref, "Py_IncRef") &&
-            load(t.dec_ref, "Py_DecRef") && load(t.type_type, "PyType_Type") &&
-            load(t.module_type, "PyModule_Type") && load(t.dict_type, "PyDict_Type") &&
-            load(t.list_type, "PyList_Type") && load(t.tuple_type, "PyTuple_Type") &&
-            load(t.cfunction_type, "PyCFunction_Type") &&
-            load(t.method_descr_type, "PyMethodDescr_Type") && load(t.coro_type, "PyCoro_Type") &&
-            load(t.gen_type, "PyGen_Type") && load(t.async_gen_type, "PyAsyncGen_Type") &&
-            load(t.frame_type, "PyFrame_Type") && load(t.true_object, "_Py_TrueStruct");
+// Any symbol missing (an old or unusual interpreter): the feature is off,
+// the plain stack is still taken.
+bool fill(AsyncApi& t) {
+  bool ok =
+      load_symbol(t.import_get_module_dict, "PyImport_GetModuleDict") &&
+      load_symbol(t.dict_get_item_string, "PyDict_GetItemString") &&
+      load_symbol(t.dict_next, "PyDict_Next") && load_symbol(t.get_attr, "PyObject_GetAttr") &&
+      load_symbol(t.intern_from_string, "PyUnicode_InternFromString") &&
+      load_symbol(t.call_no_args, "PyObject_CallNoArgs") &&
+      load_symbol(t.call_function_obj_args, "PyObject_CallFunctionObjArgs") &&
+      load_symbol(t.object_type, "PyObject_Type") && load_symbol(t.list_size, "PyList_Size") &&
+      load_symbol(t.list_get_item, "PyList_GetItem") && load_symbol(t.tuple_size, "PyTuple_Size") &&
+      load_symbol(t.tuple_get_item, "PyTuple_GetItem") &&
+      load_symbol(t.unicode_compare_ascii, "PyUnicode_CompareWithASCIIString") &&
+      load_symbol(t.err_clear, "PyErr_Clear") && load_symbol(t.inc_ref, "Py_IncRef") &&
+      load_symbol(t.dec_ref, "Py_DecRef") && load_symbol(t.type_type, "PyType_Type") &&
+      load_symbol(t.module_type, "PyModule_Type") && load_symbol(t.dict_type, "PyDict_Type") &&
+      load_symbol(t.list_type, "PyList_Type") && load_symbol(t.tuple_type, "PyTuple_Type") &&
+      load_symbol(t.cfunction_type, "PyCFunction_Type") &&
+      load_symbol(t.method_descr_type, "PyMethodDescr_Type") &&
+      load_symbol(t.coro_type, "PyCoro_Type") && load_symbol(t.gen_type, "PyGen_Type") &&
+      load_symbol(t.async_gen_type, "PyAsyncGen_Type") &&
+      load_symbol(t.frame_type, "PyFrame_Type") && load_symbol(t.true_object, "_Py_TrueStruct");
   if (ok) {
-    load(t.cmethod_type, "PyCMethod_Type");
-    if (load(t.type_get_slot, "PyType_GetSlot")) {
-      load(t.coro_wrapper_type, "_PyCoroWrapper_Type");
-      load(t.async_gen_asend_type, "_PyAsyncGenASend_Type");
+    load_symbol(t.cmethod_type, "PyCMethod_Type");
+    if (load_symbol(t.type_get_slot, "PyType_GetSlot")) {
+      load_symbol(t.coro_wrapper_type, "_PyCoroWrapper_Type");
+      load_symbol(t.async_gen_asend_type, "_PyAsyncGenASend_Type");
     }
-    g = t;
   }
-  state.store(ok ? 2 : 1, std::memory_order_release);
   return ok;
+}
+
+constinit ApiOnce<AsyncApi> g_api{fill};
+// Valid once loaded() returned true.
+constinit const AsyncApi& g = g_api.table();
+
+bool loaded() {
+  return g_api.get() != nullptr;
 }
 
 // An owned (new) reference.

@@ -16,7 +16,7 @@
 
 #include "collector/core/fork_mutex.h"
 #include "connleak/connleak.h"
-#include "shim/python/python_symbol.h"
+#include "shim/runtime/api_once.h"
 #include "shim/runtime/export.h"
 #include "shim/runtime/guard.h"
 
@@ -53,33 +53,29 @@ struct FastApi {
   void* type_error;  // PyExc_TypeError: a pointer to the type object
 };
 
-FastApi g;
+bool fill(FastApi& t) {
+  void** type_error = nullptr;
+  bool ok = load_symbol(t.long_as_ull, "PyLong_AsUnsignedLongLong") &&
+            load_symbol(t.long_as_long, "PyLong_AsLong") &&
+            load_symbol(t.long_from_ull, "PyLong_FromUnsignedLongLong") &&
+            load_symbol(t.long_from_long, "PyLong_FromLong") &&
+            load_symbol(t.unicode_as_utf8, "PyUnicode_AsUTF8") &&
+            load_symbol(t.err_occurred, "PyErr_Occurred") &&
+            load_symbol(t.err_set_string, "PyErr_SetString") &&
+            load_symbol(t.cfunction_new_ex, "PyCFunction_NewEx") &&
+            load_symbol(t.tuple_pack, "PyTuple_Pack") && load_symbol(t.dec_ref, "Py_DecRef") &&
+            load_symbol(t.gil_check, "PyGILState_Check") && load_symbol(t.none, "_Py_NoneStruct") &&
+            load_symbol(type_error, "PyExc_TypeError");
+  if (ok) t.type_error = *type_error;
+  return ok;
+}
 
-using py::load;
+constinit ApiOnce<FastApi> g_api{fill};
+// Valid once loaded() returned true.
+constinit const FastApi& g = g_api.table();
 
 bool loaded() {
-  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
-  int s = state.load(std::memory_order_acquire);
-  if (s != 0) return s == 2;
-  static constinit ForkMutex mutex;
-  std::lock_guard<ForkMutex> lock(mutex);
-  if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2;
-  FastApi t{};
-  void** type_error = nullptr;
-  bool ok =
-      load(t.long_as_ull, "PyLong_AsUnsignedLongLong") && load(t.long_as_long, "PyLong_AsLong") &&
-      load(t.long_from_ull, "PyLong_FromUnsignedLongLong") &&
-      load(t.long_from_long, "PyLong_FromLong") && load(t.unicode_as_utf8, "PyUnicode_AsUTF8") &&
-      load(t.err_occurred, "PyErr_Occurred") && load(t.err_set_string, "PyErr_SetString") &&
-      load(t.cfunction_new_ex, "PyCFunction_NewEx") && load(t.tuple_pack, "PyTuple_Pack") &&
-      load(t.dec_ref, "Py_DecRef") && load(t.gil_check, "PyGILState_Check") &&
-      load(t.none, "_Py_NoneStruct") && load(type_error, "PyExc_TypeError");
-  if (ok) {
-    t.type_error = *type_error;
-    g = t;
-  }
-  state.store(ok ? 2 : 1, std::memory_order_release);
-  return ok;
+  return g_api.get() != nullptr;
 }
 
 bool arity(PySsize nargs, PySsize want, const char* message) {

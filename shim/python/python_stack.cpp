@@ -8,7 +8,7 @@
 #include "collector/core/script_frames.h"
 #include "collector/core/string_table.h"
 #include "shim/python/python_async.h"
-#include "shim/python/python_symbol.h"
+#include "shim/runtime/api_once.h"
 #include "shim/runtime/guard.h"
 
 namespace connleak::shim {
@@ -48,45 +48,38 @@ struct PyApi {
   void* (*thread_state_next)(void*);
 };
 
-using py::load;
+bool fill(PyApi& t) {
+  bool ok = load_symbol(t.is_initialized, "Py_IsInitialized") &&
+            (load_symbol(t.is_finalizing, "Py_IsFinalizing") ||
+             load_symbol(t.is_finalizing, "_Py_IsFinalizing")) &&
+            load_symbol(t.gil_this_thread_state, "PyGILState_GetThisThreadState") &&
+            load_symbol(t.gil_ensure, "PyGILState_Ensure") &&
+            load_symbol(t.gil_release, "PyGILState_Release") &&
+            load_symbol(t.thread_state_get_frame, "PyThreadState_GetFrame") &&
+            load_symbol(t.thread_state_get_interpreter, "PyThreadState_GetInterpreter") &&
+            load_symbol(t.interpreter_main, "PyInterpreterState_Main") &&
+            load_symbol(t.frame_get_back, "PyFrame_GetBack") &&
+            load_symbol(t.frame_get_code, "PyFrame_GetCode") &&
+            load_symbol(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
+            load_symbol(t.get_attr, "PyObject_GetAttr") &&
+            load_symbol(t.intern_from_string, "PyUnicode_InternFromString") &&
+            load_symbol(t.unicode_as_utf8, "PyUnicode_AsUTF8") &&
+            load_symbol(t.dec_ref, "Py_DecRef") && load_symbol(t.inc_ref, "Py_IncRef") &&
+            load_symbol(t.err_fetch, "PyErr_Fetch") && load_symbol(t.err_restore, "PyErr_Restore");
+  if (ok && !load_symbol(t.frame_get_lasti, "PyFrame_GetLasti")) t.frame_get_lasti = nullptr;
+  if (ok && !(load_symbol(t.gc_disable, "PyGC_Disable") && load_symbol(t.gc_enable, "PyGC_Enable")))
+    t.gc_disable = nullptr;
+  if (ok && !(load_symbol(t.interpreter_thread_head, "PyInterpreterState_ThreadHead") &&
+              load_symbol(t.thread_state_next, "PyThreadState_Next")))
+    t.interpreter_thread_head = nullptr;
+  return ok;
+}
+
+constinit ApiOnce<PyApi> g_api{fill};
 
 // Looked up once, in the global scope: a python3 executable exports its C API.
-// (An interpreter embedded through a dlopen(RTLD_LOCAL)ed libpython is not
-// found, and the report then has no Python stacks.)
 const PyApi* api() {
-  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
-  static PyApi table;
-  int s = state.load(std::memory_order_acquire);
-  if (s != 0) return s == 2 ? &table : nullptr;
-  static constinit ForkMutex mutex;
-  std::lock_guard<ForkMutex> lock(mutex);
-  if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2 ? &table : nullptr;
-  Reentry guard;
-  PyApi t{};
-  bool ok =
-      load(t.is_initialized, "Py_IsInitialized") &&
-      (load(t.is_finalizing, "Py_IsFinalizing") || load(t.is_finalizing, "_Py_IsFinalizing")) &&
-      load(t.gil_this_thread_state, "PyGILState_GetThisThreadState") &&
-      load(t.gil_ensure, "PyGILState_Ensure") && load(t.gil_release, "PyGILState_Release") &&
-      load(t.thread_state_get_frame, "PyThreadState_GetFrame") &&
-      load(t.thread_state_get_interpreter, "PyThreadState_GetInterpreter") &&
-      load(t.interpreter_main, "PyInterpreterState_Main") &&
-      load(t.frame_get_back, "PyFrame_GetBack") && load(t.frame_get_code, "PyFrame_GetCode") &&
-      load(t.frame_get_line_number, "PyFrame_GetLineNumber") &&
-      load(t.get_attr, "PyObject_GetAttr") &&
-      load(t.intern_from_string, "PyUnicode_InternFromString") &&
-      load(t.unicode_as_utf8, "PyUnicode_AsUTF8") && load(t.dec_ref, "Py_DecRef") &&
-      load(t.inc_ref, "Py_IncRef") && load(t.err_fetch, "PyErr_Fetch") &&
-      load(t.err_restore, "PyErr_Restore");
-  if (ok && !load(t.frame_get_lasti, "PyFrame_GetLasti")) t.frame_get_lasti = nullptr;
-  if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
-    t.gc_disable = nullptr;
-  if (ok && !(load(t.interpreter_thread_head, "PyInterpreterState_ThreadHead") &&
-              load(t.thread_state_next, "PyThreadState_Next")))
-    t.interpreter_thread_head = nullptr;
-  if (ok) table = t;
-  state.store(ok ? 2 : 1, std::memory_order_release);
-  return ok ? &table : nullptr;
+  return g_api.get();
 }
 
 // obj.name, a new reference or null. Not PyObject_GetAttrString: CPython's

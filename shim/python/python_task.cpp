@@ -8,7 +8,7 @@
 #include "collector/core/script_frames.h"
 #include "shim/python/python_async.h"
 #include "shim/python/python_stack.h"
-#include "shim/python/python_symbol.h"
+#include "shim/runtime/api_once.h"
 #include "shim/runtime/guard.h"
 
 // Why a weak reference and a table look-up under the GIL: a strong reference
@@ -40,32 +40,27 @@ struct TaskApi {
   int (*gc_enable)();
 };
 
-using py::load;
+bool fill(TaskApi& t) {
+  bool ok = load_symbol(t.is_initialized, "Py_IsInitialized") &&
+            (load_symbol(t.is_finalizing, "Py_IsFinalizing") ||
+             load_symbol(t.is_finalizing, "_Py_IsFinalizing")) &&
+            load_symbol(t.gil_check, "PyGILState_Check") &&
+            load_symbol(t.gil_ensure, "PyGILState_Ensure") &&
+            load_symbol(t.gil_release, "PyGILState_Release") &&
+            load_symbol(t.weakref_new, "PyWeakref_NewRef") &&
+            load_symbol(t.weakref_get_object, "PyWeakref_GetObject") &&
+            load_symbol(t.inc_ref, "Py_IncRef") && load_symbol(t.dec_ref, "Py_DecRef") &&
+            load_symbol(t.err_clear, "PyErr_Clear") && load_symbol(t.err_fetch, "PyErr_Fetch") &&
+            load_symbol(t.err_restore, "PyErr_Restore") && load_symbol(t.none, "_Py_NoneStruct");
+  if (ok && !(load_symbol(t.gc_disable, "PyGC_Disable") && load_symbol(t.gc_enable, "PyGC_Enable")))
+    t.gc_disable = nullptr;
+  return ok;
+}
+
+constinit ApiOnce<TaskApi> g_api{fill};
 
 const TaskApi* api() {
-  static std::atomic<int> state{0};  // 0 unknown, 1 absent, 2 present
-  static TaskApi table;
-  int s = state.load(std::memory_order_acquire);
-  if (s != 0) return s == 2 ? &table : nullptr;
-  static constinit ForkMutex mutex;
-  std::lock_guard<ForkMutex> lock(mutex);
-  if ((s = state.load(std::memory_order_relaxed)) != 0) return s == 2 ? &table : nullptr;
-  Reentry guard;
-  TaskApi t{};
-  bool ok =
-      load(t.is_initialized, "Py_IsInitialized") &&
-      (load(t.is_finalizing, "Py_IsFinalizing") || load(t.is_finalizing, "_Py_IsFinalizing")) &&
-      load(t.gil_check, "PyGILState_Check") && load(t.gil_ensure, "PyGILState_Ensure") &&
-      load(t.gil_release, "PyGILState_Release") && load(t.weakref_new, "PyWeakref_NewRef") &&
-      load(t.weakref_get_object, "PyWeakref_GetObject") && load(t.inc_ref, "Py_IncRef") &&
-      load(t.dec_ref, "Py_DecRef") && load(t.err_clear, "PyErr_Clear") &&
-      load(t.err_fetch, "PyErr_Fetch") && load(t.err_restore, "PyErr_Restore") &&
-      load(t.none, "_Py_NoneStruct");
-  if (ok && !(load(t.gc_disable, "PyGC_Disable") && load(t.gc_enable, "PyGC_Enable")))
-    t.gc_disable = nullptr;
-  if (ok) table = t;
-  state.store(ok ? 2 : 1, std::memory_order_release);
-  return ok ? &table : nullptr;
+  return g_api.get();
 }
 
 bool interpreter_up(const TaskApi& py) {

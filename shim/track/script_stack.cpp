@@ -2,7 +2,9 @@
 
 #include <atomic>
 
+#include "shim/php/php_stack.h"
 #include "shim/python/python_stack.h"
+#include "shim/ruby/ruby_stack.h"
 
 namespace connleak::shim {
 
@@ -12,6 +14,8 @@ namespace {
 // and the first present one wins.
 constexpr ScriptRuntime kRuntimes[] = {
     {ScriptLanguage::kPython, python_present, capture_python_stack},
+    {ScriptLanguage::kRuby, ruby_present, capture_ruby_stack},
+    {ScriptLanguage::kPhp, php_present, capture_php_stack},
 };
 
 // The runtime found, once: later captures go straight to it.

@@ -28,7 +28,8 @@ void expect_no_secret(const Result& r, const std::string& secret) {
 }
 
 const char* const kExpectedOut =
-    "dlerror after dlopen=none\npq value=42\npq value=42\nmysql value=42\ndone\n";
+    "dlerror after dlopen=none\npq value=42\npq "
+    "value=42\nmysql value=42\ndone\n";
 
 TEST(DeepBind, ModuleLoadedWithDeepbindIsTracked) {
   mysql("PORT");
@@ -36,7 +37,8 @@ TEST(DeepBind, ModuleLoadedWithDeepbindIsTracked) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.out, kExpectedOut) << describe(r);
   // Two libpq connections (one finished, one kept) and one MariaDB connection,
-  // closed: each seen once, at the library level, none twice through its socket.
+  // closed: each seen once, at the library level, none twice through its
+  // socket.
   EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
   EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
   EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
@@ -52,7 +54,8 @@ TEST(DeepBind, ModuleLoadedWithDeepbindIsTracked) {
   expect_no_secret(r, mysql("PASSWORD"));
 }
 
-// The rewrite changes nothing the program can see: same output without the shim.
+// The rewrite changes nothing the program can see: same output without the
+// shim.
 TEST(DeepBind, ModuleBehavesAsWithoutTheShim) {
   mysql("PORT");
   RunOptions plain;
@@ -83,7 +86,8 @@ TEST(DeepBind, ConcurrentLoadsAndAForkedChild) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "deep_pq_kept"))
       << leaked[0].dump(2);
-  // The child's own report: its connection, through the rewritten GOT it inherited.
+  // The child's own report: its connection, through the rewritten GOT it
+  // inherited.
   auto child = read_report(r.report_dir + "/connleak." + m[1].str() + ".json");
   ASSERT_TRUE(child) << describe(r);
   EXPECT_EQ(child->at("summary").at("opened"), 1) << child->dump(2);
@@ -115,7 +119,8 @@ TEST(Php, PgsqlExtensionIsLoadedWithDeepbind) {
 }
 
 // PHP's pg_connect: three connections from three functions, two closed, one
-// kept in a global that PHP's request shutdown closes (a leak of the program's).
+// kept in a global that PHP's request shutdown closes (a leak of the
+// program's).
 TEST(Php, PgsqlThroughDeepbindGlobalKeptUntilExitIsTheOneLeak) {
   Result r = run({"/usr/bin/php", php_script("pgsql_leak.php")});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
@@ -127,11 +132,23 @@ TEST(Php, PgsqlThroughDeepbindGlobalKeptUntilExitIsTheOneLeak) {
   ASSERT_EQ(leaked.size(), 1u) << describe(r);
   EXPECT_EQ(leaked[0].at("library"), "libpq") << leaked[0].dump(2);
   EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
-  // No PHP frames yet (issue 13 point 5): the native stack runs from the
-  // script's execution (zend_execute) into ext/pgsql, whose frame is unnamed:
-  // PHP unloads its extensions at module shutdown, before the exit report.
+  // The native stack runs from the script's execution (zend_execute) into
+  // ext/pgsql, whose frame is unnamed: PHP unloads its extensions at module
+  // shutdown, before the exit report. The PHP stack names the script's
+  // function and line (runtime_test.cpp checks it frame by frame).
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "zend_execute"))
       << leaked[0].dump(2);
+  const std::string script = php_script("pgsql_leak.php");
+  const json& php = leaked[0].at("acquired").at("php");
+  ASSERT_GE(php.size(), 2u) << leaked[0].dump(2);
+  EXPECT_EQ(php[0].at("function"), "pg_connect") << php.dump(2);
+  EXPECT_EQ(php[1].at("function"), "open_session") << php.dump(2);
+  EXPECT_EQ(php[1].at("file"), script) << php.dump(2);
+  EXPECT_EQ(php[1].at("line"), line_of(script, "CONNECT-open_session")) << php.dump(2);
+  // Closed while the executor shuts down: no PHP stack is read then.
+  EXPECT_TRUE(names_function(leaked[0].at("closed_from").at("native"), "php_request_shutdown"))
+      << leaked[0].dump(2);
+  EXPECT_TRUE(leaked[0].at("closed_from").at("php").empty()) << leaked[0].dump(2);
   EXPECT_TRUE(of_library(report_of(r), "socket").empty()) << describe(r);
   expect_no_secret(r, pg("APP_PASSWORD"));
 }
@@ -139,8 +156,15 @@ TEST(Php, PgsqlThroughDeepbindGlobalKeptUntilExitIsTheOneLeak) {
 TEST(Php, PgsqlConnleakRunExitsTwentyThree) {
   RunOptions o;
   o.preload = false;
-  Result r = run({CONNLEAK_CLI, "run", "--", "/usr/bin/php", php_script("pgsql_leak.php")}, o);
+  const std::string script = php_script("pgsql_leak.php");
+  Result r = run({CONNLEAK_CLI, "run", "--", "/usr/bin/php", script}, o);
   EXPECT_EQ(r.exit_code, 23) << describe(r);
+  // The text report leads the leak with its PHP stack.
+  EXPECT_NE(r.err.find("PHP stack:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in open_session " + script + ":" +
+                       std::to_string(line_of(script, "CONNECT-open_session"))),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.out.find("done"), std::string::npos) << describe(r);
   EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
   EXPECT_EQ(r.out.find(pg("APP_PASSWORD")), std::string::npos);

@@ -38,7 +38,8 @@ void expect_same_with_and_without_shim(const std::string& which) {
 TEST(RtldLocal, EveryMysqlEntryPointBehavesAsWithoutTheShim) {
   mysql("PORT");
   expect_same_with_and_without_shim("mysql");
-  // The drive really exercised the library: queries, stmt, reconnect, non-blocking.
+  // The drive really exercised the library: queries, stmt, reconnect,
+  // non-blocking.
   RunOptions plain;
   plain.preload = false;
   Result r = run({bin("local_client_host"), CONNLEAK_E2E_LOCAL_MODULE, "mysql"}, plain);
@@ -73,6 +74,8 @@ TEST(RawSyscall, ClosesThroughSyscallAreSeen) {
   EXPECT_EQ(leaked[0].at("library"), "socket") << leaked[0].dump(2);
   EXPECT_TRUE(names_function(leaked[0].at("acquired").at("native"), "kept_until_exit"))
       << leaked[0].dump(2);
+  // Not a PHP process: no PHP stack at all (not even an empty one).
+  EXPECT_FALSE(leaked[0].at("acquired").contains("php")) << leaked[0].dump(2);
 }
 
 // The programs of this file share one shape: three connections, two closed
@@ -190,15 +193,121 @@ TEST(Perl, DbdPgWorksAndTheGlobalKeptUntilExitIsTheOneLeak) {
   expect_perl_program("pg", "libpq", pg("APP_PASSWORD"));
 }
 
+// PHP programs (tests/e2e/php): each connection is opened by its own function
+// (report_totals, Cache::refresh, open_session), on the line marked
+// "CONNECT-<function>".
+std::string php_script(const std::string& name) {
+  return std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/php/" + name;
+}
+
+bool php_frame(const json& frames, const std::string& function, const std::string& file, int line) {
+  for (const json& f : frames)
+    if (f.at("function") == function && f.at("file") == file && f.at("line") == line) return true;
+  return false;
+}
+
+// The PHP stack of a connection opened by `function` through `driver_call`
+// (the internal function, innermost), at its marked line, from the script's
+// top level at the line calling `function`.
+void expect_php_stack(const json& stack, const std::string& script, const std::string& function,
+                      const std::string& driver_call, const std::string& top_call) {
+  ASSERT_TRUE(stack.contains("php")) << stack.dump(2);
+  const json& php = stack.at("php");
+  ASSERT_GE(php.size(), 3u) << stack.dump(2);
+  const int line = line_of(script, "CONNECT-" + function);
+  ASSERT_GT(line, 0) << script;
+  EXPECT_EQ(php[0].at("function"), driver_call) << php.dump(2);
+  EXPECT_EQ(php[0].at("file"), script) << php.dump(2);
+  EXPECT_EQ(php[0].at("line"), line) << php.dump(2);
+  EXPECT_EQ(php[1].at("function"), function) << php.dump(2);
+  EXPECT_EQ(php[1].at("file"), script) << php.dump(2);
+  EXPECT_EQ(php[1].at("line"), line) << php.dump(2);
+  EXPECT_TRUE(php_frame(php, "{main}", script, line_of(script, top_call))) << php.dump(2);
+}
+
 // PHP: mysqli (mysqlnd speaks the protocol: socket level); the global is
-// closed by PHP's request shutdown.
+// closed by PHP's request shutdown. The socket record carries the PHP stack
+// of the connect().
 TEST(Php, MysqliGlobalKeptUntilExitIsTheOneLeak) {
-  Result r = run({"/usr/bin/php", std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/php/mysqli_leak.php"});
+  const std::string script = php_script("mysqli_leak.php");
+  Result r = run({"/usr/bin/php", script});
   expect_three_opened_one_leaked(r, "socket");
-  if (r.report)
-    for (const json& c : with_status(*r.report, "leaked"))
-      EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  EXPECT_EQ(leaked[0].at("closed_by"), "runtime_exit") << leaked[0].dump(2);
+  expect_php_stack(leaked[0].at("acquired"), script, "open_session", "mysqli::__construct",
+                   "open_session();");
   expect_no_password(r, mysql("PASSWORD"));
+}
+
+// The connections the program closes carry their own function's stack: each
+// is dumped (`connleak dump --format json`) while its function holds it open.
+// The one kept until exit, open_session's, is the run's leak (the canary).
+void expect_closed_ones_name_their_function(const std::string& script,
+                                            const std::string& driver_call_totals,
+                                            const std::string& driver_call_refresh,
+                                            const std::string& library) {
+  RunOptions o;
+  o.options = "control=1";
+  Session s({"/usr/bin/php", script, "pause"}, o);
+  RunOptions plain;
+  plain.preload = false;
+  const std::vector<std::pair<std::string, std::string>> holders = {
+      {"report_totals", driver_call_totals}, {"Cache::refresh", driver_call_refresh}};
+  for (const auto& [function, driver_call] : holders) {
+    ASSERT_TRUE(s.wait_out(function + " open")) << s.out() << s.err();
+    Result dump = run({CONNLEAK_CLI, "dump", "--format", "json", std::to_string(s.pid())}, plain);
+    ASSERT_EQ(dump.exit_code, 0) << describe(dump);
+    json doc = json::parse(dump.out);
+    auto open = with_status(doc, "open");
+    ASSERT_EQ(open.size(), 1u) << doc.dump(2);
+    EXPECT_EQ(open[0].at("library"), library) << open[0].dump(2);
+    expect_php_stack(open[0].at("acquired"), script, function, driver_call,
+                     function == "report_totals" ? "report_totals();" : "->refresh();");
+    s.send("");
+  }
+  Result r = s.finish();
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, "report_totals open\nCache::refresh open\ndone\n") << describe(r);
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  expect_php_stack(leaked[0].at("acquired"), script, "open_session",
+                   library == "socket" ? "mysqli::__construct" : "pg_connect", "open_session();");
+}
+
+TEST(Php, MysqliClosedConnectionsNameTheirFunctions) {
+  expect_closed_ones_name_their_function(php_script("mysqli_leak.php"), "mysqli::__construct",
+                                         "mysqli_connect", "socket");
+}
+
+TEST(Php, PgsqlClosedConnectionsNameTheirFunctions) {
+  expect_closed_ones_name_their_function(php_script("pgsql_leak.php"), "pg_connect", "pg_connect",
+                                         "libpq");
+}
+
+// A process exporting PHP's symbols for another engine version: its
+// connection is tracked, with no PHP frames (the layouts are not read) and
+// one line saying why.
+TEST(Php, OtherEngineVersionGetsNoFramesAndOneLine) {
+  Result r = run({bin("fake_php_host")});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.out, "done\n") << describe(r);
+  EXPECT_EQ(count(r.err,
+                  "connleak: no PHP stacks: this PHP runs Zend Engine "
+                  "v9.9.0, connleak was "
+                  "built for Zend Engine v"),
+            1)
+      << r.err;
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 1u) << describe(r);
+  const json& acquired = leaked[0].at("acquired");
+  EXPECT_TRUE(names_function(acquired.at("native"), "main")) << acquired.dump(2);
+  // The host is PHP (an empty "php" stack says so), its frames were not read.
+  ASSERT_TRUE(acquired.contains("php")) << acquired.dump(2);
+  EXPECT_TRUE(acquired.at("php").empty()) << acquired.dump(2);
 }
 
 // `connleak run` over one of these programs: exit status 23 for the leak,
@@ -243,7 +352,7 @@ TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
   const json& c = leaked[0];
   EXPECT_EQ(c.at("closed_by"), "runtime_exit") << c.dump(2);
   // Where Ruby's pg made it: the native stack goes through pg's extension
-  // (no Ruby frames yet: README, driver table).
+  // (its Ruby frames: ruby_stack_test.cpp).
   EXPECT_NE(c.at("client_module").get<std::string>().find("libpq"), std::string::npos) << c.dump(2);
   bool through_pg_ext = false;
   for (const json& f : c.at("acquired").at("native"))
@@ -260,6 +369,23 @@ TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
 TEST(Ruby, ConnleakRunExitsTwentyThree) {
   if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
   expect_connleak_run_exits_23({"/usr/bin/ruby", ruby_script("pg_leak.rb")}, pg("APP_PASSWORD"));
+}
+
+// `connleak run php ...`: the text report leads the leak with its PHP stack.
+TEST(Php, MysqliConnleakRunShowsThePhpStack) {
+  const std::string script = php_script("mysqli_leak.php");
+  RunOptions o;
+  o.preload = false;
+  Result r = run({CONNLEAK_CLI, "run", "--", "/usr/bin/php", script}, o);
+  EXPECT_EQ(r.exit_code, 23) << describe(r);
+  EXPECT_NE(r.out.find("done"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("1 leaked"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.err.find(mysql("PASSWORD")), std::string::npos);
+  EXPECT_NE(r.err.find("PHP stack:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in open_session " + script + ":" +
+                       std::to_string(line_of(script, "CONNECT-open_session"))),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(Perl, ConnleakRunExitsTwentyThree) {

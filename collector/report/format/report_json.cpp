@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "collector/report/format/connection_fields.h"
 #include "collector/report/report_findings.h"
 #include "collector/util/text_util.h"
 
@@ -332,17 +333,12 @@ json to_json(const Report& r) {
 namespace {
 
 // One connection; without `with_stacks`, everything but its stacks (acquired,
-// closed_from, closed_again_from, transaction.began), which to_json_text appends.
+// init_stack, closed_from, closed_again_from, transaction.began), which
+// to_json_text appends.
 json connection_json(const Connection& c, bool with_stacks) {
   json cj;
-  cj["id"] = c.id;
-  cj["library"] = c.library;
-  cj["handle"] = c.handle;
-  cj["target"] = c.target;
-  cj["status"] = c.status;
-  cj["state"] = c.state;
+  put_connection_identity(cj, c);
   cj["age_seconds"] = c.age_seconds;
-  cj["opened_at"] = c.opened_at;
   cj["closed_at"] = opt(c.closed_at);
   cj["thread"] = c.thread;
   cj["resets"] = c.resets;
@@ -457,34 +453,34 @@ std::string to_json_text(const Report& report) {
   out += ",\n  \"connections\": [";
   bool first = true;
   for (const Connection& c : report.connections) {
-    // Everything but the stacks through the DOM (small), then the stacks' text.
+    // Everything but the stacks through the DOM (small), then the stacks' text
+    // (and the transaction, when it holds the stacks where it began).
     json cj = connection_json(c, false);
+    std::optional<json> transaction;
+    if (c.transaction && c.transaction->began) {
+      transaction = std::move(cj["transaction"]);
+      cj.erase("transaction");
+    }
     std::string text = dump(cj);
     text.pop_back();  // '}'
-    text += ",\"acquired\":";
-    append_stacks(text, c.acquired);
-    if (c.init_stack) {
-      text += ",\"init_stack\":";
-      append_stacks(text, *c.init_stack);
-    }
-    if (c.closed_from) {
-      text += ",\"closed_from\":";
-      append_stacks(text, *c.closed_from);
-    }
-    if (c.closed_again_from) {
-      text += ",\"closed_again_from\":";
-      append_stacks(text, *c.closed_again_from);
-    }
-    if (c.transaction && c.transaction->began) {
-      // "transaction":{...} is already in `text`: reopen it for "began".
-      std::string marker = "\"transaction\":" + dump(cj["transaction"]);
-      std::size_t at = text.find(marker);
-      if (at != std::string::npos) {
-        std::string with = marker.substr(0, marker.size() - 1) + ",\"began\":";
-        append_stacks(with, *c.transaction->began);
-        with += '}';
-        text.replace(at, marker.size(), with);
-      }
+    auto field = [&](const char* name, const Stacks& stacks) {
+      text += ",\"";
+      text += name;
+      text += "\":";
+      append_stacks(text, stacks);
+    };
+    field("acquired", c.acquired);
+    if (c.init_stack) field("init_stack", *c.init_stack);
+    if (c.closed_from) field("closed_from", *c.closed_from);
+    if (c.closed_again_from) field("closed_again_from", *c.closed_again_from);
+    if (transaction) {
+      std::string t = dump(*transaction);  // never empty: "state" is always there
+      t.pop_back();                        // '}'
+      text += ",\"transaction\":";
+      text += t;
+      text += ",\"began\":";
+      append_stacks(text, *c.transaction->began);
+      text += '}';
     }
     text += '}';
     out += first ? "\n    " : ",\n    ";

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "collector/report/format/connection_fields.h"
 #include "collector/report/format/report_text.h"
 #include "collector/report/report_checkouts.h"
 
@@ -55,13 +56,7 @@ class TraceBuilder {
     pids_.insert({pid, c.pid ? "" : argv0()});
     std::string key = std::to_string(pid) + "-" + std::to_string(c.id);
     ordered_json args;
-    args["id"] = c.id;
-    args["library"] = c.library;
-    args["handle"] = c.handle;
-    args["status"] = c.status;
-    args["state"] = c.state;
-    args["target"] = c.target;
-    args["opened_at"] = c.opened_at;
+    put_connection_identity(args, c);
     if (c.closed_at) args["closed_at"] = *c.closed_at;
     if (c.closed_by) args["closed_by"] = *c.closed_by;
     if (c.server_id) args["server_id"] = *c.server_id;
