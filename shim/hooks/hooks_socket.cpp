@@ -160,112 +160,63 @@ CONNLEAK_EXPORT int fcntl64(int fd, int cmd, ...) {
   return r;
 }
 
-CONNLEAK_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
-  auto fn = CONNLEAK_LIBC_REAL(send);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n, flags);
-  after_send(fd, buf, r);
-  return r;
-}
+// The data hooks. Nearly every call is on a descriptor nobody watches (a file,
+// a pipe, libpq's own socket, which its hooks already track), and there the
+// hook is the `g_watch` byte check and a tail call to libc: no frame of ours,
+// ~10 instructions. A watched descriptor (or a libc lacking the function)
+// takes the out-of-line path that calls, then feeds the bytes to the parser.
+// The byte is read before the call: it is set by connect() on a descriptor no
+// other call can be using yet, and cleared only by the parser itself.
+#define CONNLEAK_STRIP(...) __VA_ARGS__
+#define CONNLEAK_IO_HOOK(name, bit, params, args, after_call)                          \
+  namespace {                                                                          \
+  __attribute__((noinline))                                                            \
+  ssize_t name##_watched(connleak::shim::libc::name##_fn fn, CONNLEAK_STRIP params) {  \
+    if (!fn) return missing<ssize_t>();                                                \
+    ssize_t r = fn args;                                                               \
+    after_call;                                                                        \
+    return r;                                                                          \
+  }                                                                                    \
+  }                                                                                    \
+  CONNLEAK_EXPORT ssize_t name params {                                                \
+    auto fn = CONNLEAK_LIBC_REAL(name);                                                \
+    if (__builtin_expect(fn != nullptr && !sock::watched(fd, bit), 1)) return fn args; \
+    return name##_watched(fn, CONNLEAK_STRIP args);                                    \
+  }
 
-CONNLEAK_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
-                               socklen_t tolen) {
-  auto fn = CONNLEAK_LIBC_REAL(sendto);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n, flags, to, tolen);
-  after_send(fd, buf, r);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  auto fn = CONNLEAK_LIBC_REAL(sendmsg);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, msg, flags);
-  if (msg) after_vec(fd, true, msg->msg_iov, static_cast<int>(msg->msg_iovlen), r);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
-  auto fn = CONNLEAK_LIBC_REAL(write);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n);
-  after_send(fd, buf, r);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t writev(int fd, const iovec* iov, int n) {
-  auto fn = CONNLEAK_LIBC_REAL(writev);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, iov, n);
-  after_vec(fd, true, iov, n, r);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  auto fn = CONNLEAK_LIBC_REAL(recv);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n, flags);
-  after_recv(fd, buf, r, flags);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
-                                 socklen_t* fromlen) {
-  auto fn = CONNLEAK_LIBC_REAL(recvfrom);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n, flags, from, fromlen);
-  after_recv(fd, buf, r, flags);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  auto fn = CONNLEAK_LIBC_REAL(recvmsg);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, msg, flags);
-  if (msg && !(flags & MSG_PEEK))
-    after_vec(fd, false, msg->msg_iov, static_cast<int>(msg->msg_iovlen), r);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t read(int fd, void* buf, size_t n) {
-  auto fn = CONNLEAK_LIBC_REAL(read);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n);
-  after_recv(fd, buf, r, 0);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t readv(int fd, const iovec* iov, int n) {
-  auto fn = CONNLEAK_LIBC_REAL(readv);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, iov, n);
-  after_vec(fd, false, iov, n, r);
-  return r;
-}
-
+CONNLEAK_IO_HOOK(send, sock::kWatchSent, (int fd, const void* buf, size_t n, int flags),
+                 (fd, buf, n, flags), after_send(fd, buf, r))
+CONNLEAK_IO_HOOK(sendto, sock::kWatchSent,
+                 (int fd, const void* buf, size_t n, int flags, const sockaddr* to,
+                  socklen_t tolen),
+                 (fd, buf, n, flags, to, tolen), after_send(fd, buf, r))
+CONNLEAK_IO_HOOK(sendmsg, sock::kWatchSent, (int fd, const msghdr* msg, int flags),
+                 (fd, msg, flags),
+                 if (msg) after_vec(fd, true, msg->msg_iov, static_cast<int>(msg->msg_iovlen), r))
+CONNLEAK_IO_HOOK(write, sock::kWatchSent, (int fd, const void* buf, size_t n), (fd, buf, n),
+                 after_send(fd, buf, r))
+CONNLEAK_IO_HOOK(writev, sock::kWatchSent, (int fd, const iovec* iov, int n), (fd, iov, n),
+                 after_vec(fd, true, iov, n, r))
+CONNLEAK_IO_HOOK(recv, sock::kWatchReceived, (int fd, void* buf, size_t n, int flags),
+                 (fd, buf, n, flags), after_recv(fd, buf, r, flags))
+CONNLEAK_IO_HOOK(recvfrom, sock::kWatchReceived,
+                 (int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fromlen),
+                 (fd, buf, n, flags, from, fromlen), after_recv(fd, buf, r, flags))
+CONNLEAK_IO_HOOK(recvmsg, sock::kWatchReceived, (int fd, msghdr* msg, int flags), (fd, msg, flags),
+                 if (msg && !(flags & MSG_PEEK))
+                     after_vec(fd, false, msg->msg_iov, static_cast<int>(msg->msg_iovlen), r))
+CONNLEAK_IO_HOOK(read, sock::kWatchReceived, (int fd, void* buf, size_t n), (fd, buf, n),
+                 after_recv(fd, buf, r, 0))
+CONNLEAK_IO_HOOK(readv, sock::kWatchReceived, (int fd, const iovec* iov, int n), (fd, iov, n),
+                 after_vec(fd, false, iov, n, r))
 // _FORTIFY_SOURCE builds call these when the buffer size is known at compile
 // time; glibc's own versions go to the kernel without passing through read/recv.
-CONNLEAK_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
-  auto fn = CONNLEAK_LIBC_REAL(__read_chk);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n, buflen);
-  after_recv(fd, buf, r, 0);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
-  auto fn = CONNLEAK_LIBC_REAL(__recv_chk);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n, buflen, flags);
-  after_recv(fd, buf, r, flags);
-  return r;
-}
-
-CONNLEAK_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
-                                       sockaddr* from, socklen_t* fromlen) {
-  auto fn = CONNLEAK_LIBC_REAL(__recvfrom_chk);
-  if (!fn) return missing<ssize_t>();
-  ssize_t r = fn(fd, buf, n, buflen, flags, from, fromlen);
-  after_recv(fd, buf, r, flags);
-  return r;
-}
+CONNLEAK_IO_HOOK(__read_chk, sock::kWatchReceived, (int fd, void* buf, size_t n, size_t buflen),
+                 (fd, buf, n, buflen), after_recv(fd, buf, r, 0))
+CONNLEAK_IO_HOOK(__recv_chk, sock::kWatchReceived,
+                 (int fd, void* buf, size_t n, size_t buflen, int flags),
+                 (fd, buf, n, buflen, flags), after_recv(fd, buf, r, flags))
+CONNLEAK_IO_HOOK(__recvfrom_chk, sock::kWatchReceived,
+                 (int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* from,
+                  socklen_t* fromlen),
+                 (fd, buf, n, buflen, flags, from, fromlen), after_recv(fd, buf, r, flags))

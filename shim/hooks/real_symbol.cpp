@@ -179,6 +179,21 @@ Entry* find_entry(std::uintptr_t a) {
   return nullptr;
 }
 
+// Per symbol, the entry that last answered it: a function is nearly always
+// called from one object, so the scan (several entries: the program, libpq
+// calling its own exports, ...) is skipped. Only a hint: entries are never
+// reused for another object, and a retired one (hi = 0) matches nothing.
+std::atomic<Entry*> g_hint[kSymbolCount];
+
+inline Entry* find_entry_for(SymbolId id, std::uintptr_t a) {
+  Entry* e = g_hint[id].load(std::memory_order_relaxed);
+  if (e && a >= e->lo.load(std::memory_order_relaxed) && a < e->hi.load(std::memory_order_acquire))
+    return e;
+  e = find_entry(a);
+  if (e) g_hint[id].store(e, std::memory_order_relaxed);
+  return e;
+}
+
 }  // namespace
 
 ObjectRange object_range_of(const void* address) {
@@ -190,7 +205,30 @@ ObjectRange object_range_of(const void* address) {
   return q.range;
 }
 
+namespace {
+Resolution resolve_slow(SymbolId id, const void* caller);
+}  // namespace
+
+// Every hooked client call starts here: the hit path is the table scan (the
+// caller's object is nearly always the first entry or two) and three loads,
+// with no stack frame of its own; everything else is resolve_slow's.
 Resolution resolve(SymbolId id, const void* caller) {
+  // Entries never cover our own object (resolve_slow answers our own
+  // addresses before making one), so a hit is never a tail jump out of a hook.
+  Entry* e = find_entry_for(id, reinterpret_cast<std::uintptr_t>(caller));
+  if (__builtin_expect(e && e->resolved[id].load(std::memory_order_acquire), 1)) {
+    Resolution r;
+    r.real = e->real[id].load(std::memory_order_relaxed);
+    r.module = e->module[id].load(std::memory_order_relaxed);
+    r.self_call = e->self_call[id].load(std::memory_order_relaxed);
+    if (r.real) t_active_module = r.module;
+    return r;
+  }
+  return resolve_slow(id, caller);
+}
+
+namespace {
+__attribute__((noinline)) Resolution resolve_slow(SymbolId id, const void* caller) {
   auto a = reinterpret_cast<std::uintptr_t>(caller);
   if (is_ours(caller)) {
     // A real function one of our hooks called jumped here (see t_active_module):
@@ -201,14 +239,6 @@ Resolution resolve(SymbolId id, const void* caller) {
     return r;
   }
   Entry* e = find_entry(a);
-  if (e && e->resolved[id].load(std::memory_order_acquire)) {
-    Resolution r;
-    r.real = e->real[id].load(std::memory_order_relaxed);
-    r.module = e->module[id].load(std::memory_order_relaxed);
-    r.self_call = e->self_call[id].load(std::memory_order_relaxed);
-    if (r.real) t_active_module = r.module;
-    return r;
-  }
   Reentry guard;  // dlopen/dlsym below may reach other hooks of ours
   RangeQuery q{a, {}, nullptr};
   {
@@ -245,6 +275,7 @@ Resolution resolve(SymbolId id, const void* caller) {
   }
   return r;
 }
+}  // namespace
 
 void note_active_module(const char* module) {
   if (module && module[0]) t_active_module = module;
@@ -298,16 +329,12 @@ void reset_module_cache() {
     for (auto& flag : g_modules[i].resolved) flag.store(false, std::memory_order_release);
 }
 
-void* resolve_in(const char* module, SymbolId id) {
-  if (!module || !module[0]) return nullptr;
-  int used = g_modules_used.load(std::memory_order_acquire);
-  ModuleEntry* e = nullptr;
-  for (int i = 0; i < used && !e; ++i)
-    if (g_modules[i].module.load(std::memory_order_relaxed) == module) e = &g_modules[i];
-  if (e && e->resolved[id].load(std::memory_order_acquire))
-    return e->fn[id].load(std::memory_order_relaxed);
+namespace {
+__attribute__((noinline)) void* resolve_in_slow(const char* module, SymbolId id) {
   Reentry guard;
-  if (!e) {
+  int used;
+  ModuleEntry* e = nullptr;
+  {
     std::lock_guard<ForkMutex> lock(g_modules_mutex);
     used = g_modules_used.load(std::memory_order_relaxed);
     for (int i = 0; i < used && !e; ++i)
@@ -324,6 +351,27 @@ void* resolve_in(const char* module, SymbolId id) {
     e->resolved[id].store(true, std::memory_order_release);
   }
   return fn;
+}
+}  // namespace
+
+// After every command (PQtransactionStatus): a scan of a few entries and two
+// loads; the lookup and the lock are resolve_in_slow's.
+void* resolve_in(const char* module, SymbolId id) {
+  if (!module || !module[0]) return nullptr;
+  // The first entry is the process's libpq (or MySQL client): one copy in
+  // nearly every program.
+  if (g_modules[0].module.load(std::memory_order_relaxed) == module &&
+      g_modules[0].resolved[id].load(std::memory_order_acquire))
+    return g_modules[0].fn[id].load(std::memory_order_relaxed);
+  int used = g_modules_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    ModuleEntry& e = g_modules[i];
+    if (e.module.load(std::memory_order_relaxed) != module) continue;
+    if (e.resolved[id].load(std::memory_order_acquire))
+      return e.fn[id].load(std::memory_order_relaxed);
+    break;
+  }
+  return resolve_in_slow(module, id);
 }
 
 }  // namespace connleak::shim

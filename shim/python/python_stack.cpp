@@ -111,13 +111,20 @@ std::string_view code_string(const PyApi& py, void* code, const char* attr, void
 // (dropping that reference could free the code object, and run weakref
 // callbacks, inside our call); once 3/4 full, new code objects take the slow
 // path. The lock: captures hold the GIL, but not every build has one.
+// A few instructions per code object: a recursive function, or one called
+// from two places in the same stack, is seen at two or three instructions in
+// one capture; with one slot each capture recomputed the line twice
+// (PyFrame_GetLineNumber walks the line table: ~900 instructions).
+constexpr int kLastiSlots = 4;
 struct CodeEntry {
   void* code = nullptr;
   const char* file = nullptr;
   const char* function = nullptr;
-  int lasti = -2;  // the instruction `line` was computed at (-2: none)
-  int line = 0;
-  const ScriptFrame* info = nullptr;
+  struct At {
+    int lasti = -2;  // the instruction `info` was computed at (-2: none)
+    const ScriptFrame* info = nullptr;
+  } at[kLastiSlots];
+  unsigned next = 0;  // the slot replaced next (round robin)
 };
 constexpr std::size_t kCodeSlots = 4096;  // a power of two
 struct CodeCache {
@@ -139,28 +146,28 @@ CodeEntry* code_slot(CodeCache& c, const void* code) {
   return nullptr;
 }
 
-// A frame object (borrowed) as an interned frame; null when it has no code.
-const ScriptFrame* frame_info(const PyApi& py, void* frame) {
-  void* code = py.frame_get_code(frame);
-  if (!code) return nullptr;
-  const int lasti = py.frame_get_lasti ? py.frame_get_lasti(frame) : -2;
-  CodeCache& cache = code_cache();
-  {
-    std::lock_guard<ForkMutex> lock(cache.mutex);
-    CodeEntry* e = code_slot(cache, code);
-    if (e && e->code == code) {
-      if (lasti == -2 || e->lasti != lasti) {
-        const int line = py.frame_get_line_number(frame);
-        if (!e->info || e->line != line)
-          e->info = intern_script_frame_interned(e->file, e->function, line);
-        e->line = line;
-        e->lasti = lasti;
-      }
-      const ScriptFrame* info = e->info;
-      py.dec_ref(code);
-      return info;
-    }
-  }
+// A hit in the cache (the caller holds its lock): the interned frame of
+// `code` at `lasti`, or null when `code` is not cached.
+const ScriptFrame* cached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
+                                     int lasti) {
+  CodeEntry* e = code_slot(cache, code);
+  if (!e || e->code != code) return nullptr;
+  if (lasti != -2)
+    for (const CodeEntry::At& at : e->at)
+      if (at.lasti == lasti) return at.info;
+  // PyFrame_GetLineNumber reads the frame and the line table: plain C, no
+  // Python code runs under our lock.
+  const int line = py.frame_get_line_number(frame);
+  const ScriptFrame* info = intern_script_frame_interned(e->file, e->function, line);
+  e->at[e->next] = {lasti, info};
+  e->next = (e->next + 1) % kLastiSlots;
+  return info;
+}
+
+// A code object seen for the first time: its names read through the C API,
+// outside the cache's lock. Takes over the reference to `code`.
+const ScriptFrame* uncached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
+                                       int lasti) {
   const int line = py.frame_get_line_number(frame);
   void *file_obj = nullptr, *name_obj = nullptr;
   const char* file = intern_string(code_string(py, code, "co_filename", &file_obj));
@@ -172,12 +179,67 @@ const ScriptFrame* frame_info(const PyApi& py, void* frame) {
     std::lock_guard<ForkMutex> lock(cache.mutex);
     CodeEntry* e = code_slot(cache, code);
     if (e && e->code == nullptr && cache.used < kCodeSlots / 4 * 3) {
-      *e = {code, file, name, lasti, line, info};
+      *e = CodeEntry{};
+      e->code = code;
+      e->file = file;
+      e->function = name;
+      e->at[0] = {lasti, info};
+      e->next = 1;
       ++cache.used;
       return info;  // the cache keeps our reference to `code`
     }
   }
   py.dec_ref(code);
+  return info;
+}
+
+// Frame objects (borrowed) as interned frames, `out[i]` null for a frame
+// without code. One lock of the cache for the whole stack: taking it per frame
+// was ~60 instructions a frame, a fifth of a 20-frame capture (BENCHMARKS.md).
+void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame** out) {
+  void* codes[kMaxFrames];
+  int lastis[kMaxFrames];
+  for (int i = 0; i < n; ++i) {
+    codes[i] = py.frame_get_code(frames[i]);  // new reference (or null)
+    lastis[i] = codes[i] && py.frame_get_lasti ? py.frame_get_lasti(frames[i]) : -2;
+    out[i] = nullptr;
+  }
+  CodeCache& cache = code_cache();
+  bool missed = false;
+  {
+    std::lock_guard<ForkMutex> lock(cache.mutex);
+    for (int i = 0; i < n; ++i)
+      if (codes[i]) {
+        out[i] = cached_frame_info(py, cache, frames[i], codes[i], lastis[i]);
+        missed = missed || !out[i];
+      }
+  }
+  for (int i = 0; i < n; ++i) {
+    if (!codes[i]) continue;
+    if (out[i]) {
+      py.dec_ref(codes[i]);
+      continue;
+    }
+    // The same code object twice in this stack (recursion) is cached by its
+    // first miss: look again before reading its names a second time.
+    const ScriptFrame* again = nullptr;
+    if (missed) {
+      std::lock_guard<ForkMutex> lock(cache.mutex);
+      again = cached_frame_info(py, cache, frames[i], codes[i], lastis[i]);
+    }
+    if (again) {
+      out[i] = again;
+      py.dec_ref(codes[i]);
+    } else {
+      out[i] = uncached_frame_info(py, cache, frames[i], codes[i], lastis[i]);
+    }
+  }
+}
+
+// A frame object (borrowed) as an interned frame; null when it has no code.
+const ScriptFrame* frame_info(const PyApi& py, void* frame) {
+  const ScriptFrame* info = nullptr;
+  frames_info(py, &frame, 1, &info);
   return info;
 }
 
@@ -249,20 +311,27 @@ StackId capture_python_stack(int depth) {
   bool gc_was_enabled = py->gc_disable && py->gc_disable();
   std::uintptr_t frames[kMaxFrames];
   // The frame objects, for identity only: each stays alive while its frame
-  // runs (the interpreter frame owns it), our reference is dropped at once.
+  // runs (the interpreter frame owns it); our references are dropped once
+  // the stack is named.
   const void* objects[kMaxFrames];
-  int n = 0;
+  void* walked[kMaxFrames];
+  int m = 0;
   void* frame = py->thread_state_get_frame(tstate);  // new reference (or null)
-  while (frame && n < depth) {
-    if (const ScriptFrame* info = frame_info(*py, frame)) {
-      objects[n] = frame;
-      frames[n++] = reinterpret_cast<std::uintptr_t>(info);
-    }
-    void* back = py->frame_get_back(frame);
-    py->dec_ref(frame);
-    frame = back;
+  while (frame && m < depth) {
+    walked[m++] = frame;
+    frame = py->frame_get_back(frame);
   }
   if (frame) py->dec_ref(frame);
+  const ScriptFrame* infos[kMaxFrames];
+  frames_info(*py, walked, m, infos);
+  int n = 0;
+  for (int i = 0; i < m; ++i) {
+    if (infos[i]) {
+      objects[n] = walked[i];
+      frames[n++] = reinterpret_cast<std::uintptr_t>(infos[i]);
+    }
+    py->dec_ref(walked[i]);
+  }
   n = splice_awaiters(*py, frames, objects, n, depth);
   if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);

@@ -116,7 +116,12 @@ __attribute__((constructor)) void connleak_constructor() {
 
 }  // namespace
 
-const Options& options() {
+namespace detail {
+
+constinit std::atomic<const Options*> g_options{nullptr};
+constinit std::atomic<bool> g_tracking_ready{false};
+
+const Options& parse_options_once() {
   static const Options& parsed = []() -> const Options& {
     std::vector<std::string> warnings;
     const char* env = getenv("CONNLEAK_OPTIONS");
@@ -135,24 +140,21 @@ const Options& options() {
     }
     return *opts;
   }();
+  g_options.store(&parsed, std::memory_order_release);
   return parsed;
 }
 
-bool in_vfork_child() {
-  return static_cast<pid_t>(syscall(SYS_getpid)) != cached_pid();
+bool should_track_slow() {
+  if (!options().enabled) return false;
+  initialize();  // covers hooks that run before our constructor
+  g_tracking_ready.store(true, std::memory_order_release);
+  return true;
 }
 
-bool should_track() {
-  if (in_shim()) return false;
-  if (!options().enabled) return false;
-  // Every hooked call comes here: std::call_once alone costs two TLS updates
-  // through __tls_get_addr, so a plain flag answers once initialized.
-  static std::atomic<bool> initialized{false};
-  if (!initialized.load(std::memory_order_acquire)) {
-    initialize();  // covers hooks that run before our constructor
-    initialized.store(true, std::memory_order_release);
-  }
-  return true;
+}  // namespace detail
+
+bool in_vfork_child() {
+  return static_cast<pid_t>(syscall(SYS_getpid)) != cached_pid();
 }
 
 void report_at_exit() {

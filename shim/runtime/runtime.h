@@ -1,22 +1,41 @@
 #pragma once
 // Process-level life of the shim: options, initialisation, fork, exit reports.
+#include <atomic>
 #include <string>
 
 #include "collector/core/registry.h"
 #include "collector/policy/options.h"
 #include "collector/report/report_builder.h"
 #include "collector/report/report_writer.h"
+#include "shim/runtime/guard.h"
 
 namespace connleak::shim {
 
+namespace detail {
+// Set once, never cleared: the fast paths below are a load and a branch, since
+// every hooked call asks both (a function-local static would add its guard
+// check and a call per question, ~15 instructions a hook; BENCHMARKS.md).
+extern std::atomic<const Options*> g_options;
+extern std::atomic<bool> g_tracking_ready;  // initialized, and `enabled`
+const Options& parse_options_once();
+bool should_track_slow();
+}  // namespace detail
+
 // Parsed from CONNLEAK_OPTIONS on first use (a hook may run before our
 // constructor); warnings are printed once.
-const Options& options();
+inline const Options& options() {
+  if (const Options* o = detail::g_options.load(std::memory_order_acquire)) return *o;
+  return detail::parse_options_once();
+}
 
-// True when hooks should record: tracking enabled, not re-entered from the
-// shim's own work, and not in a vfork()/posix_spawn child that shares the
-// parent's memory (touching our state there would corrupt the parent's).
-bool should_track();
+// True when hooks should record: tracking enabled and not re-entered from the
+// shim's own work. Not a vfork() check (that is a getpid() system call): the
+// hooks a vfork()/posix_spawn child can reach (close, dup2, ...) ask
+// in_vfork_child() themselves.
+inline bool should_track() {
+  if (in_shim()) return false;
+  return detail::g_tracking_ready.load(std::memory_order_acquire) || detail::should_track_slow();
+}
 bool in_vfork_child();
 
 // Writes the exit report once per process (atexit, _exit, _Exit all land here).

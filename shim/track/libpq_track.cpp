@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <string_view>
+#include <type_traits>
 
 #include "collector/core/registry.h"
 #include "collector/core/string_table.h"
@@ -121,13 +123,16 @@ void track_reset(PGconn* conn) {
 
 // After a command: read the transaction state back from libpq and note a
 // transaction beginning (with its stacks) or ending. The hot path, one call per
-// query: a thread-local cache hit, one call into libpq, two relaxed loads.
+// query: one lookup of the connection's LiveConn (a thread-local cache hit)
+// shared by the activity and the transaction state, one call into libpq.
 void after_command(PGconn* conn, const Resolution& r) {
   if (!conn) return;
   auto txn_status = CONNLEAK_IN(PQtransactionStatus, r);
   if (!txn_status) return;
   const PGTransactionStatusType status = txn_status(conn);
-  activity_result(conn, status == PQTRANS_ACTIVE);
+  LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(conn));
+  if (!live) return;  // a handle we never saw opened
+  if (options().statements) activity::note_result(live->activity, status == PQTRANS_ACTIVE);
   TxnState state;
   switch (status) {
     case PQTRANS_IDLE:
@@ -145,7 +150,7 @@ void after_command(PGconn* conn, const Resolution& r) {
       state = TxnState::kUnknown;
       break;
   }
-  note_command_state(Library::kLibpq, conn, state);
+  note_command_state(*live, Library::kLibpq, conn, state);
 }
 
 // Before a command: the statement it sends (option statements). One overload
@@ -187,6 +192,21 @@ void before_PQsendQueryPrepared(PGconn* conn, const char* name, int, const char*
 }
 template <typename... A>
 void before_other(A...) {}
+
+// A query libpq just accepted (PQsend*, result 1) has not reached the server:
+// libpq says PQTRANS_ACTIVE until its results are read (the PQgetResult calls
+// note the state then), and the hook before it marked it in flight. Reading
+// the state back would change nothing, at ~60 instructions per query.
+constexpr bool only_sends(std::string_view name) {
+  return name.substr(0, 6) == "PQsend";
+}
+template <typename R>
+bool just_sent(bool sends, R result) {
+  if constexpr (std::is_same_v<R, int>)
+    return sends && result == 1;
+  else
+    return false;
+}
 #define before_PQgetResult before_other
 #define before_PQpipelineSync before_other
 #define before_PQputCopyEnd before_other
@@ -320,12 +340,13 @@ int impl_PQresetStart(const Resolution& r, PGconn* conn) {
 // Commands: forwarded untouched; afterwards the transaction state is noted.
 #define CONNLEAK_HOOK(...)
 #define CONNLEAK_CALL(name)
-#define CONNLEAK_COMMAND(name, ret, fail, params, args)         \
-  ret impl_##name(const Resolution& r, CONNLEAK_STRIP params) { \
-    if (tracking(r)) before_##name args;                        \
-    ret result = CONNLEAK_REAL(name) args;                      \
-    if (tracking(r)) no_throw([&] { after_command(conn, r); }); \
-    return result;                                              \
+#define CONNLEAK_COMMAND(name, ret, fail, params, args)                                            \
+  ret impl_##name(const Resolution& r, CONNLEAK_STRIP params) {                                    \
+    const bool track = tracking(r);                                                                \
+    if (track && options().statements) before_##name args;                                         \
+    ret result = CONNLEAK_REAL(name) args;                                                         \
+    if (track && !just_sent(only_sends(#name), result)) no_throw([&] { after_command(conn, r); }); \
+    return result;                                                                                 \
   }
 #include "shim/hooks/libpq_symbols.inc"
 #undef CONNLEAK_HOOK

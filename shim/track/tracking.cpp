@@ -140,6 +140,12 @@ void note_command_state(Library library, const void* handle, TxnState state,
                         const CapturedStacks* began) {
   LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(handle));
   if (!live) return;  // a handle we never saw opened
+  note_command_state(*live, library, handle, state, began);
+}
+
+void note_state_change(LiveConn& live_ref, Library library, const void* handle, TxnState state,
+                       const CapturedStacks* began) {
+  LiveConn* live = &live_ref;
   StackId py_stack = 0;
   TxnChange change = note_txn_state(*live, state, [&] {
     if (began && (began->native || began->script)) {

@@ -29,6 +29,17 @@ CloseOutcome record_close_initiated(Library library, const void* handle, const c
 // or a flagged one ends.
 void note_command_state(Library library, const void* handle, TxnState state,
                         const CapturedStacks* began = nullptr);
+// The same when the caller has looked up the handle's LiveConn already.
+void note_state_change(LiveConn& live, Library library, const void* handle, TxnState state,
+                       const CapturedStacks* began);
+inline void note_command_state(LiveConn& live, Library library, const void* handle, TxnState state,
+                               const CapturedStacks* began = nullptr) {
+  // Nearly every command leaves the state it found: two loads, no call.
+  if (live.txn_known.load(std::memory_order_relaxed) &&
+      live.txn.load(std::memory_order_relaxed) == static_cast<std::uint8_t>(state))
+    return;
+  note_state_change(live, library, handle, state, began);
+}
 
 // A hook whose real function cannot be found for its caller: one error line
 // per function for the whole process (not one per call),
