@@ -15,8 +15,8 @@
 
 #include <cstring>
 
-#include "collector/core/fork_safe_static.h"
 #include "shim/perl/perl_frames.h"
+#include "shim/runtime/api_once.h"
 #include "shim/runtime/guard.h"
 
 // Perl's headers last: they define hundreds of macros.
@@ -43,29 +43,28 @@ struct Runtime {
   pthread_key_t* thr_key = nullptr;
 };
 
-Runtime probe() {
-  Runtime r;
-  auto* revision = static_cast<const U8*>(dlsym(RTLD_DEFAULT, "PL_revision"));
-  auto* version = static_cast<const U8*>(dlsym(RTLD_DEFAULT, "PL_version"));
-  auto* subversion = static_cast<const U8*>(dlsym(RTLD_DEFAULT, "PL_subversion"));
-  auto* options = static_cast<const char*>(dlsym(RTLD_DEFAULT, "PL_bincompat_options"));
+// The perl this reader was compiled for, exactly, or nothing: dlsym only,
+// nothing allocated on Perl's heap.
+bool fill(Runtime& r) {
+  const U8* revision = nullptr;
+  const U8* version = nullptr;
+  const U8* subversion = nullptr;
+  const char* options = nullptr;
   // Only an ithreads perl has the key; another configuration is skipped.
-  auto* key = static_cast<pthread_key_t*>(dlsym(RTLD_DEFAULT, "PL_thr_key"));
-  if (!revision || !version || !subversion || !options || !key) return r;
-  if (*revision != PERL_REVISION || *version != PERL_VERSION || *subversion != PERL_SUBVERSION)
-    return r;
-  if (std::strcmp(options, kBincompatOptions) != 0) return r;
-  r.thr_key = key;
-  return r;
+  return load_symbol(revision, "PL_revision") && load_symbol(version, "PL_version") &&
+         load_symbol(subversion, "PL_subversion") && load_symbol(options, "PL_bincompat_options") &&
+         *revision == PERL_REVISION && *version == PERL_VERSION && *subversion == PERL_SUBVERSION &&
+         std::strcmp(options, kBincompatOptions) == 0 && load_symbol(r.thr_key, "PL_thr_key");
+}
+constinit ApiOnce<Runtime> g_runtime{fill};
+
+}  // namespace
+
+bool runtime_matches() {
+  return g_runtime.get() != nullptr;
 }
 
-// Once (fork-safe); dlsym only, nothing allocated on Perl's heap.
-const Runtime& runtime() {
-  return fork_safe_static([] {
-    Reentry guard;  // our dlsym calls go through the shim's own dlsym hook
-    return new Runtime(probe());
-  });
-}
+namespace {
 
 bool name_of_hek(const HEK* hek, const char** s, std::uint32_t* len) {
   if (!hek || HEK_LEN(hek) <= 0 || static_cast<STRLEN>(HEK_LEN(hek)) > kMaxName) return false;
@@ -107,16 +106,12 @@ void at_cop(const COP* cop, RawFrame* f) {
 
 }  // namespace
 
-bool runtime_matches() {
-  return runtime().thr_key != nullptr;
-}
-
 int read_frames(RawFrame* out, int max) {
-  const Runtime& rt = runtime();
-  if (!rt.thr_key || max <= 0) return 0;
+  const Runtime* rt = g_runtime.get();
+  if (!rt || max <= 0) return 0;
   // PERL_GET_CONTEXT: this thread's interpreter (Perl sets the key and its
   // thread-local copy together).
-  auto* my_perl = static_cast<PerlInterpreter*>(pthread_getspecific(*rt.thr_key));
+  auto* my_perl = static_cast<PerlInterpreter*>(pthread_getspecific(*rt->thr_key));
   if (!my_perl) return 0;
   // Starting up (structures still being built) or in global destruction
   // (being torn down; closes then are runtime_exit and need no Perl stack).
