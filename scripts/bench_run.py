@@ -578,13 +578,15 @@ class Bench:
         dump_ms = []
         for _ in range(3):
             d = tempfile.mkdtemp(dir=self.work, prefix="dump.")
-            env = env_with({"CONNLEAK_OPTIONS": f"threshold=1h:report_dir={d}", "BENCH_DUMP_DIR": d}, self.shim)
+            # Dumps are opt-in (dump_signal): without it SIGUSR2 keeps its default action.
+            env = env_with({"CONNLEAK_OPTIONS": f"threshold=1h:dump_signal=12:report_dir={d}",
+                            "BENCH_DUMP_DIR": d}, self.shim)
             out = json.loads(run([scale, "hold", "10000"], env=env, timeout=300).stdout)
             if out.get("dump_ms") is not None:
                 dump_ms.append(out["dump_ms"])
             shutil.rmtree(d, ignore_errors=True)
         self.cmd_note("SIGUSR2 dump with 10k open", [scale, "hold", "10000"],
-                      f"[LD_PRELOAD={self.shim} CONNLEAK_OPTIONS=threshold=1h:report_dir=DIR BENCH_DUMP_DIR=DIR]")
+                      f"[LD_PRELOAD={self.shim} CONNLEAK_OPTIONS=threshold=1h:dump_signal=12:report_dir=DIR BENCH_DUMP_DIR=DIR]")
         # 4d. exit with 10k leaks from 100 sites vs a clean exit, both under the shim.
         exit_ms = {"leak": [], "clean": [], "plain-leak": []}
         json_bytes = []
