@@ -222,7 +222,8 @@ TEST(Journal, AFullSlotTableCountsTheConnectionsNotJournaled) {
     counted = counted || contains(n, "1 connection(s) were not journaled");
   EXPECT_TRUE(counted) << doc["notes"].dump(2);
   Result text = connleak({"report", dir.path()});
-  EXPECT_TRUE(contains(text.out + text.err, "1 connection(s) were not journaled")) << describe(text);
+  EXPECT_TRUE(contains(text.out + text.err, "1 connection(s) were not journaled"))
+      << describe(text);
 }
 
 TEST(Journal, NormalExitRemovesTheJournalAndKeepJournalKeepsIt) {
