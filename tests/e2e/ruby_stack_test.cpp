@@ -14,22 +14,10 @@
 #include <vector>
 
 #include "tests/e2e/harness.h"
+#include "tests/e2e/ruby_env.h"
 
 namespace e2e {
 namespace {
-
-std::string ruby_missing() {
-  if (access("/usr/bin/ruby", X_OK) != 0) return "/usr/bin/ruby is not installed";
-  RunOptions plain;
-  plain.preload = false;
-  Result probe = run({"/usr/bin/ruby", "-e", "require 'pg'"}, plain);
-  if (probe.exit_code != 0) return "Ruby's pg is not installed (Debian ruby-pg): " + probe.err;
-  return "";
-}
-
-std::string script(const std::string& name) {
-  return std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/ruby/" + name;
-}
 
 // The 1-based line of `path` that contains `text` (or is exactly `text`;
 // exactly one line must match): the expected lines come from the program
@@ -69,8 +57,8 @@ void expect_password_nowhere(const Result& r) {
 }
 
 TEST(RubyStack, EachConnectionNamesTheMethodAndLineThatOpenedIt) {
-  if (std::string why = ruby_missing(); !why.empty()) GTEST_SKIP() << why;
-  const std::string rb = script("pg_leak.rb");
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string rb = ruby_script("pg_leak.rb");
   RunOptions o;
   o.env = {{"CONNLEAK_TEST_DUMP_EACH", "1"}};
   Result r = run({"/usr/bin/ruby", rb}, o);
@@ -121,8 +109,8 @@ TEST(RubyStack, EachConnectionNamesTheMethodAndLineThatOpenedIt) {
 }
 
 TEST(RubyStack, ConnectionOpenedFromARubyThreadCarriesThatThreadsFrames) {
-  if (std::string why = ruby_missing(); !why.empty()) GTEST_SKIP() << why;
-  const std::string rb = script("pg_thread.rb");
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string rb = ruby_script("pg_thread.rb");
   Result r = run({"/usr/bin/ruby", rb});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.out, "done\n") << describe(r);
@@ -159,8 +147,8 @@ TEST(RubyStack, ConnectionOpenedFromARubyThreadCarriesThatThreadsFrames) {
 // run by its cleanup) the execution context is whole: the connections opened
 // there get their frames, and close as the runtime's leaks.
 TEST(RubyStack, ConnectionsOpenedInAtExitAndFinalizersGetTheirFrames) {
-  if (std::string why = ruby_missing(); !why.empty()) GTEST_SKIP() << why;
-  const std::string rb = script("pg_exit_hooks.rb");
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string rb = ruby_script("pg_exit_hooks.rb");
   Result r = run({"/usr/bin/ruby", rb});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.out, "done\n") << describe(r);
@@ -181,8 +169,8 @@ TEST(RubyStack, ConnectionsOpenedInAtExitAndFinalizersGetTheirFrames) {
 }
 
 TEST(RubyStack, ConnleakRunPrintsTheRubyStackOfTheLeak) {
-  if (std::string why = ruby_missing(); !why.empty()) GTEST_SKIP() << why;
-  const std::string rb = script("pg_leak.rb");
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string rb = ruby_script("pg_leak.rb");
   RunOptions o;
   o.preload = false;
   Result r = run({CONNLEAK_CLI, "run", "--", "/usr/bin/ruby", rb}, o);
@@ -203,8 +191,8 @@ TEST(RubyStack, ConnleakRunPrintsTheRubyStackOfTheLeak) {
 // Ruby frames and the process runs on; the main thread's, in the same run,
 // gets its own.
 TEST(RubyStack, ThreadStartedFromCGetsNoRubyFramesAndDoesNotCrash) {
-  if (std::string why = ruby_missing(); !why.empty()) GTEST_SKIP() << why;
-  const std::string rb = script("pg_c_thread.rb");
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string rb = ruby_script("pg_c_thread.rb");
   Result r = run({"/usr/bin/ruby", rb});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.out, "done\n") << describe(r);
@@ -237,8 +225,8 @@ TEST(RubyStack, ThreadStartedFromCGetsNoRubyFramesAndDoesNotCrash) {
 // the shim, and every Ruby stack taken names the right methods (a capture
 // that overlapped a collection is dropped, not kept half-moved).
 TEST(RubyStack, CompactingGcInAnotherThreadNeverCorruptsAStack) {
-  if (std::string why = ruby_missing(); !why.empty()) GTEST_SKIP() << why;
-  const std::string rb = script("pg_compact.rb");
+  if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string rb = ruby_script("pg_compact.rb");
   Result r = run({"/usr/bin/ruby", rb});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_GT(printed(r, "compactions"), 0) << describe(r);

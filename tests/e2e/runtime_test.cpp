@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "tests/e2e/harness.h"
+#include "tests/e2e/ruby_env.h"
 
 namespace e2e {
 namespace {
@@ -440,19 +441,6 @@ Result expect_connleak_run_exits_23(const std::vector<std::string>& program,
 // Ruby's cleanup frees what is left (after the program's last line): a leak,
 // closed_by runtime_exit, with what it last ran (the activity kept with the
 // closed record). The two closed by the program are not.
-std::string ruby_pg_missing() {
-  if (access("/usr/bin/ruby", X_OK) != 0) return "/usr/bin/ruby is not installed";
-  RunOptions plain;
-  plain.preload = false;
-  Result probe = run({"/usr/bin/ruby", "-e", "require 'pg'"}, plain);
-  if (probe.exit_code != 0) return "Ruby's pg is not installed (Debian ruby-pg): " + probe.err;
-  return "";
-}
-
-std::string ruby_script(const std::string& name) {
-  return std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/ruby/" + name;
-}
-
 TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
   if (std::string why = ruby_pg_missing(); !why.empty()) GTEST_SKIP() << why;
   Result r = run({"/usr/bin/ruby", ruby_script("pg_leak.rb")});
