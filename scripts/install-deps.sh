@@ -32,6 +32,8 @@ PACKAGES=(
   ruby ruby-pg
   ruby3.1-dev  # Ruby's String layout for the Ruby frame reader (shim/ruby/ruby_object.cpp)
   nodejs
+  # Java JDBC drivers, run as single-file source programs (tests/e2e/java).
+  default-jdk-headless libpostgresql-jdbc-java libmariadb-java
   clang clang-format libclang-rt-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
   # Pictures (issue 18): the HTML timeline is opened in headless Chromium;
   # promtool (in prometheus) checks the metrics text.

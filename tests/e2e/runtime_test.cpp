@@ -150,6 +150,43 @@ TEST(Node, Mysql2ThreeOpenedTwoClosedOneLeaked) {
   expect_node_program("mysql2_leak.js", "mysql", mysql("PASSWORD"));
 }
 
+// Java JDBC drivers (Debian's jars) speak the protocol themselves from the
+// JVM's sockets: tracked at the socket level, the JVM's native frames only
+// (Java frames: not done, README). The program is run from its source file
+// (JDK 11+), so no build step. Skipped only when the JDK or a jar is absent.
+std::string java_missing(const std::string& jar) {
+  if (access("/usr/bin/java", X_OK) != 0)
+    return "Java is not installed (scripts/install-deps.sh: default-jdk-headless)";
+  if (access(jar.c_str(), R_OK) != 0) return jar + " is not installed (scripts/install-deps.sh)";
+  return "";
+}
+
+std::vector<std::string> java_program(const std::string& jar, const std::string& driver) {
+  return {"/usr/bin/java", "-cp", jar,
+          std::string(CONNLEAK_E2E_SCRIPTS_DIR) + "/java/ThreeConnections.java", driver};
+}
+
+void expect_java_program(const std::string& jar, const std::string& driver,
+                         const std::string& protocol, const std::string& password) {
+  if (std::string why = java_missing(jar); !why.empty()) GTEST_SKIP() << why;
+  Result r = run(java_program(jar, driver));
+  expect_three_opened_one_leaked(r, "socket");
+  if (r.report)
+    for (const json& c : with_status(*r.report, "leaked"))
+      EXPECT_EQ(c.value("protocol", ""), protocol) << c.dump(2);
+  expect_no_password(r, password);
+}
+
+TEST(Java, PgjdbcThreeOpenedTwoClosedOneLeaked) {
+  expect_java_program("/usr/share/java/postgresql.jar", "postgresql", "postgresql",
+                      pg("APP_PASSWORD"));
+}
+
+TEST(Java, MariadbConnectorJThreeOpenedTwoClosedOneLeaked) {
+  expect_java_program("/usr/share/java/mariadb-java-client.jar", "mariadb", "mysql",
+                      mysql("PASSWORD"));
+}
+
 // Activity from the wire for MySQL server-side prepared statements (issue 15):
 // COM_STMT_PREPARE names the statement, each COM_STMT_EXECUTE counts as one
 // statement run; literals and bound values reach no output.
@@ -462,6 +499,12 @@ TEST(Ruby, PgGlobalKeptUntilExitIsTheOneLeakClosedByRuntimeExit) {
   EXPECT_EQ(c.at("statements"), 2) << c.dump(2);
   EXPECT_EQ(c.at("last_statement"), "SET application_name = ?") << c.dump(2);
   expect_no_password(r, pg("APP_PASSWORD"));
+}
+
+TEST(Java, ConnleakRunExitsTwentyThree) {
+  const std::string jar = "/usr/share/java/postgresql.jar";
+  if (std::string why = java_missing(jar); !why.empty()) GTEST_SKIP() << why;
+  expect_connleak_run_exits_23(java_program(jar, "postgresql"), pg("APP_PASSWORD"));
 }
 
 TEST(Ruby, ConnleakRunExitsTwentyThree) {
