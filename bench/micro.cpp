@@ -13,6 +13,13 @@
 
 namespace {
 
+// CONNLEAK_BENCH_ITERATIONS=N: exactly N iterations, one run, so that
+// callgrind's counts of two values of N give the instructions per iteration.
+void pq_fixed_iterations(benchmark::internal::Benchmark* b) {
+  if (const char* n = std::getenv("CONNLEAK_BENCH_ITERATIONS"))
+    b->Iterations(std::strtoll(n, nullptr, 10));
+}
+
 // Connects are made from this deep in the stack, so the shim walks and keeps
 // a full stack at its default depth (32 frames) as in a real service.
 constexpr int kDepth = 32;
@@ -67,7 +74,7 @@ void BM_pq_exec_idle(benchmark::State& state) {
   set_allocs(state, before);
   PQfinish(conn);
 }
-BENCHMARK(BM_pq_exec_idle);
+BENCHMARK(BM_pq_exec_idle)->Apply(pq_fixed_iterations);
 
 // The asynchronous API as pgbench and psycopg drive it: PQsendQuery, then
 // PQgetResult until NULL; three hooked calls per query.
@@ -81,7 +88,7 @@ void BM_pq_send_get_idle(benchmark::State& state) {
   set_allocs(state, before);
   PQfinish(conn);
 }
-BENCHMARK(BM_pq_send_get_idle);
+BENCHMARK(BM_pq_send_get_idle)->Apply(pq_fixed_iterations);
 
 // BEGIN; SELECT; COMMIT: two state changes per iteration, and a stack
 // captured where each transaction begins (from kDepth frames down).

@@ -28,6 +28,10 @@ struct Activity {
   std::atomic<std::int64_t> last_sent_mono{0};  // 0: nothing sent yet
   std::atomic<std::int64_t> last_done_mono{0};  // the last result was read
   std::atomic<bool> in_flight{false};           // sent, result not read yet
+  // The cycle counter when last_sent_mono was read: a result read less than
+  // ~1 ms later takes the send's coarse time instead of reading the clock
+  // again (see note_result_done).
+  std::atomic<std::uint64_t> last_sent_tsc{0};
   // Under `seq`:
   std::atomic<std::uint32_t> len{0};  // raw bytes; kCut bit: the statement was longer
   std::atomic<std::uint8_t> dialect{0};
@@ -56,8 +60,17 @@ void note_prepared(Activity& a, const char* normalized);
 // Counts a statement whose text is unknown (keeps the last text).
 void note_untexted(Activity& a);
 // The connection's result state after a call: `busy` = a statement is still
-// running (libpq PQTRANS_ACTIVE, a MySQL result not read).
-void note_result(Activity& a, bool busy);
+// running (libpq PQTRANS_ACTIVE, a MySQL result not read). Inline: after
+// every command, and nearly always nothing changes.
+void note_result_done(Activity& a);
+inline void note_result(Activity& a, bool busy) {
+  const bool in_flight = a.in_flight.load(std::memory_order_relaxed);
+  if (busy) {
+    if (!in_flight) a.in_flight.store(true, std::memory_order_relaxed);
+    return;
+  }
+  if (in_flight) note_result_done(a);  // nothing was pending: no clock read
+}
 
 struct ActivityView {
   std::uint64_t statements = 0;

@@ -14,15 +14,29 @@
 
 using namespace connleak::shim;
 
-// Exported hooks: the real function is found in the caller's scope.
-#define CONNLEAK_HOOK(name, ret, fail, params, args)                  \
-  CONNLEAK_EXPORT ret name params {                                   \
-    Resolution r = resolve(kSym_##name, __builtin_return_address(0)); \
-    if (!r.real) {                                                    \
-      report_missing(#name);                                          \
-      return fail;                                                    \
-    }                                                                 \
-    return impl_##name(r, CONNLEAK_STRIP args);                       \
+// Exported hooks: the real function is found in the caller's scope. The hit
+// path hands the caller's cached Resolution to the body by reference and
+// tail-calls it, with no frame of its own; everything else (a first call, a
+// tail jump, a missing function) is the miss_ function's.
+#define CONNLEAK_HOOK(name, ret, fail, params, args)                                     \
+  namespace {                                                                            \
+  __attribute__((noinline)) ret miss_##name(const void* caller, CONNLEAK_STRIP params) { \
+    const Resolution* hit =                                                              \
+        detail::resolve_hit_slow(kSym_##name, reinterpret_cast<std::uintptr_t>(caller)); \
+    Resolution r = hit ? *hit : resolve_miss(kSym_##name, caller);                       \
+    if (!r.real) {                                                                       \
+      report_missing(#name);                                                             \
+      return fail;                                                                       \
+    }                                                                                    \
+    return impl_##name(r, CONNLEAK_STRIP args);                                          \
+  }                                                                                      \
+  }                                                                                      \
+  CONNLEAK_EXPORT ret name params {                                                      \
+    const void* caller = __builtin_return_address(0);                                    \
+    const Resolution* r = resolve_hit(kSym_##name, caller);                              \
+    if (__builtin_expect(r == nullptr || r->real == nullptr, 0))                         \
+      return miss_##name(caller, CONNLEAK_STRIP args);                                   \
+    return impl_##name(*r, CONNLEAK_STRIP args);                                         \
   }
 #define CONNLEAK_COMMAND(name, ret, fail, params, args) CONNLEAK_HOOK(name, ret, fail, params, args)
 #define CONNLEAK_CALL(name)

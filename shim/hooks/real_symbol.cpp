@@ -27,18 +27,7 @@ const char* const kSymbolNames[kSymbolCount] = {
 
 namespace {
 
-// One entry per calling object, append-only: an entry is never reused for
-// another object (a reader may still hold it), only retired on dlclose.
-// Everything is constant-initialized, so lookups work before our constructors.
-struct Entry {
-  std::atomic<std::uintptr_t> lo{0};
-  std::atomic<std::uintptr_t> hi{0};  // 0 = empty or retired
-  const char* path = nullptr;         // "" for the main program
-  std::atomic<bool> resolved[kSymbolCount] = {};
-  std::atomic<void*> real[kSymbolCount] = {};
-  std::atomic<const char*> module[kSymbolCount] = {};
-  std::atomic<bool> self_call[kSymbolCount] = {};
-};
+using Entry = detail::CallerEntry;
 constexpr int kEntries = 64;
 Entry g_entries[kEntries];
 std::atomic<int> g_used{0};
@@ -105,7 +94,7 @@ Resolution lookup(const char* caller_path, const ObjectRange& caller, SymbolId i
 // is `jmp mysql_real_query@plt`) enters that hook with the return address of
 // ITS caller, which is then our own hook (or the program, for a pointer it got
 // from dlsym): a scope where the definition is not, or only ours is.
-thread_local const char* t_active_module __attribute__((tls_model("initial-exec"))) = nullptr;
+using detail::t_active_module;
 
 struct ObjectNames {
   static constexpr int kMax = 512;
@@ -179,21 +168,6 @@ Entry* find_entry(std::uintptr_t a) {
   return nullptr;
 }
 
-// Per symbol, the entry that last answered it: a function is nearly always
-// called from one object, so the scan (several entries: the program, libpq
-// calling its own exports, ...) is skipped. Only a hint: entries are never
-// reused for another object, and a retired one (hi = 0) matches nothing.
-std::atomic<Entry*> g_hint[kSymbolCount];
-
-inline Entry* find_entry_for(SymbolId id, std::uintptr_t a) {
-  Entry* e = g_hint[id].load(std::memory_order_relaxed);
-  if (e && a >= e->lo.load(std::memory_order_relaxed) && a < e->hi.load(std::memory_order_acquire))
-    return e;
-  e = find_entry(a);
-  if (e) g_hint[id].store(e, std::memory_order_relaxed);
-  return e;
-}
-
 }  // namespace
 
 ObjectRange object_range_of(const void* address) {
@@ -205,30 +179,33 @@ ObjectRange object_range_of(const void* address) {
   return q.range;
 }
 
+namespace detail {
+std::atomic<CallerEntry*> g_hint[kSymbolCount];
+__thread const char* t_active_module __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// The hint missed: scan the table (the caller's object is nearly always the
+// first entry or two); a hit becomes the symbol's hint.
+const Resolution* resolve_hit_slow(SymbolId id, std::uintptr_t a) {
+  Entry* e = find_entry(a);
+  if (!e || !e->ready[id].load(std::memory_order_acquire)) return nullptr;
+  g_hint[id].store(e, std::memory_order_relaxed);
+  const Resolution& r = e->res[id];
+  if (r.real) t_active_module = r.module;
+  return &r;
+}
+}  // namespace detail
+
 namespace {
-Resolution resolve_slow(SymbolId id, const void* caller);
+// A libpq hook's PQtransactionStatus, from the same copy (after_command calls
+// it after every command): looked up once with the resolution. The libpq
+// hooks come first in the symbol ids, before the functions only called.
+void attach_txn_status(SymbolId id, Resolution& r) {
+  if (r.real && id < kSym_PQtransactionStatus && r.module && r.module[0])
+    r.txn_status = resolve_in(r.module, kSym_PQtransactionStatus);
+}
 }  // namespace
 
-// Every hooked client call starts here: the hit path is the table scan (the
-// caller's object is nearly always the first entry or two) and three loads,
-// with no stack frame of its own; everything else is resolve_slow's.
-Resolution resolve(SymbolId id, const void* caller) {
-  // Entries never cover our own object (resolve_slow answers our own
-  // addresses before making one), so a hit is never a tail jump out of a hook.
-  Entry* e = find_entry_for(id, reinterpret_cast<std::uintptr_t>(caller));
-  if (__builtin_expect(e && e->resolved[id].load(std::memory_order_acquire), 1)) {
-    Resolution r;
-    r.real = e->real[id].load(std::memory_order_relaxed);
-    r.module = e->module[id].load(std::memory_order_relaxed);
-    r.self_call = e->self_call[id].load(std::memory_order_relaxed);
-    if (r.real) t_active_module = r.module;
-    return r;
-  }
-  return resolve_slow(id, caller);
-}
-
-namespace {
-__attribute__((noinline)) Resolution resolve_slow(SymbolId id, const void* caller) {
+__attribute__((noinline)) Resolution resolve_miss(SymbolId id, const void* caller) {
   auto a = reinterpret_cast<std::uintptr_t>(caller);
   if (is_ours(caller)) {
     // A real function one of our hooks called jumped here (see t_active_module):
@@ -267,15 +244,18 @@ __attribute__((noinline)) Resolution resolve_slow(SymbolId id, const void* calle
   // here. Cached: the same caller comes the same way.
   if (!r.real) r = from_tail_jump(id, t_active_module);
   if (r.real) t_active_module = r.module;
+  attach_txn_status(id, r);
   if (e) {
-    e->real[id].store(r.real, std::memory_order_relaxed);
-    e->module[id].store(r.module, std::memory_order_relaxed);
-    e->self_call[id].store(r.self_call, std::memory_order_relaxed);
-    e->resolved[id].store(true, std::memory_order_release);
+    // Written once: readers hold res[id] by reference without a lock.
+    std::lock_guard<ForkMutex> lock(g_insert_mutex);
+    if (!e->ready[id].load(std::memory_order_relaxed)) {
+      e->res[id] = r;
+      e->ready[id].store(true, std::memory_order_release);
+      detail::g_hint[id].store(e, std::memory_order_relaxed);
+    }
   }
   return r;
 }
-}  // namespace
 
 void note_active_module(const char* module) {
   if (module && module[0]) t_active_module = module;

@@ -130,7 +130,10 @@ void track_reset(PGconn* conn) {
 // shared by the activity and the transaction state, one call into libpq.
 void after_command(PGconn* conn, const Resolution& r) {
   if (!conn) return;
-  auto txn_status = CONNLEAK_IN(PQtransactionStatus, r);
+  // Looked up with the resolution (real_symbol.cpp), except for the dlsym
+  // wrappers' resolutions.
+  auto txn_status = r.txn_status ? reinterpret_cast<decltype(&::PQtransactionStatus)>(r.txn_status)
+                                 : CONNLEAK_IN(PQtransactionStatus, r);
   if (!txn_status) return;
   const PGTransactionStatusType status = txn_status(conn);
   LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(conn));
@@ -165,19 +168,26 @@ std::size_t name_len(const char* name) {
   return name ? std::strlen(name) : 0;
 }
 
+// The hook checked options().statements already: the LiveConn lookup (a
+// thread-local cache hit) and the record, with no call in between.
+void sent(PGconn* conn, const char* sql) {
+  if (!conn) return;
+  if (LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(conn)))
+    activity::note_statement(live->activity, sql, kNul, Dialect::kPostgres);
+}
 void before_PQexec(PGconn* conn, const char* query) {
-  activity_sent(conn, query, kNul, Dialect::kPostgres);
+  sent(conn, query);
 }
 void before_PQsendQuery(PGconn* conn, const char* query) {
-  activity_sent(conn, query, kNul, Dialect::kPostgres);
+  sent(conn, query);
 }
 void before_PQexecParams(PGconn* conn, const char* command, int, const Oid*, const char* const*,
                          const int*, const int*, int) {
-  activity_sent(conn, command, kNul, Dialect::kPostgres);
+  sent(conn, command);
 }
 void before_PQsendQueryParams(PGconn* conn, const char* command, int, const Oid*,
                               const char* const*, const int*, const int*, int) {
-  activity_sent(conn, command, kNul, Dialect::kPostgres);
+  sent(conn, command);
 }
 void before_PQprepare(PGconn* conn, const char* name, const char* query, int, const Oid*) {
   activity_prepare(conn, name ? name : "", name_len(name), query, kNul, Dialect::kPostgres);

@@ -3,7 +3,10 @@
 // word-wise copy (0..7 bytes after 0..n whole words) and the 384-byte cut are
 // exercised. A byte lost, shifted or read past the end shows as a different text.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -60,6 +63,53 @@ TEST(ActivityCopy, LongStatementsKeepTheFirst384BytesAndSayCut) {
         normalize_sql(std::string_view(sql).substr(0, kept), Dialect::kPostgres, n > kRawBytes))
         << "length " << n;
   }
+}
+
+// The NUL-terminated copy scans with aligned 8-byte loads: every start offset
+// within a word (0..7), lengths around each word boundary and the cut, with
+// other bytes right before the statement and after its NUL, none of which
+// may show in the copy.
+TEST(ActivityCopy, EveryAlignmentAndLengthReadsBackExactly) {
+  alignas(8) char buf[512];
+  for (std::size_t off = 0; off < 8; ++off) {
+    for (std::size_t n = 1; n <= kRawBytes + 12; n += (n < 40 || n > kRawBytes - 12) ? 1 : 7) {
+      if (off + n + 1 + 8 > sizeof buf) continue;
+      std::memset(buf, 'y', sizeof buf);
+      const std::string sql = statement(n);
+      std::memcpy(buf + off, sql.data(), n);
+      buf[off + n] = '\0';
+      const std::size_t kept = n > kRawBytes ? kRawBytes : n;
+      auto a = std::make_unique<Activity>();
+      note_statement(*a, buf + off, static_cast<std::size_t>(-1), Dialect::kPostgres);
+      ActivityView view;
+      ASSERT_TRUE(read_activity(*a, view));
+      ASSERT_EQ(view.last_statement, normalize_sql(std::string_view(sql).substr(0, kept),
+                                                   Dialect::kPostgres, n > kRawBytes))
+          << "offset " << off << " length " << n;
+    }
+  }
+}
+
+// A statement whose NUL is the last byte of a page followed by an unmapped
+// page: the scan must not read into it (an unaligned word would).
+TEST(ActivityCopy, StatementEndingAtAPageEndIsReadWithoutFault) {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* map = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  char* base = static_cast<char*>(map);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  for (std::size_t n = 1; n <= 40; ++n) {
+    const std::string sql = statement(n);
+    char* start = base + page - 1 - n;  // every alignment as n varies
+    std::memcpy(start, sql.data(), n);
+    start[n] = '\0';
+    auto a = std::make_unique<Activity>();
+    note_statement(*a, start, static_cast<std::size_t>(-1), Dialect::kPostgres);
+    ActivityView view;
+    ASSERT_TRUE(read_activity(*a, view));
+    EXPECT_EQ(view.last_statement, normalize_sql(sql, Dialect::kPostgres, false)) << "length " << n;
+  }
+  munmap(map, 2 * page);
 }
 
 }  // namespace
