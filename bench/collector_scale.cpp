@@ -5,7 +5,10 @@
 // broken down into its phases (snapshot, build with symbolization, JSON,
 // text). Prints one JSON object.
 //
-//   collector_scale [connections=100000] [stacks=100] [scans=30] [leaks=10000]
+//   collector_scale [connections=100000] [stacks=100] [scans=30] [leaks=10000] [out_dir]
+//
+// With out_dir, the exit report's JSON and text are written there as
+// report.json and report.txt (to compare the writers' output across changes).
 #include <execinfo.h>
 #include <malloc.h>
 
@@ -13,6 +16,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -58,6 +63,9 @@ __attribute__((noinline)) Frames deep_capture(int depth) {
 
 template <int N>
 __attribute__((noinline)) Frames site() {
+  // A body of its own: identical instances would be folded into one function
+  // (GCC's -fipa-icf), and the 100 sites would read as one in the text report.
+  __asm__ volatile("" ::"r"(N));
   Frames f = deep_capture(20);
   __asm__ volatile("" ::: "memory");
   return f;
@@ -158,6 +166,10 @@ int main(int argc, char** argv) {
   t = mono_now_ns();
   std::string text = render_text(report);
   double text_ms = ms_since(t);
+  if (argc > 5) {
+    std::ofstream(std::string(argv[5]) + "/report.json", std::ios::binary) << json;
+    std::ofstream(std::string(argv[5]) + "/report.txt", std::ios::binary) << text;
+  }
 
   std::printf(
       "{\"leaks\": %zu, \"report_snapshot_ms\": %.3f, \"report_build_ms\": %.3f, "
