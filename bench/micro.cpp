@@ -7,6 +7,8 @@
 #include <libpq-fe.h>
 #include <mysql.h>
 
+#include <cstdlib>
+
 #include "alloc_count.h"
 
 namespace {
@@ -22,6 +24,13 @@ __attribute__((noinline)) void at_depth(int depth, Fn& fn) {
   else
     fn();
   benchmark::ClobberMemory();  // no tail call: every level stays a real frame
+}
+
+// CONNLEAK_BENCH_ITERATIONS=N: exactly N iterations, one run, so callgrind's
+// count of two runs gives the marginal instructions per pair.
+void fixed_iterations(benchmark::internal::Benchmark* b) {
+  if (const char* n = std::getenv("CONNLEAK_BENCH_ITERATIONS"))
+    b->Iterations(std::strtoll(n, nullptr, 10));
 }
 
 void set_allocs(benchmark::State& state, unsigned long before) {
@@ -43,7 +52,7 @@ void BM_pq_connect_close(benchmark::State& state) {
   for (auto _ : state) at_depth(kDepth, pair);
   set_allocs(state, before);
 }
-BENCHMARK(BM_pq_connect_close);
+BENCHMARK(BM_pq_connect_close)->Apply(fixed_iterations);
 
 // PQexec on an idle connection that stays idle: the transaction-tracking path
 // with no state change (the common case for every query).
@@ -102,7 +111,7 @@ void BM_mysql_connect_close(benchmark::State& state) {
   for (auto _ : state) at_depth(kDepth, pair);
   set_allocs(state, before);
 }
-BENCHMARK(BM_mysql_connect_close);
+BENCHMARK(BM_mysql_connect_close)->Apply(fixed_iterations);
 
 }  // namespace
 

@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libpq-dev libpqxx-dev libmariadb-dev
   libunwind-dev libspdlog-dev libfmt-dev
+  libxxhash-dev  # header-only (XXH_INLINE_ALL): keyed hash of a target's inputs, collector/policy/target_memo.cpp
   libdw-dev  # offline symbolization of a killed process's journal (cli/offline_symbolize.cpp)
   libboost-dev libboost-stacktrace-dev
   nlohmann-json3-dev libcli11-dev

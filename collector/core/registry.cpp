@@ -64,15 +64,22 @@ std::uint64_t Registry::on_open(ConnRecord record) {
   LiveConn* stale = nullptr;
   {
     std::lock_guard<ForkMutex> lock(shard.mutex);
-    // The address is live again, so a later close of it is not a double close.
-    shard.recently_closed.erase(record.handle);
-    auto [it, inserted] = shard.open.try_emplace(record.handle, record);
-    if (!inserted) {
+    // A recently closed entry of this address stays: while the address is
+    // open, a close finds it open and never looks there, and its own close
+    // overwrites the entry (remember_closed). Erasing it here cost a node per
+    // pair and left closed_order a stale key that later evicted the live one.
+    if (auto it = shard.open.find(record.handle); it != shard.open.end()) {
       stale = it->second.live;
       if (sink && it->second.journal_slot) sink->closed(it->second.journal_slot);
       it->second = record;
+      replaced = true;
+    } else if (!shard.spare.empty()) {
+      shard.spare.key() = record.handle;
+      shard.spare.mapped() = record;
+      shard.open.insert(std::move(shard.spare));
+    } else {
+      shard.open.emplace(record.handle, record);
     }
-    replaced = !inserted;
   }
   live_free(stale);
   if (!replaced) open_count_.fetch_add(1, std::memory_order_relaxed);
@@ -80,14 +87,27 @@ std::uint64_t Registry::on_open(ConnRecord record) {
   return record.id;
 }
 
-void Registry::remember_closed(Shard& shard, ClosedEntry entry) {
-  std::uintptr_t handle = entry.record.handle;
-  if (shard.recently_closed.insert_or_assign(handle, std::move(entry)).second)
-    shard.closed_order.push_back(handle);
-  while (shard.closed_order.size() > kRecentlyClosedPerShard) {
-    shard.recently_closed.erase(shard.closed_order.front());
-    shard.closed_order.pop_front();
+void Registry::remember_closed(Shard& shard, const ConnRecord& record, const CloseEvent& close) {
+  const std::uintptr_t handle = record.handle;
+  if (auto it = shard.recently_closed.find(handle); it != shard.recently_closed.end()) {
+    it->second.record = record;  // closed before, reopened, closed again
+    it->second.close = close;
+    return;
   }
+  if (shard.closed_order.size() >= kRecentlyClosedPerShard) {
+    // Full: the oldest entry's node carries the new one (no free, no malloc).
+    auto oldest = shard.recently_closed.extract(shard.closed_order.front());
+    shard.closed_order.pop_front();
+    if (!oldest.empty()) {
+      oldest.key() = handle;
+      oldest.mapped() = ClosedEntry{record, close};
+      shard.recently_closed.insert(std::move(oldest));
+      shard.closed_order.push_back(handle);
+      return;
+    }
+  }
+  shard.recently_closed.try_emplace(handle, ClosedEntry{record, close});
+  shard.closed_order.push_back(handle);
 }
 
 namespace {
@@ -114,8 +134,11 @@ CloseOutcome Registry::on_close(std::uintptr_t handle, const CloseEvent& event,
       ConnRecord record = it->second;
       LiveConn* live = record.live;
       record.live = nullptr;  // freed below; the copies must not point at it
-      remember_closed(shard, ClosedEntry{record, event});
-      shard.open.erase(it);
+      remember_closed(shard, record, event);
+      if (shard.spare.empty())
+        shard.spare = shard.open.extract(it);  // the next open here reuses the node
+      else
+        shard.open.erase(it);
       lock.unlock();
       if (record.journal_slot)
         if (JournalSink* sink = journal_sink()) sink->closed(record.journal_slot);

@@ -227,18 +227,22 @@ class Registry {
     ConnRecord record;
     CloseEvent close;
   };
+  using OpenMap = std::unordered_map<std::uintptr_t, ConnRecord>;
   struct Shard {
     ForkMutex mutex;
-    std::unordered_map<std::uintptr_t, ConnRecord> open;
+    OpenMap open;
     std::unordered_map<std::uintptr_t, ClosedEntry> recently_closed;
-    std::deque<std::uintptr_t> closed_order;  // FIFO bound on recently_closed
+    std::deque<std::uintptr_t> closed_order;  // FIFO bound on recently_closed, one per key
+    // The node of the last record closed here, kept for the next open: a
+    // connect + close pair then allocates and frees no map node at all.
+    OpenMap::node_type spare;
   };
   static constexpr std::size_t kShards = 64;
   static constexpr std::size_t kRecentlyClosedPerShard = 1024;
 
   Shard& shard_for(std::uintptr_t handle) { return shards_[(handle >> 4) % kShards]; }
   static bool lock_until(ForkMutex& mutex, std::int64_t deadline_mono_ns);
-  void remember_closed(Shard& shard, ClosedEntry entry);
+  void remember_closed(Shard& shard, const ConnRecord& record, const CloseEvent& close);
 
   std::array<Shard, kShards> shards_;
   ForkMutex flagged_mutex_;

@@ -1,5 +1,6 @@
 #include "collector/core/string_table.h"
 
+#include <functional>
 #include <mutex>
 #include <new>
 #include <string>
@@ -11,9 +12,15 @@
 namespace connleak {
 
 namespace {
+// Looked up by string_view, so a string already there costs no allocation.
+struct Hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 struct Table {
   ForkMutex mutex;
-  std::unordered_set<std::string> strings;  // node-based: element addresses are stable
+  // Node-based: element addresses are stable.
+  std::unordered_set<std::string, Hash, std::equal_to<>> strings;
 };
 Table& table() {
   Table& t = fork_safe_static([] { return new Table; });  // never destroyed: used during exit
@@ -24,6 +31,7 @@ Table& table() {
 const char* intern_string(std::string_view text) {
   Table& t = table();
   std::lock_guard<ForkMutex> lock(t.mutex);
+  if (auto it = t.strings.find(text); it != t.strings.end()) return it->c_str();
   return t.strings.emplace(text).first->c_str();
 }
 

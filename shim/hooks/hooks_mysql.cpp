@@ -16,13 +16,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <span>
 #include <string>
 
 #include "collector/core/registry.h"
 #include "collector/core/stack_depot.h"
 #include "collector/core/string_table.h"
-#include "collector/policy/redact.h"
+#include "collector/policy/target_memo.h"
 #include "collector/util/logger.h"
 #include "collector/util/timeutil.h"
 #include "shim/hooks/mysql_probe.h"
@@ -92,24 +93,28 @@ std::int64_t thread_id_of(MYSQL* m, const Resolution& r) {
 // environment applied), read back from the connected handle through MariaDB's
 // mariadb_get_infov. Never the password: only whitelisted fields, and none
 // holding `passwd` (the connect's password argument, compared, never kept).
-std::string live_target(MYSQL* m, const Resolution& r, const char* passwd) {
+// Interned, formatted once per distinct inputs (target_memo.h); null when the
+// handle cannot say.
+const char* live_target(MYSQL* m, const Resolution& r, const char* passwd) {
   auto info = CONNLEAK_IN(mariadb_get_infov, r);
-  if (!info) return {};  // MySQL's libmysqlclient: the connect arguments serve instead
+  if (!info) return nullptr;  // MySQL's libmysqlclient: the connect arguments serve instead
   const char *host = nullptr, *socket = nullptr, *user = nullptr, *db = nullptr;
   unsigned int port = 0, pvio = ~0u;
-  if (info(m, MARIADB_CONNECTION_HOST, &host) || info(m, MARIADB_CONNECTION_USER, &user)) return {};
+  if (info(m, MARIADB_CONNECTION_HOST, &host) || info(m, MARIADB_CONNECTION_USER, &user))
+    return nullptr;
   info(m, MARIADB_CONNECTION_SCHEMA, &db);
   info(m, MARIADB_CONNECTION_PORT, &port);
   info(m, MARIADB_CONNECTION_UNIX_SOCKET, &socket);
   // PVIO_TYPE_UNIXSOCKET (ma_pvio.h) is 0: a socket connection has no port that matters.
   bool unix_socket = !info(m, MARIADB_CONNECTION_PVIO_TYPE, &pvio) && pvio == 0;
-  std::string port_text = unix_socket || port == 0 ? std::string() : std::to_string(port);
-  return format_target_without(str_or_empty(passwd),
-                               {{"host", str_or_empty(host)},
-                                {"port", port_text},
-                                {"socket", unix_socket ? str_or_empty(socket) : ""},
-                                {"dbname", str_or_empty(db)},
-                                {"user", str_or_empty(user)}});
+  char port_text[16] = "";
+  if (!unix_socket && port != 0) std::snprintf(port_text, sizeof port_text, "%u", port);
+  return interned_target_without(str_or_empty(passwd),
+                                 {{"host", str_or_empty(host)},
+                                  {"port", port_text},
+                                  {"socket", unix_socket ? str_or_empty(socket) : ""},
+                                  {"dbname", str_or_empty(db)},
+                                  {"user", str_or_empty(user)}});
 }
 
 // The connect arguments, for a failed connect and for client libraries without
@@ -124,13 +129,15 @@ struct ConnectArgs {
   const char* unix_socket;
   const char* passwd;
 
-  std::string target() const {
-    std::string port_text = port ? std::to_string(port) : std::string();
-    return format_target_without(str_or_empty(passwd), {{"host", str_or_empty(host)},
-                                                        {"port", port_text},
-                                                        {"socket", str_or_empty(unix_socket)},
-                                                        {"dbname", str_or_empty(db)},
-                                                        {"user", str_or_empty(user)}});
+  // Interned (target_memo.h).
+  const char* target() const {
+    char port_text[16] = "";
+    if (port) std::snprintf(port_text, sizeof port_text, "%u", port);
+    return interned_target_without(str_or_empty(passwd), {{"host", str_or_empty(host)},
+                                                          {"port", port_text},
+                                                          {"socket", str_or_empty(unix_socket)},
+                                                          {"dbname", str_or_empty(db)},
+                                                          {"user", str_or_empty(user)}});
   }
 };
 
@@ -191,7 +198,7 @@ void track_init(MYSQL* m, const Resolution& r) {
 // frame (the _cont calls that finish it may come from anywhere).
 void track_connect_start(MYSQL* m, const Resolution& r, const ConnectArgs& args) {
   Reentry guard;
-  const char* target = intern_string(args.target());
+  const char* target = args.target();
   CapturedStacks site = capture_stacks(depth());  // outside the registry's lock
   bool known = false;  // a MySQL record: the address may be a stale one of another library's
   Registry::instance().update(key(m), [&](ConnRecord& rec) {
@@ -234,9 +241,9 @@ void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArg
   Reentry guard;
   if (!ok) note_refusal(m, r);
   std::int64_t thread_id = ok ? thread_id_of(m, r) : -1;
-  std::string target = ok ? live_target(m, r, args ? args->passwd : nullptr) : std::string();
-  if (target.empty() && args) target = args->target();
-  const char* interned = target.empty() ? nullptr : intern_string(target);
+  const char* interned = ok ? live_target(m, r, args ? args->passwd : nullptr) : nullptr;
+  if ((!interned || !*interned) && args) interned = args->target();
+  if (interned && !*interned) interned = nullptr;
   // Outside the registry's lock (a Python stack may wait for the GIL).
   CapturedStacks site = at_call_site ? capture_stacks(depth()) : CapturedStacks{};
   bool known = false;  // as in track_connect_start
@@ -266,7 +273,7 @@ void track_connect_done(MYSQL* m, bool ok, const Resolution& r, const ConnectArg
   }
   if (options().verbosity >= 2)
     log().info("connleak: mysql handle {} {} {} (thread id {})", static_cast<const void*>(m),
-               ok ? "connected" : "failed to connect", target, thread_id);
+               ok ? "connected" : "failed to connect", interned ? interned : "", thread_id);
 }
 
 // Returns false when the real close must NOT run: closing a closed handle is a
@@ -303,9 +310,8 @@ void note_self_close(MYSQL* m) {
 
 void refresh_target(MYSQL* m, const Resolution& r, const char* passwd) {
   Reentry guard;
-  std::string target = live_target(m, r, passwd);
-  if (target.empty()) return;
-  const char* interned = intern_string(target);
+  const char* interned = live_target(m, r, passwd);
+  if (!interned || !*interned) return;
   Registry::instance().update(key(m), [&](ConnRecord& rec) {
     if (const MysqlPart* part = rec.mysql(); part && part->phase == MysqlPhase::kConnected)
       rec.target = interned;

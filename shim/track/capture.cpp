@@ -43,33 +43,57 @@ const ObjectRange& shim_range() {
 
 }  // namespace
 
+namespace {
+// How many of our own frames sit above the caller's, at most, learned from
+// the captures themselves: 4 on a Release build's connect, 5 on its close,
+// more in a Debug build (nothing inlined). Each frame walked costs ~80
+// instructions of libunwind's, so a fixed allowance for the worst build
+// (9) walked 4-5 frames a capture for nothing.
+constexpr int kMinSlack = 3;
+constexpr int kMaxSlack = 24;
+std::atomic<int> g_slack{kMinSlack};
+
+int walk(void** raw, int max) {
+  fork_gate::Walk walk;  // libunwind finds each frame's tables with dl_iterate_phdr
+  return backtrace_fn()(raw, max);
+}
+}  // namespace
+
 StackId capture_stack(int depth) {
   if (depth <= 0) return 0;
   if (depth > static_cast<int>(kMaxFrames)) depth = kMaxFrames;
-  // Room for our own frames on top of the requested depth (hook, body, the
-  // no-throw wrapper and its lambda when not inlined, tracking helper,
-  // capture: at most 7 deep today).
-  constexpr int kSlack = 9;
-  void* raw[kMaxFrames + kSlack];
-  int n;
-  {
-    fork_gate::Walk walk;  // libunwind finds each frame's tables with dl_iterate_phdr
-    n = backtrace_fn()(raw, depth + kSlack);
-  }
+  void* raw[kMaxFrames + kMaxSlack];
   std::uintptr_t frames[kMaxFrames];
-  int kept = 0;
   const ObjectRange& self = shim_range();
-  for (int i = 0; i < n && kept < depth; ++i) {
-    auto a = reinterpret_cast<std::uintptr_t>(raw[i]);
-    if (a == 0 || self.contains(a)) continue;
-    frames[kept++] = a;
+  int slack = g_slack.load(std::memory_order_relaxed);
+  for (;;) {
+    const int want = depth + slack;
+    const int n = walk(raw, want);
+    int kept = 0;
+    for (int i = 0; i < n && kept < depth; ++i) {
+      auto a = reinterpret_cast<std::uintptr_t>(raw[i]);
+      if (a == 0 || self.contains(a)) continue;
+      frames[kept++] = a;
+    }
+    // Short of `depth` although the walk stopped at our limit, not at the
+    // stack's end: more of our frames than allowed for. Allow for them (all
+    // later captures too) and walk again.
+    if (kept < depth && n == want && slack < kMaxSlack) {
+      const int ours = n - kept;  // > slack here
+      const int needed = ours < kMaxSlack ? ours : kMaxSlack;
+      int seen = g_slack.load(std::memory_order_relaxed);
+      while (seen < needed &&
+             !g_slack.compare_exchange_weak(seen, needed, std::memory_order_relaxed)) {
+      }
+      slack = needed;
+      continue;
+    }
+    return StackDepot::instance().intern(frames, static_cast<std::size_t>(kept));
   }
-  return StackDepot::instance().intern(frames, static_cast<std::size_t>(kept));
 }
 
 int raw_backtrace(void** frames, int max) {
-  fork_gate::Walk walk;
-  return backtrace_fn()(frames, max);
+  return walk(frames, max);
 }
 
 CapturedStacks capture_stacks(int depth) {

@@ -14,6 +14,7 @@
 #include "collector/core/registry.h"
 #include "collector/core/string_table.h"
 #include "collector/policy/redact.h"
+#include "collector/policy/target_memo.h"
 #include "collector/util/logger.h"
 #include "shim/hooks/libpq_impl.h"
 #include "shim/hooks/libpq_probe.h"
@@ -51,18 +52,20 @@ int depth() {
 // The target as libpq resolved it (defaults and environment applied), read
 // back through the same libpq copy: only whitelisted fields, and none that
 // holds the password libpq parsed (PQpass is compared, never printed).
-std::string live_target(PGconn* conn, const Resolution& r) {
+// Interned, and formatted once per distinct inputs (target_memo.h). Null when
+// this libpq lacks one of the functions.
+const char* live_target(PGconn* conn, const Resolution& r) {
   auto host = CONNLEAK_IN(PQhost, r);
   auto port = CONNLEAK_IN(PQport, r);
   auto db = CONNLEAK_IN(PQdb, r);
   auto user = CONNLEAK_IN(PQuser, r);
   auto pass = CONNLEAK_IN(PQpass, r);
-  if (!host || !port || !db || !user) return {};
-  return format_target_without(pass ? str_or_empty(pass(conn)) : "",
-                               {{"host", str_or_empty(host(conn))},
-                                {"port", str_or_empty(port(conn))},
-                                {"dbname", str_or_empty(db(conn))},
-                                {"user", str_or_empty(user(conn))}});
+  if (!host || !port || !db || !user) return nullptr;
+  return interned_target_without(pass ? str_or_empty(pass(conn)) : "",
+                                 {{"host", str_or_empty(host(conn))},
+                                  {"port", str_or_empty(port(conn))},
+                                  {"dbname", str_or_empty(db(conn))},
+                                  {"user", str_or_empty(user(conn))}});
 }
 
 // A connect the server refused for want of slots (SQLSTATE 53300): one
@@ -95,9 +98,9 @@ void track_open(PGconn* conn, const Resolution& r, bool trust_live, FallbackTarg
   CapturedStacks stacks = capture_stacks(depth());
   rec.open_stack = stacks.native;
   rec.py_open_stack = stacks.script;
-  std::string target = trust_live ? live_target(conn, r) : std::string();
-  if (target.empty()) target = fallback();
-  rec.target = intern_string(target);
+  const char* target = trust_live ? live_target(conn, r) : nullptr;
+  if (!target || !*target) target = intern_string(fallback());
+  rec.target = target;
   rec.client_module = r.module;
   // The backend pid matches pg_stat_activity.pid; known once connected (a
   // non-blocking connect gets it at report time instead).

@@ -227,6 +227,49 @@ TEST(Hostile, PasswordsWithAtOrSlashNeverShowInAnyOutput) {
   }
 }
 
+// A pool's connections share host, port, dbname and user, so the shim formats
+// their target once (collector/policy/target_memo.h). The password is part of
+// what the memo remembers it under: a connection whose password is the
+// dbname's text gets a target without the dbname, its neighbours on the same
+// thread with the real password get theirs with it, in any order.
+TEST(Hostile, SameTargetDifferentPasswordsEachRedactedForItsOwnPassword) {
+  const std::string base = "host=" + pg("HOST") + " port=" + pg("PORT") +
+                           " dbname=" + pg("APP_DB") + " user=" + pg("APP_USER");
+  const std::string good = base + " password=" + pg("APP_PASSWORD");
+  const std::string bad = base + " password=" + pg("APP_DB");  // the dbname's own text
+  Session s({hostile()}, {.options = "verbosity=2"});
+  int sent = 0;
+  for (const std::string& conninfo : {good, bad, good, bad, bad, good}) {
+    s.send("connect " + conninfo);
+    ASSERT_TRUE(s.wait_out("ok connect\n", ++sent)) << s.err();
+  }
+  s.send("exit 0");
+  ASSERT_TRUE(s.wait_out("ok exit"));
+  Result r = s.finish();
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const std::string shown = "host=" + pg("HOST") + " port=" + pg("PORT") +
+                            " dbname=" + pg("APP_DB") + " user=" + pg("APP_USER");
+  const std::string without_db =
+      "host=" + pg("HOST") + " port=" + pg("PORT") + " user=" + pg("APP_USER");
+  auto leaked = with_status(report_of(r), "leaked");
+  ASSERT_EQ(leaked.size(), 6u) << describe(r);
+  int connected = 0, failed = 0;
+  for (const json& c : leaked) {
+    // The real password authenticates; the dbname's text does not.
+    if (c.at("state") == "connected") {
+      ++connected;
+      EXPECT_EQ(c.at("target"), shown) << c.dump();
+    } else {
+      ++failed;
+      EXPECT_EQ(c.at("state"), "failed") << c.dump();
+      EXPECT_EQ(c.at("target"), without_db) << c.dump();
+    }
+  }
+  EXPECT_EQ(connected, 3);
+  EXPECT_EQ(failed, 3);
+  EXPECT_EQ(everything(r).find(pg("APP_PASSWORD")), std::string::npos) << describe(r);
+}
+
 // MySQL's passwd argument is never looked at for the target, except to leave
 // out a field that holds it.
 TEST(Hostile, MysqlPasswordAlsoInUserAndDbnameNeverShows) {

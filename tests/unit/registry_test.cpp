@@ -62,6 +62,47 @@ TEST(Registry, ReusedAddressIsNotADoubleClose) {
   EXPECT_EQ(reg.counters().double_closes, 0u);
 }
 
+// malloc often hands a freed connection's address to the next one: a pool
+// that churns connections reuses a handful of addresses thousands of times.
+// The double close of the last one is still caught (the recently-closed FIFO
+// once filled with stale copies of the one address and then evicted its live
+// entry, after 1,024 reuses).
+TEST(Registry, DoubleCloseCaughtAfterThousandsOfReusesOfOneAddress) {
+  Registry reg;
+  for (int i = 0; i < 3000; ++i) {
+    reg.on_open(rec(0x100, 7));
+    ASSERT_EQ(reg.on_close(0x100, 8, now()), CloseOutcome::kClosed) << i;
+  }
+  ClosedRecord again;
+  EXPECT_EQ(reg.on_close(0x100, 9, now(), &again), CloseOutcome::kDoubleClose);
+  EXPECT_EQ(again.close_stack, 8u);
+  EXPECT_EQ(again.close_again_stack, 9u);
+  EXPECT_EQ(reg.counters().closed, 3000u);
+  EXPECT_EQ(reg.counters().double_closes, 1u);
+}
+
+// The memory of closed handles is bounded (1,024 per shard): the oldest are
+// forgotten (a close of them again is "unknown"), the newest still caught.
+TEST(Registry, RecentlyClosedForgetsTheOldestOfOneShard) {
+  Registry reg;
+  // Addresses 1 KiB apart share a shard: (handle >> 4) % 64 is the same.
+  auto handle = [](int i) { return static_cast<std::uintptr_t>(0x10000 + i * 1024); };
+  const int n = 1100;
+  for (int i = 0; i < n; ++i) reg.on_open(rec(handle(i)));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(reg.on_close(handle(i), 0, now()), CloseOutcome::kClosed);
+  EXPECT_EQ(reg.on_close(handle(0), 0, now()), CloseOutcome::kUnknown);
+  EXPECT_EQ(reg.on_close(handle(n - 1024 - 1), 0, now()), CloseOutcome::kUnknown);
+  EXPECT_EQ(reg.on_close(handle(n - 1024), 0, now()), CloseOutcome::kDoubleClose);
+  EXPECT_EQ(reg.on_close(handle(n - 1), 0, now()), CloseOutcome::kDoubleClose);
+  // Reopened and closed again: remembered once more, with the new close.
+  reg.on_open(rec(handle(0), 5));
+  EXPECT_EQ(reg.on_close(handle(0), 6, now()), CloseOutcome::kClosed);
+  ClosedRecord again;
+  EXPECT_EQ(reg.on_close(handle(0), 0, now(), &again), CloseOutcome::kDoubleClose);
+  EXPECT_EQ(again.record.open_stack, 5u);
+  EXPECT_EQ(again.close_stack, 6u);
+}
+
 TEST(Registry, UnknownCloseIsCounted) {
   Registry reg;
   EXPECT_EQ(reg.on_close(0xdead, 0, now()), CloseOutcome::kUnknown);
