@@ -100,9 +100,9 @@ namespace {
 // carries a part in that language (possibly empty).
 Stacks stacks_of(Symbolizer& symbolizer, StackId id, StackId script_id) {
   Stacks s;
-  s.native = symbolizer.resolve_all(StackDepot::instance().get(id));
+  s.native = symbolizer.resolve_stack(id);
   s.language = script_host();
-  if (s.language != ScriptLanguage::kNone) s.script = script_frames(script_id);
+  if (s.language != ScriptLanguage::kNone) s.script = symbolizer.script_stack(script_id);
   return s;
 }
 
@@ -299,7 +299,7 @@ Checkout checkout_view(const CheckoutRecord& rec, Symbolizer& symbolizer) {
   if (rec.in_transaction_at_alert >= 0) c.in_transaction = rec.in_transaction_at_alert == 1;
   if (rec.holder_py_stack) {
     Stacks holder;
-    holder.script = script_frames(rec.holder_py_stack);  // asyncio tasks: Python only
+    holder.script = symbolizer.script_stack(rec.holder_py_stack);  // asyncio tasks: Python only
     holder.language = ScriptLanguage::kPython;
     c.holder_now = std::move(holder);
   }

@@ -7,23 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "collector/report/frame_list.h"
 #include "collector/report/report_enums.h"
 
 namespace connleak {
 
-struct Frame {
-  std::optional<std::uint64_t> address;  // absent for Python frames
-  std::optional<std::string> module;
-  std::optional<std::string> function;
-  std::optional<std::string> file;
-  std::optional<int> line;
-};
-
 struct Stacks {
-  std::vector<Frame> native;
+  FrameList native;
   // Present when the host runs an interpreter the shim reads (CPython, Ruby,
   // Perl, PHP): that language's frames, innermost first.
-  std::optional<std::vector<Frame>> script;
+  std::optional<FrameList> script;
   ScriptLanguage language =
       ScriptLanguage::kPython;  // of `script`; reports before Ruby... knew only Python
   bool empty() const { return native.empty() && (!script || script->empty()); }
@@ -149,7 +142,9 @@ struct SuppressionUse {
   std::uint64_t hits = 0;
 };
 
-struct Report {
+// Everything a report says besides its connections: the writers copy this
+// part (to escape it, to serialize it) without copying 10,000 connections.
+struct ReportHead {
   std::string tool = "connleak";
   std::string version;
   std::int64_t pid = 0;
@@ -158,7 +153,6 @@ struct Report {
   Named<Trigger> trigger;
   std::string generated_at;
   Summary summary;
-  std::vector<Connection> connections;
   std::vector<SuppressionUse> suppressions_used;  // applied by the process that wrote it
   std::vector<PoolInfo> pools;
   std::vector<Checkout> checkouts;
@@ -168,6 +162,10 @@ struct Report {
   std::optional<std::string> refusal;  // "SQLSTATE 53300 too many clients" / "MySQL 1040 ..."
   // Extension: what the reader of a journal could not use or had to skip, one line each.
   std::vector<std::string> notes;
+};
+
+struct Report : ReportHead {
+  std::vector<Connection> connections;
 };
 
 }  // namespace connleak

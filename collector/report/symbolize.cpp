@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "collector/core/script_frames.h"
+
 namespace connleak {
 
 namespace {
@@ -87,6 +89,18 @@ std::vector<Frame> Symbolizer::resolve_all(std::span<const std::uintptr_t> addre
   frames.reserve(addresses.size());
   for (std::uintptr_t a : addresses) frames.push_back(resolve(a));
   return frames;
+}
+
+FrameList Symbolizer::resolve_stack(StackId id) {
+  auto [it, inserted] = native_stacks_.try_emplace(id);
+  if (inserted) it->second = resolve_all(StackDepot::instance().get(id));
+  return it->second;
+}
+
+FrameList Symbolizer::script_stack(StackId id) {
+  auto [it, inserted] = script_stacks_.try_emplace(id);
+  if (inserted) it->second = script_frames(id);
+  return it->second;
 }
 
 }  // namespace connleak

@@ -3,12 +3,15 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 
 #include "collector/report/format/connection_fields.h"
+#include "collector/report/format/json_fields.h"
 #include "collector/report/report_findings.h"
 #include "collector/util/text_util.h"
 
@@ -276,7 +279,7 @@ void read_checkouts(const json& j, Report& r) {
   }
 }
 
-json connection_json(const Connection& c, bool with_stacks);
+json connection_json(const Connection& c);
 
 }  // namespace
 
@@ -318,7 +321,7 @@ json to_json(const Report& r) {
     j["snapshot"] = std::move(snap);
   }
   json conns = json::array();
-  for (const Connection& c : r.connections) conns.push_back(connection_json(c, true));
+  for (const Connection& c : r.connections) conns.push_back(connection_json(c));
   j["connections"] = std::move(conns);
   if (!r.suppressions_used.empty()) {
     json used = json::array();
@@ -332,27 +335,34 @@ json to_json(const Report& r) {
 
 namespace {
 
-// One connection; without `with_stacks`, everything but its stacks (acquired,
-// init_stack, closed_from, closed_again_from, transaction.began), which
-// to_json_text appends.
-json connection_json(const Connection& c, bool with_stacks) {
-  json cj;
+json alerts_json(const std::vector<AlertInfo>& alerts) {
+  json arr = json::array();
+  for (const AlertInfo& a : alerts)
+    arr.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
+  return arr;
+}
+
+// Without `with_began`, the stacks where the transaction began are left out
+// (to_json_text appends them).
+json transaction_json(const TransactionInfo& txn, bool with_began) {
+  json t = {{"state", txn.state}, {"seconds", txn.seconds}};
+  if (txn.note) t["note"] = *txn.note;
+  if (with_began && txn.began) t["began"] = stacks_json(*txn.began);
+  return t;
+}
+
+// One connection's fields but its stacks (acquired, init_stack, closed_from,
+// closed_again_from) and its transaction. `Json` is nlohmann::json (to_json)
+// or JsonFields (to_json_text, straight to text): one list for both.
+template <typename Json>
+void put_connection_fields(Json& cj, const Connection& c) {
   put_connection_identity(cj, c);
   cj["age_seconds"] = c.age_seconds;
   cj["closed_at"] = opt(c.closed_at);
   cj["thread"] = c.thread;
   cj["resets"] = c.resets;
   cj["client_module"] = c.client_module;
-  json alerts = json::array();
-  for (const AlertInfo& a : c.alerts)
-    alerts.push_back({{"kind", a.kind}, {"after_seconds", a.after_seconds}});
-  cj["alerts"] = alerts;
-  if (with_stacks) {
-    cj["acquired"] = stacks_json(c.acquired);
-    if (c.init_stack) cj["init_stack"] = stacks_json(*c.init_stack);
-    if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
-    if (c.closed_again_from) cj["closed_again_from"] = stacks_json(*c.closed_again_from);
-  }
+  cj["alerts"] = alerts_json(c.alerts);
   if (c.closed_again_from || c.closed_again_at) cj["closed_again_at"] = opt(c.closed_again_at);
   cj["server_id"] = opt(c.server_id);
   if (c.protocol) cj["protocol"] = *c.protocol;
@@ -364,15 +374,19 @@ json connection_json(const Connection& c, bool with_stacks) {
     cj["idle_seconds"] = opt(c.idle_seconds);
     if (c.busy) cj["busy"] = *c.busy;
   }
-  if (c.transaction) {
-    json t = {{"state", c.transaction->state}, {"seconds", c.transaction->seconds}};
-    if (c.transaction->note) t["note"] = *c.transaction->note;
-    if (with_stacks && c.transaction->began) t["began"] = stacks_json(*c.transaction->began);
-    cj["transaction"] = std::move(t);
-  }
   if (c.pid) cj["pid"] = *c.pid;
   if (c.pool) cj["pool"] = *c.pool;
   if (c.context) cj["context"] = context_json(*c.context);
+}
+
+json connection_json(const Connection& c) {
+  json cj;
+  put_connection_fields(cj, c);
+  cj["acquired"] = stacks_json(c.acquired);
+  if (c.init_stack) cj["init_stack"] = stacks_json(*c.init_stack);
+  if (c.closed_from) cj["closed_from"] = stacks_json(*c.closed_from);
+  if (c.closed_again_from) cj["closed_again_from"] = stacks_json(*c.closed_again_from);
+  if (c.transaction) cj["transaction"] = transaction_json(*c.transaction, true);
   return cj;
 }
 
@@ -382,15 +396,15 @@ json connection_json(const Connection& c, bool with_stacks) {
 constexpr std::size_t kInlineStacksUpTo = 1000;
 
 // A key equal for equal stacks: addresses for native frames, the interned
-// strings' text for the language's own (Python...) ones.
+// strings' text for the language's own (Python...) ones. Built for every
+// stack of every connection, so the addresses go in as raw bytes (no
+// formatting), after their count so the native part has one length.
 std::string stacks_key(const Stacks& s) {
   std::string key;
-  key.reserve(s.native.size() * 17 + 8);
-  char buf[24];
-  for (const Frame& f : s.native) {
-    std::snprintf(buf, sizeof buf, "%llx,", static_cast<unsigned long long>(f.address.value_or(0)));
-    key += buf;
-  }
+  key.reserve((s.native.size() + 1) * sizeof(std::uint64_t) + 8);
+  auto put = [&key](std::uint64_t v) { key.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  put(s.native.size());
+  for (const Frame& f : s.native) put(f.address.value_or(0));
   if (s.script) {
     key += '|';
     key += to_string(s.language);
@@ -425,11 +439,25 @@ std::string to_json_text(const Report& report) {
     std::size_t id = 0;  // its key in "stacks"; 0 until a second use refers to it
   };
   std::unordered_map<std::string, StackText> stack_text;
+  // Stacks whose frames are shared (the same FrameList) are equal: their
+  // entry is found without building the key. Frames equal but not shared
+  // (a report read back from JSON) meet in stack_text by their key.
+  static const char kNoScript = 0;
+  using Identity = std::tuple<const void*, const void*, int>;
+  std::map<Identity, StackText*> by_identity;
   std::vector<const StackText*> shared;  // "stacks", by id - 1
   const bool share = report.connections.size() > kInlineStacksUpTo;
   auto append_stacks = [&](std::string& to, const Stacks& s) {
-    auto [it, inserted] = stack_text.try_emplace(stacks_key(s));
-    StackText& st = it->second;
+    const Identity identity{s.native.identity(), s.script ? s.script->identity() : &kNoScript,
+                            s.script ? static_cast<int>(s.language) : -1};
+    auto [known, first_seen] = by_identity.try_emplace(identity, nullptr);
+    bool inserted = false;
+    if (first_seen) {
+      auto [it, new_key] = stack_text.try_emplace(stacks_key(s));
+      known->second = &it->second;
+      inserted = new_key;
+    }
+    StackText& st = *known->second;
     if (inserted) st.text = dump(stacks_json(s));
     if (inserted || !share) {
       to += st.text;
@@ -443,8 +471,8 @@ std::string to_json_text(const Report& report) {
     to += std::to_string(st.id);
     to += '}';
   };
-  Report head = report;
-  head.connections.clear();
+  Report head;  // everything but the connections, which follow one by one
+  static_cast<ReportHead&>(head) = report;
   json top = to_json(head);
   top.erase("connections");
   std::string out = dump(top, 2);
@@ -452,16 +480,20 @@ std::string to_json_text(const Report& report) {
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   out += ",\n  \"connections\": [";
   bool first = true;
+  JsonFields cj;
   for (const Connection& c : report.connections) {
-    // Everything but the stacks through the DOM (small), then the stacks' text
-    // (and the transaction, when it holds the stacks where it began).
-    json cj = connection_json(c, false);
+    // Everything but the stacks straight to text, then the stacks' text (and
+    // the transaction, when it holds the stacks where it began).
+    cj.clear();
+    put_connection_fields(cj, c);
     std::optional<json> transaction;
-    if (c.transaction && c.transaction->began) {
-      transaction = std::move(cj["transaction"]);
-      cj.erase("transaction");
+    if (c.transaction) {
+      if (c.transaction->began)
+        transaction = transaction_json(*c.transaction, false);
+      else
+        cj["transaction"] = transaction_json(*c.transaction, false);
     }
-    std::string text = dump(cj);
+    std::string text = cj.text();
     text.pop_back();  // '}'
     auto field = [&](const char* name, const Stacks& stacks) {
       text += ",\"";

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 
 #include "collector/activity/activity.h"
 #include "collector/report/report_checkouts.h"
@@ -34,8 +35,8 @@ void make_printable(Named<E>& n) {
   make_printable(text);
   n = Named<E>(text);
 }
-void make_printable(std::vector<Frame>& frames) {
-  for (Frame& f : frames) {
+void make_printable(FrameList& frames) {
+  for (Frame& f : frames.edit()) {  // a copy of this connection's own
     make_printable(f.module);
     make_printable(f.function);
     make_printable(f.file);
@@ -68,13 +69,15 @@ Connection printable_copy(Connection c) {
   }
   return c;
 }
-Report printable_copy(const Report& r) {
-  Report out = r;
+// Everything but the connections: render_text escapes only the connections it
+// shows (a few per site), not the 10,000 of a large exit report.
+Report printable_head(const Report& r) {
+  Report out;
+  static_cast<ReportHead&>(out) = r;
   for (std::string* f : {&out.tool, &out.version, &out.generated_at}) make_printable(*f);
   make_printable(out.trigger);
   for (std::string& a : out.argv) make_printable(a);
   for (std::string& n : out.notes) make_printable(n);
-  for (Connection& c : out.connections) c = printable_copy(std::move(c));
   for (SuppressionUse& u : out.suppressions_used) {
     make_printable(u.pattern);
     make_printable(u.origin);
@@ -211,17 +214,38 @@ std::string render_alert(AlertKind kind, double threshold_seconds,
 }
 
 std::string render_text(const Report& raw, const TextOptions& options) {
-  const Report r = printable_copy(raw);
+  // Escaping keeps a known status, state or trigger as it is, so the raw
+  // connections are grouped and counted as their escaped copies would be;
+  // a connection is escaped (printable_copy) only when it is printed.
+  const Report r = printable_head(raw);
   const bool killed = r.trigger == Trigger::kKilled;
   const bool dump = r.trigger != Trigger::kExit && !killed;
   const ConnStatus wanted_status = dump ? ConnStatus::kOpen : ConnStatus::kLeaked;
 
   // Group the open/leaked connections by acquisition site, largest group first,
-  // then by the first connection's id so output order is deterministic.
+  // then by the first connection's id so output order is deterministic. The
+  // key is the escaped stack's, printable(site_key(raw)) (escaping works byte
+  // sequence by sequence and site_key's separators are ASCII), computed once
+  // per distinct raw key: 10,000 leaks from 100 sites escape 100 keys.
+  // Connections sharing their frames (one FrameList, as build_report makes
+  // them) share a site without building its key.
   std::map<std::string, std::vector<const Connection*>> sites;
+  std::unordered_map<std::string, std::vector<const Connection*>*> site_of_raw_key;
+  static const char kNoScript = 0;
+  std::map<std::pair<const void*, const void*>, std::vector<const Connection*>*> site_of_frames;
   std::vector<const Connection*> misuse;
-  for (const Connection& c : r.connections) {
-    if (c.status == wanted_status) sites[site_key(c.acquired)].push_back(&c);
+  for (const Connection& c : raw.connections) {
+    if (c.status == wanted_status) {
+      const Stacks& a = c.acquired;
+      auto [known, first_seen] = site_of_frames.try_emplace(
+          {a.native.identity(), a.script ? a.script->identity() : &kNoScript}, nullptr);
+      if (first_seen) {
+        auto [it, inserted] = site_of_raw_key.try_emplace(site_key(a));
+        if (inserted) it->second = &sites[printable(it->first)];
+        known->second = it->second;
+      }
+      known->second->push_back(&c);
+    }
     if (!c.alerts.empty() && c.status == ConnStatus::kClosed) misuse.push_back(&c);
   }
   std::vector<std::vector<const Connection*>> groups;
@@ -241,8 +265,9 @@ std::string render_text(const Report& raw, const TextOptions& options) {
 
   // Pool checkouts (extension): leaked/reclaimed ones are problems; idle
   // pooled connections at exit only get a low-severity line.
-  const std::string checkout_text = render_checkouts_text(r);
-  const std::size_t checkout_issues = checkout_problems(r);
+  // The checkout part reads the connections' pools, ids and statuses only.
+  const std::string checkout_text = render_checkouts_text(raw);
+  const std::size_t checkout_issues = checkout_problems(raw);
   if (groups.empty() && misuse.empty() && checkout_issues == 0) {
     if (killed) {
       // Never an all-clear: the process died, and what it held is all we know.
@@ -299,13 +324,20 @@ std::string render_text(const Report& raw, const TextOptions& options) {
       out << " handle(s) initialized but never connected (low severity), initialized from:\n";
     else
       out << " connection(s) " << (dump ? "open" : "never closed") << ", opened from:\n";
-    out << format_stacks(g.front()->acquired, "    ");
+    Stacks site = g.front()->acquired;
+    make_printable(site);
+    out << format_stacks(site, "    ");
     std::size_t shown = std::min(g.size(), options.max_handles);
     for (std::size_t i = 0; i < shown; ++i) {
-      out << "  " << describe(*g[i]) << '\n';
+      // Its line and the stacks below it; the site's stack is the group's.
+      Connection shown_one = *g[i];
+      shown_one.acquired = {};
+      shown_one.closed_from.reset();
+      shown_one.closed_again_from.reset();
+      const Connection c = printable_copy(std::move(shown_one));
+      out << "  " << describe(c) << '\n';
       // The group shares its opening site, not its transactions: each open
       // transaction's own start is shown.
-      const Connection& c = *g[i];
       if (c.init_stack) {
         out << "    its handle was initialized (mysql_init) at:\n";
         out << format_stacks(*c.init_stack, "      ");
@@ -318,7 +350,9 @@ std::string render_text(const Report& raw, const TextOptions& options) {
     }
     if (g.size() > shown) out << "  ... and " << g.size() - shown << " more\n";
   }
-  for (const Connection* c : misuse) {
+  for (const Connection* raw_c : misuse) {
+    const Connection printed = printable_copy(*raw_c);
+    const Connection* c = &printed;
     out << '\n';
     bool double_close = std::any_of(c->alerts.begin(), c->alerts.end(), [](const AlertInfo& a) {
       return a.kind == AlertKind::kDoubleClose;
