@@ -66,6 +66,7 @@ std::uint64_t Registry::on_open(ConnRecord record) {
     std::lock_guard<ForkMutex> lock(shard.mutex);
     // The address is live again, so a later close of it is not a double close.
     shard.recently_closed.erase(record.handle);
+    if (record.opened.mono_ns < shard.lifetime_floor) shard.lifetime_floor = record.opened.mono_ns;
     auto [it, inserted] = shard.open.try_emplace(record.handle, record);
     if (!inserted) {
       stale = it->second.live;
