@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "collector/activity/activity.h"
+#include "collector/core/live_state.h"
 #include "collector/core/registry.h"
 #include "collector/core/stack_depot.h"
 #include "collector/core/string_table.h"
@@ -130,16 +132,49 @@ int main(int argc, char** argv) {
   }
   std::size_t registry_heap = heap_bytes() - h2;
 
-  // Watchdog round with both thresholds at 1 h: every record is visited,
-  // none is due, as in a healthy service.
+  // The same connections once each has sent a statement (option statements,
+  // the default): the activity block is made at a connection's first one.
+  std::size_t h3 = heap_bytes();
+  for (std::size_t i = 0; i < n; ++i) {
+    LiveConn* live = registry->live_of(0x7f0000000000u + i * 0x230u);
+    activity::Activity* a = live ? live_activity(*live) : nullptr;
+    if (a)
+      activity::note_statement(*a, "SELECT abalance FROM pgbench_accounts WHERE aid = 4242;",
+                               static_cast<std::size_t>(-1), activity::Dialect::kPostgres);
+  }
+  std::size_t activity_heap = heap_bytes() - h3;
+
+  // One connection in a hundred is in a transaction (none for long), as in a
+  // busy service: the transaction check visits those.
+  for (std::size_t i = 0; i < n; i += 100)
+    if (LiveConn* live = registry->live_of(0x7f0000000000u + i * 0x230u))
+      note_txn_state(*live, TxnState::kInTransaction, [] { return StackId{0}; });
+
+  // Watchdog rounds with both thresholds at 1 h, none due, as in a healthy
+  // service. scan_ms: every record visited (the worst round: before each,
+  // an old record is opened and closed in every shard, so each shard's
+  // lifetime floor is due and the shard is walked in full). steady_scan_ms:
+  // the rounds in between, which skip the shards whose oldest record is
+  // younger than the threshold.
   Thresholds th{3600, 3600};
-  std::vector<double> scan_ms;
-  for (int i = 0; i < scans; ++i) {
+  std::vector<double> scan_ms, steady_ms;
+  auto timed_scan = [&](std::vector<double>& out) {
     std::int64_t t0 = mono_now_ns();
     ScanResult r = watchdog_scan(*registry, th, t0, t0 + 1'000'000'000);
     std::int64_t t1 = mono_now_ns();
     if (!r.alerts.empty() || !r.complete) std::fprintf(stderr, "unexpected alerts\n");
-    scan_ms.push_back(static_cast<double>(t1 - t0) / 1e6);
+    out.push_back(static_cast<double>(t1 - t0) / 1e6);
+  };
+  for (int i = 0; i < scans; ++i) {
+    for (std::uintptr_t s = 0; s < 64; ++s) {
+      ConnRecord old;
+      old.handle = 0x10000000u + s * 16;  // one per shard
+      old.opened.mono_ns = 1;
+      registry->on_open(old);
+      registry->on_close(old.handle, 0, opened);
+    }
+    timed_scan(scan_ms);
+    timed_scan(steady_ms);
   }
 
   // Exit report: `leaks` open records from 100 real sites in a fresh registry.
@@ -197,9 +232,14 @@ int main(int argc, char** argv) {
   std::printf(
       "\"connections\": %zu, \"stacks\": %zu, \"frames\": %zu, \"depot_fixed_bytes\": %zu, "
       "\"depot_heap_bytes\": %zu, \"depot_counted_bytes\": %zu, \"registry_heap_bytes\": %zu, "
-      "\"scan_ms\": [",
-      n, stacks, kFrames, depot_fixed, depot_heap, depot_counted, registry_heap);
+      "\"activity_heap_bytes\": %zu, \"record_bytes\": %zu, \"live_bytes\": %zu, "
+      "\"activity_bytes\": %zu, \"scan_ms\": [",
+      n, stacks, kFrames, depot_fixed, depot_heap, depot_counted, registry_heap, activity_heap,
+      sizeof(ConnRecord), sizeof(LiveConn), sizeof(activity::Activity));
   for (std::size_t i = 0; i < scan_ms.size(); ++i) std::printf("%s%.4f", i ? ", " : "", scan_ms[i]);
+  std::printf("], \"steady_scan_ms\": [");
+  for (std::size_t i = 0; i < steady_ms.size(); ++i)
+    std::printf("%s%.4f", i ? ", " : "", steady_ms[i]);
   std::printf("]}\n");
   return 0;
 }

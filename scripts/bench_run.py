@@ -558,9 +558,13 @@ class Bench:
         docs = [json.loads(run(cmd, timeout=300).stdout) for _ in range(3)]
         n = docs[0]["connections"]
         rec_bytes = [d["registry_heap_bytes"] / n for d in docs]
+        # A connection that has sent a statement also holds its activity block
+        # (made at its first statement; option statements, on by default).
+        stmt_bytes = [(d["registry_heap_bytes"] + d["activity_heap_bytes"]) / n for d in docs]
         depot_per_stack = [d["depot_counted_bytes"] / d["stacks"] for d in docs]
         depot_heap_per_stack = [d["depot_heap_bytes"] / d["stacks"] for d in docs]
         scans = [s for d in docs for s in d["scan_ms"]]
+        steady = [s for d in docs for s in d["steady_scan_ms"]]
         # 4b. through the shim: RSS per connection, 100k open, plain vs shim.
         scale = os.path.join(self.bin, "bench_scale")
         hold = [scale, "hold", "100000"]
@@ -615,18 +619,24 @@ class Bench:
                   "glibc `mallinfo2` around 100,000 `Registry::on_open` calls (stack and target already "
                   "interned, LiveConn pool included); the watchdog round is `watchdog_scan()` itself, the "
                   "function the collector thread runs every tick, timed over 100,000 open records with both "
-                  "thresholds at 1 h (every record visited, none due).", "",
+                  "thresholds at 1 h, none due, 1 % of the connections in a transaction; a full round "
+                  "(every record visited: each shard's lifetime floor made due by an old record opened "
+                  "and closed before it) and the steady round that follows it.", "",
                   "| figure | median (min..max) |", "|---|---|",
-                  f"| heap bytes per tracked connection (registry record + map node + LiveConn) | "
-                  f"{spread(rec_bytes, 1)} |",
+                  f"| heap bytes per tracked connection that has sent no statement (registry record + "
+                  f"map node + LiveConn) | {spread(rec_bytes, 1)} |",
+                  f"| heap bytes per tracked connection that has sent a statement (+ its activity block, "
+                  f"made at the first statement) | {spread(stmt_bytes, 1)} |",
                   f"| interned 32-frame stack, bytes counted by the depot | {spread(depot_per_stack, 1)} |",
                   f"| interned 32-frame stack, heap bytes incl. the id-slot chunk (100 stacks) | "
                   f"{spread(depot_heap_per_stack, 1)} |",
                   f"| stack depot fixed cost (hash table), bytes | {fmt(docs[0]['depot_fixed_bytes'])} |",
                   f"| RSS per connection through the shim, 100k open (shim minus plain, same round, 3 rounds) | "
                   f"{spread(per_conn, 1)} |",
-                  f"| watchdog round over 100,000 open connections, ms ({len(scans)} rounds) | "
-                  f"{spread(scans, 2)} |",
+                  f"| watchdog round over 100,000 open connections, every record visited, ms "
+                  f"({len(scans)} rounds) | {spread(scans, 2)} |",
+                  f"| watchdog round, steady state (shards whose oldest record is younger than the "
+                  f"threshold skipped), ms | {spread(steady, 3)} |",
                   f"| SIGUSR2 dump with 10,000 open (signal to JSON file renamed into place), ms | "
                   f"{spread(dump_ms, 0)} |", "",
                   "Exit report with 10,000 leaks from 100 sites (`bench_scale leak 10000 100`, ~20 frames "
@@ -650,11 +660,17 @@ class Bench:
         self.sections.append("\n".join(lines))
         pc = med(per_conn)
         stack = med(depot_per_stack)
+        # What a user sees is the connection that has run statements; the row
+        # says both, and passes only on that one.
+        sb = med(stmt_bytes)
         self.target("memory per tracked connection", "<= 256 B + interned stack",
-                    f"{fmt(pc, 0)} B RSS ({fmt(med(rec_bytes), 0)} B heap) + {fmt(stack, 0)} B per distinct "
-                    "32-frame stack", pc <= 256)
-        self.target("watchdog tick, 100k open", "<= 5 ms", f"{fmt(med(scans), 2)} ms (min {fmt(min(scans), 2)})",
-                    med(scans) <= 5)
+                    f"{fmt(pc, 0)} B RSS without statements ({fmt(med(rec_bytes), 0)} B heap); "
+                    f"{fmt(sb, 0)} B heap once it has sent a statement; + {fmt(stack, 0)} B per distinct "
+                    f"32-frame stack (without statements: {'met' if pc <= 256 else 'missed'}; with: "
+                    f"{'met' if sb <= 256 else 'missed'})", pc <= 256 and sb <= 256)
+        self.target("watchdog tick, 100k open", "<= 5 ms",
+                    f"{fmt(med(scans), 2)} ms every record visited (min {fmt(min(scans), 2)}); "
+                    f"{fmt(med(steady), 3)} ms steady", med(scans) <= 5)
         rep = med(report_added)
         mb = med(json_bytes) / 1e6
         self.target("exit report, 10k leaks from 100 sites", "<= 0.3 s and <= 10 MB of JSON",

@@ -40,6 +40,9 @@ struct Activity {
   // answer will give (MySQL), normalized and interned; null when none.
   std::atomic<const char*> pending_prepare{nullptr};
   std::atomic<std::uint64_t> raw[kRawBytes / 8] = {};
+  // Free-list link of the pool that hands blocks out (live_state.cpp),
+  // guarded by its mutex; hooks never write it.
+  Activity* pool_next = nullptr;
 
   static constexpr std::uint32_t kCut = 1u << 31;
   void reset();

@@ -68,6 +68,7 @@ std::uint64_t Registry::on_open(ConnRecord record) {
     // open, a close finds it open and never looks there, and its own close
     // overwrites the entry (remember_closed). Erasing it here cost a node per
     // pair and left closed_order a stale key that later evicted the live one.
+    if (record.opened.mono_ns < shard.lifetime_floor) shard.lifetime_floor = record.opened.mono_ns;
     if (auto it = shard.open.find(record.handle); it != shard.open.end()) {
       stale = it->second.live;
       if (sink && it->second.journal_slot) sink->closed(it->second.journal_slot);

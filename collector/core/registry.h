@@ -62,31 +62,45 @@ static_assert(LibraryPart(MysqlPart{}).index() == static_cast<std::size_t>(Libra
 // library's hooks learn about it is here (the shim's side tables hold only
 // hot-path or pre-record state, see socket_table.h and hooks_mysql.cpp).
 struct ConnRecord {
+  // First, together: what the watchdog's lifetime round reads of every
+  // record (one cache line of the map node).
+  Timestamp opened;
+  std::uint8_t alerts = 0;  // alerts raised by the watchdog (kAlert* bits)
+  bool ignored = false;     // connleak_ignore(): no alerts, not a leak
+  bool inherited = false;   // opened by the parent before fork(): the parent's to report
+  std::uint32_t resets = 0;
   std::uint64_t id = 0;
   std::uintptr_t handle = 0;
-  LibraryPart part;        // which library, and what only that library knows
-  bool inherited = false;  // opened by the parent before fork(): the parent's to report
-  std::uint32_t resets = 0;
-  int thread = 0;
-  Timestamp opened;
-  StackId open_stack = 0;
-  StackId py_open_stack = 0;       // in script_depot(); 0 = none
+  LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
+  LibraryPart part;                // which library, and what only that library knows
   const char* target = "";         // interned, already redacted
   const char* client_module = "";  // interned path of the client library that served it
   std::int64_t server_id = -1;     // backend pid / connection id; -1 = not known yet
-  LiveConn* live = nullptr;        // lock-free transaction state, owned by this record
-  bool ignored = false;            // connleak_ignore(): no alerts, not a leak
-  std::uint64_t pool = 0;  // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
-  std::uint32_t context = 0;  // ContextTable id current when it was opened (0: none)
-  // Alerts raised by the watchdog (kAlert* bits) and when, for the report.
-  std::uint8_t alerts = 0;
-  double lifetime_alert_after = 0;
-  double txn_alert_after = 0;
-  double idle_alert_after = 0;  // idle_threshold: idle that long when flagged
-  StackId txn_alert_stack = 0;  // where the flagged transaction began
-  StackId txn_alert_py_stack = 0;
+  int thread = 0;
+  StackId open_stack = 0;
+  StackId py_open_stack = 0;  // in script_depot(); 0 = none
+  std::uint32_t pool = 0;  // adopted by this pool (connleak_pool_adopt): idle at exit is not a leak
+  std::uint32_t context = 0;       // ContextTable id current when it was opened (0: none)
   std::uint32_t journal_slot = 0;  // JournalSink's slot + 1; 0 = not journaled
+  // When the watchdog raised each alert, as how long the connection had been
+  // open / in its transaction / idle then: milliseconds (a tick is coarser),
+  // kept small because every open connection carries them. Read them with
+  // *_alert_after().
+  std::uint32_t lifetime_alert_ms = 0;
+  std::uint32_t txn_alert_ms = 0;
+  std::uint32_t idle_alert_ms = 0;  // idle_threshold: idle that long when flagged
+  StackId txn_alert_stack = 0;      // where the flagged transaction began
+  StackId txn_alert_py_stack = 0;
 
+  double lifetime_alert_after() const { return lifetime_alert_ms / 1e3; }
+  double txn_alert_after() const { return txn_alert_ms / 1e3; }
+  double idle_alert_after() const { return idle_alert_ms / 1e3; }
+  // Nanoseconds to the nearest millisecond, saturated (49 days).
+  static std::uint32_t alert_ms(std::int64_t ns) {
+    if (ns <= 0) return 0;
+    const std::int64_t ms = (ns + 500'000) / 1'000'000;
+    return ms > 0xffffffffLL ? 0xffffffffu : static_cast<std::uint32_t>(ms);
+  }
   Library library() const { return static_cast<Library>(part.index()); }
   MysqlPart* mysql() { return std::get_if<MysqlPart>(&part); }
   const MysqlPart* mysql() const { return std::get_if<MysqlPart>(&part); }
@@ -189,6 +203,8 @@ class Registry {
     auto it = shard.open.find(handle);
     if (it == shard.open.end()) return false;
     fn(it->second);
+    if (it->second.opened.mono_ns < shard.lifetime_floor)
+      shard.lifetime_floor = it->second.opened.mono_ns;
     if (it->second.journal_slot)
       if (JournalSink* sink = journal_sink()) sink->updated(it->second.journal_slot, it->second);
     return true;
@@ -209,6 +225,26 @@ class Registry {
   // record and must not call back into the registry.
   template <typename Visit>
   bool scan(std::int64_t deadline_mono_ns, Visit&& visit);
+  // The watchdog's lifetime round: calls `visit(ConnRecord&)` under the shard
+  // lock for each open record opened at or before `due_before_mono` that is
+  // not ignored, inherited or already lifetime-flagged. A shard whose oldest
+  // such record is younger is skipped without visiting its records (see
+  // Shard::lifetime_floor). Try-locks until the deadline like scan().
+  template <typename Visit>
+  bool scan_lifetime(std::int64_t deadline_mono_ns, std::int64_t due_before_mono, Visit&& visit);
+  // Applies `fn(ConnRecord&)` to one open record under its shard lock,
+  // try-locked until the deadline: 1 done, 0 not open, -1 the shard stayed
+  // busy. No journal update; `fn` must not call back into the registry.
+  template <typename Fn>
+  int visit_open(std::uintptr_t handle, std::int64_t deadline_mono_ns, Fn&& fn) {
+    Shard& shard = shard_for(handle);
+    if (!lock_until(shard.mutex, deadline_mono_ns)) return -1;
+    auto it = shard.open.find(handle);
+    const bool found = it != shard.open.end();
+    if (found) fn(it->second);
+    shard.mutex.unlock();
+    return found ? 1 : 0;
+  }
   // Counts a reset of a tracked handle; false if the handle is unknown.
   bool on_reset(std::uintptr_t handle);
 
@@ -236,6 +272,11 @@ class Registry {
     // The node of the last record closed here, kept for the next open: a
     // connect + close pair then allocates and frees no map node at all.
     OpenMap::node_type spare;
+    // No open record the lifetime round could still flag was opened before
+    // this: lowered by every open, raised to the exact oldest by each round
+    // that visits the shard. A close leaves it low (it stays a lower bound),
+    // so that shard is visited once more when the bound comes due.
+    std::int64_t lifetime_floor = INT64_MAX;
   };
   static constexpr std::size_t kShards = 64;
   static constexpr std::size_t kRecentlyClosedPerShard = 1024;
@@ -263,6 +304,31 @@ bool Registry::scan(std::int64_t deadline_mono_ns, Visit&& visit) {
       continue;
     }
     for (auto& entry : shard.open) visit(entry.second);
+    shard.mutex.unlock();
+  }
+  return complete;
+}
+
+template <typename Visit>
+bool Registry::scan_lifetime(std::int64_t deadline_mono_ns, std::int64_t due_before_mono,
+                             Visit&& visit) {
+  bool complete = true;
+  for (Shard& shard : shards_) {
+    if (!lock_until(shard.mutex, deadline_mono_ns)) {
+      complete = false;
+      continue;
+    }
+    if (shard.lifetime_floor <= due_before_mono) {
+      std::int64_t floor = INT64_MAX;
+      for (auto& entry : shard.open) {
+        ConnRecord& rec = entry.second;
+        if (rec.ignored || rec.inherited || (rec.alerts & kAlertLifetime)) continue;
+        if (rec.opened.mono_ns <= due_before_mono) visit(rec);
+        if (!(rec.alerts & kAlertLifetime) && rec.opened.mono_ns < floor)
+          floor = rec.opened.mono_ns;
+      }
+      shard.lifetime_floor = floor;
+    }
     shard.mutex.unlock();
   }
   return complete;

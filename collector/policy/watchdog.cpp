@@ -12,60 +12,89 @@ namespace {
 
 // Agroal's rule: a connection that holds something (a transaction; once pools
 // are tracked, a checkout) and has sent nothing for the threshold. A statement
-// still running is work, not idleness. Flagged once per idle period.
-void check_idle(ConnRecord& rec, LiveConn& live, std::int64_t idle_ns, std::int64_t now_mono,
-                ScanResult& result) {
+// still running is work, not idleness. Flagged once per idle period: returns
+// the start of an idle period due and not alerted yet, 0 otherwise.
+std::int64_t idle_due(const LiveConn& live, std::int64_t idle_ns, std::int64_t now_mono) {
   auto state = static_cast<TxnState>(live.txn.load(std::memory_order_acquire));
   const bool in_txn = state == TxnState::kInTransaction || state == TxnState::kInError;
   // Hook point for pools: `|| checked_out` once checkouts are recorded.
   const bool holds = in_txn;
-  if (!holds || live.activity.in_flight.load(std::memory_order_relaxed)) return;
+  if (!holds) return 0;
+  const activity::Activity* a = live_activity_if(live);
+  if (a && a->in_flight.load(std::memory_order_relaxed)) return 0;
   std::int64_t since = live.txn_since_mono.load(std::memory_order_relaxed);
-  const std::int64_t sent = live.activity.last_sent_mono.load(std::memory_order_relaxed);
-  const std::int64_t done = live.activity.last_done_mono.load(std::memory_order_relaxed);
+  const std::int64_t sent = a ? a->last_sent_mono.load(std::memory_order_relaxed) : 0;
+  const std::int64_t done = a ? a->last_done_mono.load(std::memory_order_relaxed) : 0;
   if (sent > since) since = sent;
   if (done > since) since = done;
-  if (since == 0 || now_mono - since < idle_ns) return;
-  if (live.idle_alerted.load(std::memory_order_relaxed) == since) return;
-  live.idle_alerted.store(since, std::memory_order_relaxed);
-  rec.alerts |= kAlertIdle;
-  rec.idle_alert_after = static_cast<double>(now_mono - since) / 1e9;
-  result.alerts.push_back({AlertKind::kIdle, rec});
+  if (since == 0 || now_mono - since < idle_ns) return 0;
+  if (live.idle_alerted.load(std::memory_order_relaxed) == since) return 0;
+  return since;
+}
+
+// A transaction open past the threshold, not alerted on yet.
+bool txn_due(const LiveConn& live, std::int64_t txn_ns, std::int64_t now_mono) {
+  auto state = static_cast<TxnState>(live.txn.load(std::memory_order_acquire));
+  if (state != TxnState::kInTransaction && state != TxnState::kInError) return false;
+  std::uint32_t gen = live.txn_generation.load(std::memory_order_relaxed);
+  std::int64_t since = live.txn_since_mono.load(std::memory_order_relaxed);
+  return live.txn_alerted.load(std::memory_order_relaxed) != gen && now_mono - since >= txn_ns;
 }
 
 }  // namespace
 
+// Two passes, neither of which touches every connection's state: the
+// lifetime round reads the records' first cache line and skips shards whose
+// oldest unflagged record is younger than the threshold; the transaction and
+// idle checks visit only the connections in a transaction (the LiveConn
+// pool's bitmap), and take a shard lock only for one that is due.
 ScanResult watchdog_scan(Registry& registry, const Thresholds& th, std::int64_t now_mono,
                          std::int64_t deadline_mono) {
   ScanResult result;
   const auto lifetime_ns = static_cast<std::int64_t>(th.lifetime_seconds * 1e9);
   const auto txn_ns = static_cast<std::int64_t>(th.txn_seconds * 1e9);
   const auto idle_ns = static_cast<std::int64_t>(th.idle_seconds * 1e9);
-  result.complete = registry.scan(deadline_mono, [&](ConnRecord& rec) {
-    // Ignored handles are intentional; inherited ones belong to the parent.
-    if (rec.ignored || rec.inherited) return;
-    if (lifetime_ns > 0 && !(rec.alerts & kAlertLifetime) &&
-        now_mono - rec.opened.mono_ns >= lifetime_ns) {
-      rec.alerts |= kAlertLifetime;
-      rec.lifetime_alert_after = static_cast<double>(now_mono - rec.opened.mono_ns) / 1e9;
-      result.alerts.push_back({AlertKind::kLifetime, rec});
-    }
-    LiveConn* live = rec.live;
-    if (idle_ns > 0 && live) check_idle(rec, *live, idle_ns, now_mono, result);
-    if (txn_ns > 0 && live) {
-      auto state = static_cast<TxnState>(live->txn.load(std::memory_order_acquire));
-      if (state != TxnState::kInTransaction && state != TxnState::kInError) return;
-      std::uint32_t gen = live->txn_generation.load(std::memory_order_relaxed);
-      std::int64_t since = live->txn_since_mono.load(std::memory_order_relaxed);
-      if (live->txn_alerted.load(std::memory_order_relaxed) == gen || now_mono - since < txn_ns)
-        return;
-      live->txn_alerted.store(gen, std::memory_order_relaxed);
-      rec.alerts |= kAlertIdleInTransaction;
-      rec.txn_alert_after = static_cast<double>(now_mono - since) / 1e9;
-      rec.txn_alert_stack = live->txn_stack.load(std::memory_order_relaxed);
-      rec.txn_alert_py_stack = live->txn_py_stack.load(std::memory_order_relaxed);
-      result.alerts.push_back({AlertKind::kIdleInTransaction, rec});
-    }
+  if (lifetime_ns > 0) {
+    // Ignored handles are intentional; inherited ones belong to the parent:
+    // scan_lifetime leaves both out.
+    result.complete =
+        registry.scan_lifetime(deadline_mono, now_mono - lifetime_ns, [&](ConnRecord& rec) {
+          rec.alerts |= kAlertLifetime;
+          rec.lifetime_alert_ms = ConnRecord::alert_ms(now_mono - rec.opened.mono_ns);
+          result.alerts.push_back({AlertKind::kLifetime, rec});
+        });
+  }
+  if (idle_ns <= 0 && txn_ns <= 0) return result;
+  live_for_each_in_txn([&](LiveConn& live) {
+    const std::uintptr_t handle = live.handle.load(std::memory_order_acquire);
+    if (!handle) return;
+    if (!(idle_ns > 0 && idle_due(live, idle_ns, now_mono)) &&
+        !(txn_ns > 0 && txn_due(live, txn_ns, now_mono)))
+      return;
+    // Due: raise it on the record (checked again under the lock; the
+    // LiveConn may belong to another registry, or have been reused).
+    const int found = registry.visit_open(handle, deadline_mono, [&](ConnRecord& rec) {
+      if (rec.live != &live || rec.ignored || rec.inherited) return;
+      if (idle_ns > 0) {
+        if (const std::int64_t since = idle_due(live, idle_ns, now_mono)) {
+          live.idle_alerted.store(since, std::memory_order_relaxed);
+          rec.alerts |= kAlertIdle;
+          rec.idle_alert_ms = ConnRecord::alert_ms(now_mono - since);
+          result.alerts.push_back({AlertKind::kIdle, rec});
+        }
+      }
+      if (txn_ns > 0 && txn_due(live, txn_ns, now_mono)) {
+        const std::int64_t since = live.txn_since_mono.load(std::memory_order_relaxed);
+        live.txn_alerted.store(live.txn_generation.load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+        rec.alerts |= kAlertIdleInTransaction;
+        rec.txn_alert_ms = ConnRecord::alert_ms(now_mono - since);
+        rec.txn_alert_stack = live.txn_stack.load(std::memory_order_relaxed);
+        rec.txn_alert_py_stack = live.txn_py_stack.load(std::memory_order_relaxed);
+        result.alerts.push_back({AlertKind::kIdleInTransaction, rec});
+      }
+    });
+    if (found < 0) result.complete = false;
   });
   return result;
 }

@@ -118,10 +118,10 @@ std::optional<ContextInfo> context_info(std::uint32_t id) {
 
 void add_alerts(const ConnRecord& rec, Connection& c) {
   if (rec.alerts & kAlertLifetime)
-    c.alerts.push_back({AlertKind::kLifetime, rec.lifetime_alert_after});
+    c.alerts.push_back({AlertKind::kLifetime, rec.lifetime_alert_after()});
   if (rec.alerts & kAlertIdleInTransaction)
-    c.alerts.push_back({AlertKind::kIdleInTransaction, rec.txn_alert_after});
-  if (rec.alerts & kAlertIdle) c.alerts.push_back({AlertKind::kIdle, rec.idle_alert_after});
+    c.alerts.push_back({AlertKind::kIdleInTransaction, rec.txn_alert_after()});
+  if (rec.alerts & kAlertIdle) c.alerts.push_back({AlertKind::kIdle, rec.idle_alert_after()});
 }
 
 // Statements, the last one (normalized here, on the reporting thread) and
@@ -131,7 +131,8 @@ void add_alerts(const ConnRecord& rec, Connection& c) {
 void add_activity(Connection& c, const LiveConn* live, std::int64_t now_mono) {
   if (!live) return;
   activity::ActivityView view;
-  if (!activity::read_activity(live->activity, view)) return;
+  const activity::Activity* a = live_activity_if(*live);
+  if (!a || !activity::read_activity(*a, view)) return;
   c.statements = view.statements;
   if (!view.last_statement.empty()) c.last_statement = view.last_statement;
   const double idle = view.last_used_mono ? seconds_between(view.last_used_mono, now_mono) : 0;

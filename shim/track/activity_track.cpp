@@ -33,7 +33,8 @@ std::uint64_t owner_of(const void* handle) {
 void activity_sent(const void* handle, const char* sql, std::size_t n, activity::Dialect dialect,
                    bool cut) {
   if (LiveConn* live = live_for(handle))
-    activity::note_statement(live->activity, sql, n, dialect, cut);
+    if (activity::Activity* a = live_activity(*live))
+      activity::note_statement(*a, sql, n, dialect, cut);
 }
 
 namespace {
@@ -61,14 +62,16 @@ void activity_prepare_pending(const void* handle, const char* sql, std::size_t n
   LiveConn* live = live_for(handle);
   if (!live || !sql) return;
   Reentry guard;
-  live->activity.pending_prepare.store(normalized_interned(sql, n, dialect, cut),
-                                       std::memory_order_relaxed);
+  activity::Activity* a = live_activity(*live);
+  if (!a) return;
+  a->pending_prepare.store(normalized_interned(sql, n, dialect, cut), std::memory_order_relaxed);
 }
 
 void activity_prepared_as(const void* handle, const void* name, std::size_t name_len) {
   LiveConn* live = live_for(handle);
-  if (!live) return;
-  const char* text = live->activity.pending_prepare.exchange(nullptr, std::memory_order_relaxed);
+  activity::Activity* a = live ? live_activity_if(*live) : nullptr;
+  if (!a) return;  // nothing pending: no block was ever needed
+  const char* text = a->pending_prepare.exchange(nullptr, std::memory_order_relaxed);
   if (!text) return;
   activity::prepared_put(
       activity::prepared_key(live->record_id.load(std::memory_order_relaxed), name, name_len),
@@ -78,13 +81,15 @@ void activity_prepared_as(const void* handle, const void* name, std::size_t name
 void activity_execute(const void* handle, const void* name, std::size_t name_len) {
   LiveConn* live = live_for(handle);
   if (!live) return;
+  activity::Activity* a = live_activity(*live);
+  if (!a) return;
   const char* text = activity::prepared_get(
       activity::prepared_key(live->record_id.load(std::memory_order_relaxed), name, name_len));
-  activity::note_prepared(live->activity, text ? text : activity::kUnknownPrepared);
+  activity::note_prepared(*a, text ? text : activity::kUnknownPrepared);
 }
 
 void activity_result(const void* handle, bool busy) {
-  if (LiveConn* live = live_for(handle)) activity::note_result(live->activity, busy);
+  if (LiveConn* live = live_for(handle)) note_live_result(*live, busy);
 }
 
 }  // namespace connleak::shim

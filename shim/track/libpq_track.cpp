@@ -138,7 +138,7 @@ void after_command(PGconn* conn, const Resolution& r) {
   const PGTransactionStatusType status = txn_status(conn);
   LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(conn));
   if (!live) return;  // a handle we never saw opened
-  if (options().statements) activity::note_result(live->activity, status == PQTRANS_ACTIVE);
+  if (options().statements) note_live_result(*live, status == PQTRANS_ACTIVE);
   TxnState state;
   switch (status) {
     case PQTRANS_IDLE:

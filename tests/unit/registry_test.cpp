@@ -199,3 +199,65 @@ TEST(Registry, ManyThreadsOpenAndCloseExactly) {
 
 }  // namespace
 }  // namespace connleak
+
+namespace connleak {
+namespace {
+
+// The activity block is made at a connection's first statement, not at its
+// open, and goes back to the pool at its close: a connection that never
+// sends one carries no block.
+TEST(Registry, ActivityBlockIsMadeAtTheFirstStatementAndReturnedAtClose) {
+  Registry reg;
+  ConnRecord r;
+  r.handle = 0x4240;
+  reg.on_open(r);
+  LiveConn* live = reg.live_of(0x4240);
+  ASSERT_NE(live, nullptr);
+  EXPECT_EQ(live_activity_if(*live), nullptr);
+  note_live_result(*live, false);  // nothing running: still nothing to record
+  EXPECT_EQ(live_activity_if(*live), nullptr);
+  activity::Activity* a = live_activity(*live);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(live_activity(*live), a);  // made once
+  activity::note_statement(*a, "SELECT 1", static_cast<std::size_t>(-1),
+                           activity::Dialect::kPostgres);
+  activity::ActivityView view;
+  ASSERT_TRUE(activity::read_activity(*live_activity_if(*live), view));
+  EXPECT_EQ(view.statements, 1u);
+  reg.on_close(0x4240, 0, now());
+  EXPECT_EQ(live_activity_if(*live), nullptr);  // back in the pool with the LiveConn
+  // The next connection starts without one (and without the old text).
+  r.handle = 0x4250;
+  reg.on_open(r);
+  LiveConn* next = reg.live_of(0x4250);
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(live_activity_if(*next), nullptr);
+  activity::Activity* b = live_activity(*next);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->statements.load(), 0u);
+  EXPECT_FALSE(activity::read_activity(*b, view));
+}
+
+// A closed record the report shows keeps its block (retired, not recycled).
+TEST(Registry, FlaggedCloseKeepsTheActivityBlock) {
+  Registry reg;
+  ConnRecord r;
+  r.handle = 0x4260;
+  reg.on_open(r);
+  LiveConn* live = reg.live_of(0x4260);
+  ASSERT_NE(live, nullptr);
+  activity::note_statement(*live_activity(*live), "SELECT * FROM t WHERE id = 42",
+                           static_cast<std::size_t>(-1), activity::Dialect::kPostgres);
+  ASSERT_TRUE(reg.update(0x4260, [](ConnRecord& rec) { rec.alerts |= kAlertLifetime; }));
+  ClosedRecord info;
+  reg.on_close(0x4260, 0, now(), &info);
+  ASSERT_NE(info.activity, nullptr);
+  const activity::Activity* kept = live_activity_if(*info.activity);
+  ASSERT_NE(kept, nullptr);
+  activity::ActivityView view;
+  ASSERT_TRUE(activity::read_activity(*kept, view));
+  EXPECT_EQ(view.last_statement, "SELECT * FROM t WHERE id = ?");
+}
+
+}  // namespace
+}  // namespace connleak

@@ -54,7 +54,7 @@ TEST(Watchdog, LifetimeAlertsOncePerConnection) {
   auto first = watchdog_scan(reg, th, t0 + 11 * kSec, deadline());
   ASSERT_EQ(first.alerts.size(), 1u);
   EXPECT_EQ(first.alerts[0].record.handle, 0x10u);
-  EXPECT_NEAR(first.alerts[0].record.lifetime_alert_after, 11.0, 1e-6);
+  EXPECT_NEAR(first.alerts[0].record.lifetime_alert_after(), 11.0, 1e-6);
   auto second = watchdog_scan(reg, th, t0 + 20 * kSec, deadline());
   ASSERT_EQ(second.alerts.size(), 1u);  // only the younger one, now due
   EXPECT_EQ(second.alerts[0].record.handle, 0x20u);
@@ -126,6 +126,75 @@ TEST(Watchdog, FloodIsGroupedAndCapped) {
   ASSERT_EQ(capped.size(), 2u);
   EXPECT_NE(capped[1].find("10 more connection(s) crossed a threshold"), std::string::npos)
       << capped[1];
+}
+
+}  // namespace
+}  // namespace connleak
+
+namespace connleak {
+namespace {
+
+// The lifetime round skips shards whose oldest record is young, but a record
+// whose open time moves back (update()) and a shard whose young bound was left
+// stale by a close are still visited when due.
+TEST(Watchdog, LifetimeFloorFollowsUpdatesAndCloses) {
+  Registry reg;
+  reg.on_open(rec(0x10, 50 * kSec));
+  Thresholds th{.lifetime_seconds = 10};
+  EXPECT_TRUE(watchdog_scan(reg, th, 55 * kSec, deadline()).alerts.empty());
+  ASSERT_TRUE(reg.update(0x10, [](ConnRecord& r) { r.opened.mono_ns = 40 * kSec; }));
+  auto moved = watchdog_scan(reg, th, 55 * kSec, deadline());
+  ASSERT_EQ(moved.alerts.size(), 1u);
+  EXPECT_EQ(moved.alerts[0].record.handle, 0x10u);
+  EXPECT_NEAR(moved.alerts[0].record.lifetime_alert_after(), 15.0, 1e-3);
+  // Same shard ((handle >> 4) % 64): an old record closed before it was due
+  // leaves the bound low; the young one opened after is not flagged early.
+  reg.on_open(rec(0x410, 1 * kSec));
+  reg.on_close(0x410, 0, now());
+  reg.on_open(rec(0x810, 60 * kSec));
+  EXPECT_TRUE(watchdog_scan(reg, th, 65 * kSec, deadline()).alerts.empty());
+  auto due = watchdog_scan(reg, th, 70 * kSec, deadline());
+  ASSERT_EQ(due.alerts.size(), 1u);
+  EXPECT_EQ(due.alerts[0].record.handle, 0x810u);
+}
+
+// The transaction check finds connections through the LiveConn pool's
+// in-transaction bits, which all registries share: a connection of another
+// registry is never flagged in this one, and one whose transaction ended is
+// not visited.
+TEST(Watchdog, TxnCheckSeesOnlyThisRegistrysConnectionsInATransaction) {
+  Registry mine, other;
+  mine.on_open(rec(0x10, 0));
+  mine.on_open(rec(0x20, 0));
+  other.on_open(rec(0x30, 0));
+  LiveConn* a = mine.live_of(0x10);
+  LiveConn* b = mine.live_of(0x20);
+  LiveConn* c = other.live_of(0x30);
+  ASSERT_TRUE(a && b && c);
+  note_txn_state(*a, TxnState::kInTransaction, [] { return StackId{1}; });
+  note_txn_state(*b, TxnState::kInTransaction, [] { return StackId{2}; });
+  note_txn_state(*b, TxnState::kIdle, [] { return StackId{0}; });  // ended
+  note_txn_state(*c, TxnState::kInTransaction, [] { return StackId{3}; });
+  Thresholds th{.txn_seconds = 1};
+  const std::int64_t later = a->txn_since_mono.load() + 5 * kSec;
+  auto scan = watchdog_scan(mine, th, later, deadline());
+  ASSERT_EQ(scan.alerts.size(), 1u);
+  EXPECT_EQ(scan.alerts[0].record.handle, 0x10u);
+  EXPECT_EQ(scan.alerts[0].record.txn_alert_stack, 1u);
+  auto theirs = watchdog_scan(other, th, c->txn_since_mono.load() + 5 * kSec, deadline());
+  ASSERT_EQ(theirs.alerts.size(), 1u);
+  EXPECT_EQ(theirs.alerts[0].record.handle, 0x30u);
+  // Closed while in a transaction: its bit is cleared with it; the ended one's was.
+  other.on_close(0x30, 0, now());
+  int visited_c = 0, visited_b = 0, visited_a = 0;
+  live_for_each_in_txn([&](LiveConn& l) {
+    visited_a += &l == a;
+    visited_b += &l == b;
+    visited_c += &l == c;
+  });
+  EXPECT_EQ(visited_a, 1);
+  EXPECT_EQ(visited_b, 0);
+  EXPECT_EQ(visited_c, 0);
 }
 
 }  // namespace
