@@ -684,7 +684,9 @@ class Bench:
 
     def measure(self, variants, rounds, argv, parse, timeout=120):
         """Runs `argv` under each variant (name -> f(workdir) -> (prefix, env)) `rounds` times, the
-        order rotated every round (ABBA for two). parse(completed) -> (rate, operations).
+        order rotated every round (ABBA for two). parse(completed) -> (rate, operations) or
+        (rate, operations, CPU seconds of the measured loop), the latter when the program times its
+        own loop (an interpreter's start-up under valgrind would otherwise swamp the CPU figure).
         Returns name -> {rate: [...], cpu: [us per operation...], line: shim exit line}."""
         names = list(variants)
         out = {n: {"rate": [], "cpu": [], "line": ""} for n in names}
@@ -696,7 +698,10 @@ class Bench:
                 prefix, env = variants[name](d)
                 p, secs = run_timed(prefix + argv, env=env, timeout=timeout, check=False)
                 try:
-                    rate, ops = parse(p)
+                    parsed = parse(p)
+                    rate, ops = parsed[0], parsed[1]
+                    if len(parsed) > 2:
+                        secs = parsed[2]
                 except Exception as e:
                     raise RuntimeError(f"{name}: {shlex.join(prefix + argv)} exited {p.returncode}: {e}; "
                                        f"stderr: {p.stderr[-800:]}")
@@ -909,6 +914,65 @@ class Bench:
         lines.append("")
         self.sections.append("\n".join(lines))
 
+    def section_peers_python(self, pg):
+        """The same tools on a Python asyncpg service (target 7 of issue 19). memray, the Python
+        allocation profiler, is not packaged for Debian 12 (no `python3-memray`, and PyPI is not
+        reachable here), so it is not in the table."""
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "programs")
+        load = os.path.normpath(os.path.join(here, "py_asyncpg_load.py"))
+        leaky = os.path.normpath(os.path.join(here, "py_leaky3.py"))
+        host, port = "127.0.0.1", pg["CONNLEAK_TEST_PG_PORT"]
+        cmd = ["/usr/bin/python3", load, host, port, "5"]
+        tools = self.tool_commands()
+        cli = os.path.join(self.bin, "connleak")
+        # What a Python user runs: `connleak run` also installs the pool hooks (checkouts tracked).
+        tools["connleak"] = lambda d: ([cli, "run", "--report-dir", d, "--fail-on", "never", "--"], env_with())
+
+        def parse(p):
+            m = re.search(r"requests (\d+) wall ([0-9.]+) cpu ([0-9.]+)", p.stdout)
+            if not m:
+                raise RuntimeError("no figures in the program's output: " + p.stdout[-300:])
+            n, wall, cpu = int(m.group(1)), float(m.group(2)), float(m.group(3))
+            return n / wall, n, cpu
+
+        m = self.measure(tools, 3, cmd, parse, timeout=900)
+        recall = self.recall(pg, tools, ["/usr/bin/python3", leaky, host, port],
+                             ["python3", "bench/programs/py_leaky3.py", "HOST", "PORT"])
+        lines = ["### Peers on a Python asyncpg service", "",
+                 "`bench/programs/py_asyncpg_load.py`: an asyncpg 0.27 pool of 4 connections serving "
+                 "`SELECT 1` requests (acquire + fetchval + release) for 5 s after the pool is up, under "
+                 "Debian's `/usr/bin/python3` 3.11; the program times its own loop (wall and process CPU), "
+                 "so the interpreter's start-up (minutes under valgrind) is left out. connleak is attached "
+                 "the way a Python user does it, `connleak run`, which also records every pool checkout "
+                 "with its Python stack. 3 rounds, the order of tools rotated each round. memray is not "
+                 "in the table: Debian 12 does not package it and PyPI is not reachable from this "
+                 "machine.", "",
+                 "| tool | how it is attached | requests/s, median | ratio to plain | CPU us/request | "
+                 "CPU ratio to plain |", "|---|---|---|---|---|---|"]
+        how = {"plain": "-", "connleak": "`connleak run --` (shim + pool hooks)",
+               "LeakSanitizer": "`LD_PRELOAD=liblsan.so.0`", "heaptrack": "`heaptrack -o FILE`",
+               "valgrind memcheck": "`valgrind --leak-check=full`"}
+        base = m["plain"]
+        for name in tools:
+            r = m[name]
+            tr = "1" if name == "plain" else spread(self.paired(base["rate"], r["rate"], lambda x, y: y / x), 3)
+            cr = "1" if name == "plain" else spread(self.paired(base["cpu"], r["cpu"], lambda x, y: y / x), 2)
+            lines.append(f"| {name} | {how[name]} | {fmt(med(r['rate']), 0)} | {tr} | {fmt(med(r['cpu']), 1)} "
+                         f"| {cr} |")
+        self.cmd_note("asyncpg pool workload under each tool", ["python3", "bench/programs/py_asyncpg_load.py",
+                                                                 "HOST", "PORT", "5"], "[TOOL]")
+        lines += ["", "Recall on `bench/programs/py_leaky3.py` (asyncpg: 5 requests that close their "
+                  "connection, then `open_report_conn()` opens 3 that are never closed). *Found* = a report "
+                  "naming `open_report_conn`, the Python function that leaked; the native tools see the "
+                  "interpreter's C frames only.", "",
+                  "| tool | found the 3 leaked connections | says it is a connection | reports naming "
+                  "`open_report_conn` | unrelated reports | wall time, s |", "|---|---|---|---|---|---|"]
+        for name, r in recall.items():
+            lines.append(f"| {name} | {r['found']} | {r['connection']} | {r['related']} | {r['unrelated']} | "
+                         f"{fmt(r['seconds'], 2)} |")
+        lines.append("")
+        self.sections.append("\n".join(lines))
+
     def tool_commands(self):
         """name -> f(workdir) -> (argv prefix, env)."""
         return {
@@ -922,9 +986,11 @@ class Bench:
                                             env_with()),
         }
 
-    def recall(self, pg, tools):
+    def recall(self, pg, tools, argv=None, shown=None):
+        """Runs the leaky program (leaky3.c, or `argv`) under each tool and counts the reports that
+        name `open_report_conn`; `shown` is the command line written in the notes."""
         exe = os.path.join(self.bin, "bench_leaky3")
-        conninfo = pg["CONNLEAK_TEST_PG_CONNINFO"]
+        argv = argv or [exe, pg["CONNLEAK_TEST_PG_CONNINFO"]]
         out = {}
         for name, make in tools.items():
             if name == "plain":
@@ -932,7 +998,7 @@ class Bench:
             d = tempfile.mkdtemp(dir=self.work, prefix=f"recall.{name}.".replace(" ", "_"))
             prefix, env = make(d)
             t0 = time.monotonic()
-            p = run(prefix + [exe, conninfo], env=env, timeout=300, check=False)
+            p = run(prefix + argv, env=env, timeout=600, check=False)
             secs = time.monotonic() - t0
             related = unrelated = 0
             connection = "no (heap blocks)"
@@ -942,7 +1008,8 @@ class Bench:
                 for c in doc.get("connections", []):
                     if c.get("status") != "leaked":
                         continue
-                    fns = [f.get("function") or "" for f in c["acquired"]["native"]]
+                    fns = [f.get("function") or "" for f in c["acquired"]["native"] +
+                           c["acquired"].get("python", [])]
                     sites.setdefault(tuple(fns), []).append(c)
                 for fns, conns in sites.items():
                     if any("open_report_conn" in f for f in fns):
@@ -983,7 +1050,7 @@ class Bench:
                              connection=connection, seconds=secs)
             shutil.rmtree(d, ignore_errors=True)
         self.cmd_note("recall program under each tool (same prefixes and environments as above)",
-                      [exe, "CONNINFO"], "[TOOL]")
+                      shown or [exe, "CONNINFO"], "[TOOL]")
         return out
 
     # --- 5. start-up ---------------------------------------------------------------
@@ -1244,6 +1311,7 @@ def main():
         b.sections.append("### MariaDB\n\nNot run: the MariaDB server did not start.\n")
     if pg:
         step("peers", b.section_peers, pg)
+        step("peers", b.section_peers_python, pg)
     step("scale", b.section_scale)
     step("startup", b.section_startup)
     step("html", b.section_html)
