@@ -152,7 +152,7 @@ std::optional<JournalContents> parse_journal(const unsigned char* data, std::siz
   out.exit_reported = load<std::uint32_t>(data + offsetof(Header, state)) ==
                       static_cast<std::uint32_t>(State::kExitReported);
   if (auto language = load<std::uint32_t>(data + offsetof(Header, script_language));
-      language > 0 && language <= static_cast<std::uint32_t>(ScriptLanguage::kPhp))
+      names_value<ScriptLanguage>(language))
     out.script_language = static_cast<ScriptLanguage>(language);
   out.opened = u64_at(data, offsetof(Header, opened));
   out.closed = u64_at(data, offsetof(Header, closed));

@@ -128,6 +128,16 @@ constexpr std::optional<E> parse_enum(std::string_view text) {
   return std::nullopt;
 }
 
+// True when `raw`, a number read from a file, is one of E's named values:
+// checked before the cast, so that a table entry added later is accepted
+// without a second bound to update.
+template <typename E>
+constexpr bool names_value(std::uint64_t raw) {
+  for (const auto& [v, name] : EnumNames<E>::kTable)
+    if (static_cast<std::uint64_t>(v) == raw) return true;
+  return false;
+}
+
 // A report field of one of the enums above: the value, plus the text of an
 // unknown value read from another connleak's report (written back unchanged).
 // Built from a name (the shim still passes names) it parses once, here.

@@ -34,6 +34,7 @@ struct PyApi {
   void* (*get_attr)(void*, void*);
   void* (*intern_from_string)(const char*);
   const char* (*unicode_as_utf8)(void*);
+  long (*long_as_long)(void*);
   void (*dec_ref)(void*);
   void (*inc_ref)(void*);
   void (*err_fetch)(void**, void**, void**);
@@ -64,8 +65,9 @@ bool fill(PyApi& t) {
             load_symbol(t.get_attr, "PyObject_GetAttr") &&
             load_symbol(t.intern_from_string, "PyUnicode_InternFromString") &&
             load_symbol(t.unicode_as_utf8, "PyUnicode_AsUTF8") &&
-            load_symbol(t.dec_ref, "Py_DecRef") && load_symbol(t.inc_ref, "Py_IncRef") &&
-            load_symbol(t.err_fetch, "PyErr_Fetch") && load_symbol(t.err_restore, "PyErr_Restore");
+            load_symbol(t.long_as_long, "PyLong_AsLong") && load_symbol(t.dec_ref, "Py_DecRef") &&
+            load_symbol(t.inc_ref, "Py_IncRef") && load_symbol(t.err_fetch, "PyErr_Fetch") &&
+            load_symbol(t.err_restore, "PyErr_Restore");
   if (ok && !load_symbol(t.frame_get_lasti, "PyFrame_GetLasti")) t.frame_get_lasti = nullptr;
   if (ok && !(load_symbol(t.gc_disable, "PyGC_Disable") && load_symbol(t.gc_enable, "PyGC_Enable")))
     t.gc_disable = nullptr;
@@ -102,6 +104,20 @@ std::string_view code_string(const PyApi& py, void* code, const char* attr, void
   return s ? std::string_view(s) : std::string_view();
 }
 
+// Whether frames of `code` run a coroutine (CO_COROUTINE, or
+// CO_ITERABLE_COROUTINE for @types.coroutine generators): an asyncio Task's
+// own coroutine is one, so a stack without such a frame runs in no task and
+// needs no look for awaiters (a lookup in sys.modules and the task's state,
+// ~600 instructions a capture). Unknown flags count as a coroutine.
+bool code_is_coroutine(const PyApi& py, void* code) {
+  constexpr long kCoroutineFlags = 0x0080 | 0x0100;
+  void* flags = get_attr(py, code, "co_flags");
+  if (!flags) return true;
+  const long value = py.long_as_long(flags);
+  py.dec_ref(flags);
+  return value == -1 || (value & kCoroutineFlags) != 0;
+}
+
 // Per code object: its interned file and function, and the frame of the line
 // it was last seen at. A frame then costs one probe here instead of two
 // attribute reads, two UTF-8 conversions and three interning lookups, which
@@ -120,6 +136,7 @@ struct CodeEntry {
   void* code = nullptr;
   const char* file = nullptr;
   const char* function = nullptr;
+  bool coroutine = false;  // code_is_coroutine
   struct At {
     int lasti = -2;  // the instruction `info` was computed at (-2: none)
     const ScriptFrame* info = nullptr;
@@ -149,9 +166,10 @@ CodeEntry* code_slot(CodeCache& c, const void* code) {
 // A hit in the cache (the caller holds its lock): the interned frame of
 // `code` at `lasti`, or null when `code` is not cached.
 const ScriptFrame* cached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
-                                     int lasti) {
+                                     int lasti, bool& coroutine) {
   CodeEntry* e = code_slot(cache, code);
   if (!e || e->code != code) return nullptr;
+  coroutine = coroutine || e->coroutine;
   if (lasti != -2)
     for (const CodeEntry::At& at : e->at)
       if (at.lasti == lasti) return at.info;
@@ -167,8 +185,10 @@ const ScriptFrame* cached_frame_info(const PyApi& py, CodeCache& cache, void* fr
 // A code object seen for the first time: its names read through the C API,
 // outside the cache's lock. Takes over the reference to `code`.
 const ScriptFrame* uncached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
-                                       int lasti) {
+                                       int lasti, bool& coroutine) {
   const int line = py.frame_get_line_number(frame);
+  const bool is_coroutine = code_is_coroutine(py, code);
+  coroutine = coroutine || is_coroutine;
   void *file_obj = nullptr, *name_obj = nullptr;
   const char* file = intern_string(code_string(py, code, "co_filename", &file_obj));
   const char* name = intern_string(code_string(py, code, "co_name", &name_obj));
@@ -183,6 +203,7 @@ const ScriptFrame* uncached_frame_info(const PyApi& py, CodeCache& cache, void* 
       e->code = code;
       e->file = file;
       e->function = name;
+      e->coroutine = is_coroutine;
       e->at[0] = {lasti, info};
       e->next = 1;
       ++cache.used;
@@ -194,9 +215,11 @@ const ScriptFrame* uncached_frame_info(const PyApi& py, CodeCache& cache, void* 
 }
 
 // Frame objects (borrowed) as interned frames, `out[i]` null for a frame
-// without code. One lock of the cache for the whole stack: taking it per frame
-// was ~60 instructions a frame, a fifth of a 20-frame capture (BENCHMARKS.md).
-void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame** out) {
+// without code; `coroutine` set when one of them runs a coroutine. One lock of the cache for the
+// whole stack: taking it per frame was ~60 instructions a frame, a fifth of a 20-frame capture
+// (BENCHMARKS.md).
+void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame** out,
+                 bool& coroutine) {
   void* codes[kMaxFrames];
   int lastis[kMaxFrames];
   for (int i = 0; i < n; ++i) {
@@ -210,7 +233,7 @@ void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame*
     std::lock_guard<ForkMutex> lock(cache.mutex);
     for (int i = 0; i < n; ++i)
       if (codes[i]) {
-        out[i] = cached_frame_info(py, cache, frames[i], codes[i], lastis[i]);
+        out[i] = cached_frame_info(py, cache, frames[i], codes[i], lastis[i], coroutine);
         missed = missed || !out[i];
       }
   }
@@ -225,13 +248,13 @@ void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame*
     const ScriptFrame* again = nullptr;
     if (missed) {
       std::lock_guard<ForkMutex> lock(cache.mutex);
-      again = cached_frame_info(py, cache, frames[i], codes[i], lastis[i]);
+      again = cached_frame_info(py, cache, frames[i], codes[i], lastis[i], coroutine);
     }
     if (again) {
       out[i] = again;
       py.dec_ref(codes[i]);
     } else {
-      out[i] = uncached_frame_info(py, cache, frames[i], codes[i], lastis[i]);
+      out[i] = uncached_frame_info(py, cache, frames[i], codes[i], lastis[i], coroutine);
     }
   }
 }
@@ -239,7 +262,8 @@ void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame*
 // A frame object (borrowed) as an interned frame; null when it has no code.
 const ScriptFrame* frame_info(const PyApi& py, void* frame) {
   const ScriptFrame* info = nullptr;
-  frames_info(py, &frame, 1, &info);
+  bool coroutine = false;
+  frames_info(py, &frame, 1, &info, coroutine);
   return info;
 }
 
@@ -321,9 +345,11 @@ StackId capture_python_stack(int depth) {
     walked[m++] = frame;
     frame = py->frame_get_back(frame);
   }
+  // A walk cut at `depth` may have missed the task's coroutine: look anyway.
+  bool maybe_in_task = frame != nullptr;
   if (frame) py->dec_ref(frame);
   const ScriptFrame* infos[kMaxFrames];
-  frames_info(*py, walked, m, infos);
+  frames_info(*py, walked, m, infos, maybe_in_task);
   int n = 0;
   for (int i = 0; i < m; ++i) {
     if (infos[i]) {
@@ -332,7 +358,7 @@ StackId capture_python_stack(int depth) {
     }
     py->dec_ref(walked[i]);
   }
-  n = splice_awaiters(*py, frames, objects, n, depth);
+  if (maybe_in_task) n = splice_awaiters(*py, frames, objects, n, depth);
   if (gc_was_enabled) py->gc_enable();
   py->err_restore(type, value, trace);
   py->gil_release(gil);

@@ -165,8 +165,10 @@ void release(SockConn* conn, const char* fn) {
 // A goodbye sent from a finalizer: the program dropped the connection and the
 // garbage collector closed it (an object's __del__; SQLAlchemy's
 // _finalize_fairy, which runs for a pooled connection garbage-collected while
-// checked out: the "non-checked-in connection" its warning is about).
+// checked out: the "non-checked-in connection" its warning is about). Python's
+// names only: another language's function may be called __del__ for any reason.
 bool sent_by_finalizer(StackId py_stack) {
+  if (script_host() != ScriptLanguage::kPython) return false;
   for (std::uintptr_t entry : script_depot().get(py_stack)) {
     const auto* frame = reinterpret_cast<const ScriptFrame*>(entry);
     if (!frame || !frame->function) continue;

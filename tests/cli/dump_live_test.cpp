@@ -48,25 +48,34 @@ std::set<std::string> dump_files(const std::string& dir) {
   return out;
 }
 
-}  // namespace
+// hold_connection preloaded with the control socket on (control=1: a plain
+// preloaded process serves `connleak dump` only when asked, no thread
+// otherwise; under `connleak run` it is on by default) plus `options`.
+Process holder_with(const std::string& options) {
+  return Process({bin("hold_connection")},
+                 {.env = {{"LD_PRELOAD", shim_path()}, {"CONNLEAK_OPTIONS", "control=1" + options}},
+                  .pg = true});
+}
 
-// Disabled until the shim's control socket (abstract "\0connleak.<pid>",
-// "dump\n" -> JSON report until EOF) lands with the dump issue; then drop the
-// DISABLED_ prefix. The client side is covered by DumpProtocol.* meanwhile.
-TEST(Dump, DumpAgainstLiveProcess) {
-  // control=1: a plain preloaded process serves `connleak dump` only when asked
-  // (no thread otherwise); under `connleak run` it is on by default.
-  Process holder(
-      {bin("hold_connection")},
-      {.env = {{"LD_PRELOAD", shim_path()}, {"CONNLEAK_OPTIONS", "control=1"}}, .pg = true});
-  ASSERT_EQ(holder.read_line(), "ready");
-  const std::string pid = std::to_string(holder.pid());
-
+// `connleak dump PID`'s text: the heading for the one held connection and
+// the function that opened it.
+Result expect_text_dump(const std::string& pid) {
   Result text = connleak({"dump", pid});
   EXPECT_EQ(text.exit_code, 0) << describe(text);
   EXPECT_TRUE(contains(text.out, "==" + pid + "==connleak: dump (request): 1 open connection(s)"))
       << text.out;
   EXPECT_TRUE(contains(text.out, "hold_this_connection")) << text.out;
+  return text;
+}
+
+}  // namespace
+
+TEST(Dump, DumpAgainstLiveProcess) {
+  Process holder = holder_with("");
+  ASSERT_EQ(holder.read_line(), "ready");
+  const std::string pid = std::to_string(holder.pid());
+
+  expect_text_dump(pid);
 
   Result as_json = connleak({"dump", "--format", "json", pid});
   ASSERT_EQ(as_json.exit_code, 0) << describe(as_json);
@@ -100,10 +109,7 @@ TEST(Dump, WorksOutOfTheBoxUnderConnleakRun) {
 // directory keeps every dump.
 TEST(Dump, EachDumpLeavesANumberedFileInReportDir) {
   TempDir dir;
-  Process holder({bin("hold_connection")},
-                 {.env = {{"LD_PRELOAD", shim_path()},
-                          {"CONNLEAK_OPTIONS", "control=1:report_dir=" + dir.path()}},
-                  .pg = true});
+  Process holder = holder_with(":report_dir=" + dir.path());
   ASSERT_EQ(holder.read_line(), "ready");
   const pid_t pid = holder.pid();
   const std::string first = dir.file("connleak." + std::to_string(pid) + ".1.json");
@@ -145,16 +151,10 @@ TEST(Dump, EachDumpLeavesANumberedFileInReportDir) {
 }
 
 TEST(Dump, WithoutReportDirTheTextStillComesAndOneLineSaysNoFile) {
-  Process holder(
-      {bin("hold_connection")},
-      {.env = {{"LD_PRELOAD", shim_path()}, {"CONNLEAK_OPTIONS", "control=1"}}, .pg = true});
+  Process holder = holder_with("");
   ASSERT_EQ(holder.read_line(), "ready");
   const std::string pid = std::to_string(holder.pid());
-  Result text = connleak({"dump", pid});
-  EXPECT_EQ(text.exit_code, 0) << describe(text);
-  EXPECT_TRUE(contains(text.out, "==" + pid + "==connleak: dump (request): 1 open connection(s)"))
-      << text.out;
-  EXPECT_TRUE(contains(text.out, "hold_this_connection")) << text.out;
+  Result text = expect_text_dump(pid);
   EXPECT_EQ(text.err, "connleak: no file written: process " + pid +
                           " has no report_dir (run it under `connleak run`, or set "
                           "CONNLEAK_OPTIONS=report_dir=DIR)\n");

@@ -1,6 +1,7 @@
 #include "tests/e2e/harness.h"
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -125,6 +126,19 @@ std::vector<json> with_status(const json& report, const std::string& status) {
   for (const json& c : report.at("connections"))
     if (c.at("status") == status) out.push_back(c);
   return out;
+}
+
+json the_one_leak(const Result& r, const std::string& library) {
+  EXPECT_EQ(summary(r, "opened"), 3u) << describe(r);
+  EXPECT_EQ(summary(r, "closed"), 2u) << describe(r);
+  EXPECT_EQ(summary(r, "leaked"), 1u) << describe(r);
+  std::vector<json> leaked = with_status(report_of(r), "leaked");
+  if (leaked.size() != 1u) {
+    ADD_FAILURE() << leaked.size() << " leaked records, expected 1\n" << describe(r);
+    return json();
+  }
+  EXPECT_EQ(leaked[0].at("library"), library) << leaked[0].dump(2);
+  return leaked[0];
 }
 
 bool names_function(const json& frames, const std::string& function) {

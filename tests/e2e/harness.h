@@ -51,6 +51,10 @@ std::uint64_t summary(const Result& r, const char* key);  // report_of(r).summar
 std::vector<std::string> list_reports(
     const std::string& dir);  // file names, stdout/stderr excluded
 std::vector<json> with_status(const json& report, const std::string& status);
+// The shape many programs share: three connections, two closed, one kept
+// until exit. Checks the summary's counts and that exactly one record leaked,
+// of `library`; returns it (null, with the failure recorded, when not one).
+json the_one_leak(const Result& r, const std::string& library);
 // True when any frame of the stack names `function` (exact match on the name).
 bool names_function(const json& frames, const std::string& function);
 // Human-readable dump for assertion messages.

@@ -315,13 +315,17 @@ for c in held:
     c.close()
 )";
 
-TEST(Pools, MysqlServerRefusalWritesOneSnapshot) {
-  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
-  const std::string admin = R"(import os, MySQLdb
+// Creates the MySQL account `user` (at most 2 connections), runs `script`
+// (which connects as it until refused, twice) under the shim, and checks what
+// both refusal tests share: the host sees its own error each time, one
+// snapshot is written for the two refusals, and the password is in no output.
+// Fills `snap` with the snapshot and `line` with the script's connecting line.
+void run_until_refused(const std::string& user, const std::string& script, json& snap, int& line) {
+  const std::string admin = R"(import os, sys, MySQLdb
 e = os.environ
 c = MySQLdb.connect(host=e["CONNLEAK_TEST_MYSQL_HOST"], port=int(e["CONNLEAK_TEST_MYSQL_PORT"]), user="root")
 cur = c.cursor()
-cur.execute("CREATE USER IF NOT EXISTS 'connleak_limited'@'%' IDENTIFIED BY 'Lim1ted-s3cret' WITH MAX_USER_CONNECTIONS 2")
+cur.execute("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY 'Lim1ted-s3cret' WITH MAX_USER_CONNECTIONS 2" % sys.argv[1])
 c.close()
 print("ok")
 )";
@@ -329,12 +333,12 @@ print("ok")
   plain.preload = false;
   plain.env = {{"CONNLEAK_TEST_MYSQL_HOST", mysql("HOST")},
                {"CONNLEAK_TEST_MYSQL_PORT", mysql("PORT")}};
-  Result setup = run({"/usr/bin/python3", "-c", admin}, plain);
+  Result setup = run({"/usr/bin/python3", "-c", admin, user}, plain);
   ASSERT_EQ(setup.exit_code, 0) << describe(setup);
 
   RunOptions o;
   o.env = plain.env;
-  Result r = run({"/usr/bin/python3", "-c", kMysqlRefusal}, o);
+  Result r = run({"/usr/bin/python3", "-c", script}, o);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   // The host's own view is unchanged: its error, each time.
   EXPECT_EQ(count(r.out, "refused code=1226 after 2\n"), 2) << r.out;
@@ -342,26 +346,39 @@ print("ok")
   EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
   std::vector<json> snapshots = reports_with_trigger(r, "server_refused");
   ASSERT_EQ(snapshots.size(), 1u) << describe(r);
-  const json& snap = snapshots[0];
-  EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("1226"), std::string::npos);
-  // The two connections holding the user's slots, named at the line that made them.
-  const std::string script = kMysqlRefusal;
-  const int line =
-      1 +
-      static_cast<int>(std::count(
-          script.begin(),
-          script.begin() + static_cast<long>(script.find("# open_until_refused connects")), '\n'));
+  snap = snapshots[0];
+  line = 1 + static_cast<int>(std::count(
+                 script.begin(),
+                 script.begin() + static_cast<long>(script.find("# open_until_refused connects")),
+                 '\n'));
+  EXPECT_EQ(r.report_text.find("Lim1ted-s3cret"), std::string::npos);
+  EXPECT_EQ(r.err.find("Lim1ted-s3cret"), std::string::npos);
+}
+
+// How many of the snapshot's open `library` connections were made at the
+// script's connecting line, in open_until_refused.
+int named_at(const json& snap, const std::string& library, int line) {
   int named = 0;
   for (const json& c : with_status(snap, "open")) {
     // The refused attempt itself is in the snapshot too (state "initialized":
     // mysqlclient frees its handle only after the failure).
-    if (c.at("library") != "mysql" || c.at("state") != "connected") continue;
+    if (c.value("library", "") != library) continue;
+    if (library == "mysql" && c.at("state") != "connected") continue;
     for (const json& f : c.at("acquired").value("python", json::array()))
       if (f.value("function", "") == "open_until_refused" && f.value("line", 0) == line) ++named;
   }
-  EXPECT_EQ(named, 2) << snap.dump(2);
-  EXPECT_EQ(r.report_text.find("Lim1ted-s3cret"), std::string::npos);
-  EXPECT_EQ(r.err.find("Lim1ted-s3cret"), std::string::npos);
+  return named;
+}
+
+TEST(Pools, MysqlServerRefusalWritesOneSnapshot) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  json snap;
+  int line = 0;
+  run_until_refused("connleak_limited", kMysqlRefusal, snap, line);
+  if (HasFatalFailure()) return;
+  EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("1226"), std::string::npos);
+  // The two connections holding the user's slots, named at the line that made them.
+  EXPECT_EQ(named_at(snap, "mysql", line), 2) << snap.dump(2);
 }
 
 // The same refusal seen at the socket: PyMySQL speaks the protocol itself, so
@@ -390,53 +407,15 @@ for c in held:
 
 TEST(Pools, PymysqlServerRefusalAtTheSocketWritesOneSnapshot) {
   if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
-  const std::string admin = R"(import os, MySQLdb
-e = os.environ
-c = MySQLdb.connect(host=e["CONNLEAK_TEST_MYSQL_HOST"], port=int(e["CONNLEAK_TEST_MYSQL_PORT"]), user="root")
-cur = c.cursor()
-cur.execute("CREATE USER IF NOT EXISTS 'connleak_limited_py'@'%' IDENTIFIED BY 'Lim1ted-s3cret' WITH MAX_USER_CONNECTIONS 2")
-c.close()
-print("ok")
-)";
-  RunOptions plain;
-  plain.preload = false;
-  plain.env = {{"CONNLEAK_TEST_MYSQL_HOST", mysql("HOST")},
-               {"CONNLEAK_TEST_MYSQL_PORT", mysql("PORT")}};
-  Result setup = run({"/usr/bin/python3", "-c", admin}, plain);
-  ASSERT_EQ(setup.exit_code, 0) << describe(setup);
-
-  RunOptions o;
-  o.env = plain.env;
-  Result r = run({"/usr/bin/python3", "-c", kPymysqlRefusal}, o);
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(count(r.out, "refused code=1226 after 2\n"), 2) << r.out;
-  EXPECT_EQ(count(r.err, "snapshot (server_refused)"), 1) << r.err;
-  std::vector<json> snapshots;
-  for (const std::string& name : r.files) {
-    auto doc = read_report(r.report_dir + "/" + name);
-    if (doc && doc->at("trigger") == "server_refused") snapshots.push_back(*doc);
-  }
-  ASSERT_EQ(snapshots.size(), 1u) << describe(r);
-  const json& snap = snapshots[0];
+  json snap;
+  int line = 0;
+  run_until_refused("connleak_limited_py", kPymysqlRefusal, snap, line);
+  if (HasFatalFailure()) return;
   EXPECT_NE(snap.at("snapshot").at("refusal").get<std::string>().find("MySQL error 1226"),
             std::string::npos)
       << snap.dump(2);
-  const std::string script = kPymysqlRefusal;
-  const int line =
-      1 +
-      static_cast<int>(std::count(
-          script.begin(),
-          script.begin() + static_cast<long>(script.find("# open_until_refused connects")), '\n'));
   // The two socket connections holding the account's slots, named at their line.
-  int named = 0;
-  for (const json& c : with_status(snap, "open")) {
-    if (c.value("library", "") != "socket") continue;
-    for (const json& f : c.at("acquired").value("python", json::array()))
-      if (f.value("function", "") == "open_until_refused" && f.value("line", 0) == line) ++named;
-  }
-  EXPECT_GE(named, 2) << snap.dump(2);
-  EXPECT_EQ(r.report_text.find("Lim1ted-s3cret"), std::string::npos);
-  EXPECT_EQ(r.err.find("Lim1ted-s3cret"), std::string::npos);
+  EXPECT_GE(named_at(snap, "socket", line), 2) << snap.dump(2);
 }
 
 }  // namespace
