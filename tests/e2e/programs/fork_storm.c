@@ -35,6 +35,18 @@ static const char kNowhere[] = "host=/nonexistent-connleak-fork-storm port=1 con
 // dlclose goes through the shim's dlclose hook, which retires real-symbol
 // cache entries under that table's lock: workers hold it often, and a child
 // that inherited it held would hang in its own dlclose.
+//
+// main() keeps libm open for the whole run (pin_libm), so these calls only
+// move its reference count: a dlopen that really maps an object, or a dlclose
+// that really unmaps one, must never race fork(). glibc 2.36's fork() resets
+// the loader's lock in the child but not the loader's state: a child forked
+// while another thread is mid-load inherits r_state RT_ADD (or RT_DELETE) and
+// a half-linked object list, and its own next dlopen dies with "Inconsistency
+// detected by ld.so: dl-open.c: 581: dl_open_worker_begin: Assertion
+// `_dl_debug_update (args->nsid)->r_state == RT_CONSISTENT' failed!" or hangs
+// on dl_load_write_lock. That is the program's own race, shim or not (this
+// program without pin_libm fails that way with no preload at all); the shim
+// used to hide it by mapping libm itself (libstdc++.so.6 needed it).
 static void load_and_unload(void) {
   void* lib = dlopen("libm.so.6", RTLD_LAZY);
   if (lib) dlclose(lib);
@@ -132,11 +144,19 @@ static int reap_one(struct Child* c, int n, int* ok, int* hung) {
   return reap_one(c, n, ok, hung);  // woken early without an exit: wait again
 }
 
+// Before any thread starts, and never closed: see load_and_unload.
+static int pin_libm(void) {
+  if (dlopen("libm.so.6", RTLD_LAZY)) return 1;
+  fprintf(stderr, "dlopen libm.so.6: %s\n", dlerror());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: fork_storm <conninfo> <forks> <child_deadline_ms>\n");
     return 2;
   }
+  if (!pin_libm()) return 2;
   // libkrb5 (GSSAPI encryption, tried first over TCP) keeps locks that are not
   // fork-safe: without the shim a child still hangs in it about once in fifty
   // forks. That is libpq's trap, not the shim's; the test keeps it out.
