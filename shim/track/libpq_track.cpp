@@ -173,7 +173,8 @@ std::size_t name_len(const char* name) {
 void sent(PGconn* conn, const char* sql) {
   if (!conn) return;
   if (LiveConn* live = live_conn_for(reinterpret_cast<std::uintptr_t>(conn)))
-    activity::note_statement(live->activity, sql, kNul, Dialect::kPostgres);
+    if (activity::Activity* a = live_activity(*live))
+      activity::note_statement(*a, sql, kNul, Dialect::kPostgres);
 }
 void before_PQexec(PGconn* conn, const char* query) {
   sent(conn, query);
