@@ -908,13 +908,7 @@ class Bench:
         how = {"plain": "-", "connleak": "`LD_PRELOAD=libconnleak.so`",
                "LeakSanitizer": "`LD_PRELOAD=liblsan.so.0` (GCC 12's standalone LSan)",
                "heaptrack": "`heaptrack -o FILE` (1.4)", "valgrind memcheck": "`valgrind --leak-check=full` (3.19)"}
-        base = m["plain"]
-        for name in tools:
-            r = m[name]
-            tr = "1" if name == "plain" else spread(self.paired(base["rate"], r["rate"], lambda x, y: y / x), 3)
-            cr = "1" if name == "plain" else spread(self.paired(base["cpu"], r["cpu"], lambda x, y: y / x), 2)
-            lines.append(f"| {name} | {how[name]} | {fmt(med(r['rate']), 0)} | {tr} | {fmt(med(r['cpu']), 0)} "
-                         f"| {cr} |")
+        lines += self.peer_rows(m, tools, how, 0)
         for name, env in (("connleak", f"LD_PRELOAD={self.shim} CONNLEAK_OPTIONS=report_dir=DIR"), ("LeakSanitizer", f"LD_PRELOAD={LSAN} "
                           "LSAN_OPTIONS=exitcode=0:log_path=DIR/lsan"), ("heaptrack", "heaptrack -o DIR/heaptrack"),
                           ("valgrind memcheck", "valgrind --leak-check=full --log-file=DIR/valgrind.log")):
@@ -926,11 +920,26 @@ class Bench:
                   "loss records; heaptrack: leaked backtraces; connleak: leaked connections grouped by site).",
                   "", "| tool | found the 3 leaked connections | says it is a connection | reports naming "
                   "`open_report_conn` | unrelated reports | wall time, s |", "|---|---|---|---|---|---|"]
-        for name, r in recall.items():
-            lines.append(f"| {name} | {r['found']} | {r['connection']} | {r['related']} | {r['unrelated']} | "
-                         f"{fmt(r['seconds'], 2)} |")
+        lines += self.recall_rows(recall)
         lines.append("")
         self.sections.append("\n".join(lines))
+
+    def peer_rows(self, m, tools, how, cpu_digits):
+        """One table row per tool of measure()'s result `m`: rate and CPU, each also as a ratio to the
+        plain run of the same round."""
+        base, rows = m["plain"], []
+        for name in tools:
+            r = m[name]
+            tr = "1" if name == "plain" else spread(self.paired(base["rate"], r["rate"], lambda x, y: y / x), 3)
+            cr = "1" if name == "plain" else spread(self.paired(base["cpu"], r["cpu"], lambda x, y: y / x), 2)
+            rows.append(f"| {name} | {how[name]} | {fmt(med(r['rate']), 0)} | {tr} | "
+                        f"{fmt(med(r['cpu']), cpu_digits)} | {cr} |")
+        return rows
+
+    @staticmethod
+    def recall_rows(recall):
+        return [f"| {name} | {r['found']} | {r['connection']} | {r['related']} | {r['unrelated']} | "
+                f"{fmt(r['seconds'], 2)} |" for name, r in recall.items()]
 
     def section_peers_python(self, pg):
         """The same tools on a Python asyncpg service (target 7 of issue 19). memray, the Python
@@ -970,13 +979,7 @@ class Bench:
         how = {"plain": "-", "connleak": "`connleak run --` (shim + pool hooks)",
                "LeakSanitizer": "`LD_PRELOAD=liblsan.so.0`", "heaptrack": "`heaptrack -o FILE`",
                "valgrind memcheck": "`valgrind --leak-check=full`"}
-        base = m["plain"]
-        for name in tools:
-            r = m[name]
-            tr = "1" if name == "plain" else spread(self.paired(base["rate"], r["rate"], lambda x, y: y / x), 3)
-            cr = "1" if name == "plain" else spread(self.paired(base["cpu"], r["cpu"], lambda x, y: y / x), 2)
-            lines.append(f"| {name} | {how[name]} | {fmt(med(r['rate']), 0)} | {tr} | {fmt(med(r['cpu']), 1)} "
-                         f"| {cr} |")
+        lines += self.peer_rows(m, tools, how, 1)
         self.cmd_note("asyncpg pool workload under each tool", ["python3", "bench/programs/py_asyncpg_load.py",
                                                                  "HOST", "PORT", "5"], "[TOOL]")
         lines += ["", "Recall on `bench/programs/py_leaky3.py` (asyncpg: 5 requests that close their "
@@ -985,9 +988,7 @@ class Bench:
                   "interpreter's C frames only.", "",
                   "| tool | found the 3 leaked connections | says it is a connection | reports naming "
                   "`open_report_conn` | unrelated reports | wall time, s |", "|---|---|---|---|---|---|"]
-        for name, r in recall.items():
-            lines.append(f"| {name} | {r['found']} | {r['connection']} | {r['related']} | {r['unrelated']} | "
-                         f"{fmt(r['seconds'], 2)} |")
+        lines += self.recall_rows(recall)
         lines.append("")
         self.sections.append("\n".join(lines))
 
