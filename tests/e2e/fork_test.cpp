@@ -14,6 +14,16 @@ namespace {
 constexpr int kForks = 2000;
 constexpr int kChildDeadlineMs = 10'000;
 
+// fork_storm's summary line: "forks=N ok=N worker_connects=N".
+struct StormCounts {
+  int forks = 0, ok = 0;
+  long worker_connects = 0;
+};
+bool parse_storm(const std::string& out, StormCounts& c) {
+  return std::sscanf(out.c_str(), "forks=%d ok=%d worker_connects=%ld", &c.forks, &c.ok,
+                     &c.worker_connects) == 3;
+}
+
 TEST(ForkSafety, ChildrenForkedDuringConnectStormConnectAndExit) {
   RunOptions opts;
   opts.options = "print_report=0";
@@ -22,17 +32,13 @@ TEST(ForkSafety, ChildrenForkedDuringConnectStormConnectAndExit) {
       {bin("fork_storm"), pg("CONNINFO"), std::to_string(kForks), std::to_string(kChildDeadlineMs)},
       opts);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  int forks = 0, ok = 0;
-  long worker_connects = 0;
-  ASSERT_EQ(std::sscanf(r.out.c_str(), "forks=%d ok=%d worker_connects=%ld", &forks, &ok,
-                        &worker_connects),
-            3)
-      << r.out;
-  EXPECT_EQ(forks, kForks);
-  EXPECT_EQ(ok, kForks);
+  StormCounts c;
+  ASSERT_TRUE(parse_storm(r.out, c)) << r.out;
+  EXPECT_EQ(c.forks, kForks);
+  EXPECT_EQ(c.ok, kForks);
   // The workers really ran: the parent recorded each of their connects.
-  EXPECT_GT(worker_connects, 0);
-  EXPECT_EQ(summary(r, "opened"), static_cast<std::uint64_t>(worker_connects));
+  EXPECT_GT(c.worker_connects, 0);
+  EXPECT_EQ(summary(r, "opened"), static_cast<std::uint64_t>(c.worker_connects));
   EXPECT_EQ(summary(r, "leaked"), 0u);
   // Each child reported under its own pid, with its own connection tracked
   // (the shim worked in the child, it was not merely not deadlocked).
@@ -64,14 +70,10 @@ TEST(ForkSafety, StormProgramIsForkSafeWithoutTheShim) {
   Result r =
       run({bin("fork_storm"), pg("CONNINFO"), "500", std::to_string(kChildDeadlineMs)}, opts);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  int forks = 0, ok = 0;
-  long worker_connects = 0;
-  ASSERT_EQ(std::sscanf(r.out.c_str(), "forks=%d ok=%d worker_connects=%ld", &forks, &ok,
-                        &worker_connects),
-            3)
-      << r.out;
-  EXPECT_EQ(ok, 500);
-  EXPECT_GT(worker_connects, 0);
+  StormCounts c;
+  ASSERT_TRUE(parse_storm(r.out, c)) << r.out;
+  EXPECT_EQ(c.ok, 500);
+  EXPECT_GT(c.worker_connects, 0);
   EXPECT_TRUE(list_reports(r.report_dir).empty());  // really ran without the shim
 }
 
