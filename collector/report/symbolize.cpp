@@ -5,12 +5,12 @@
 #include <link.h>
 #include <unistd.h>
 
-#include <boost/stacktrace/frame.hpp>
 #include <climits>
 #include <cstring>
 #include <memory>
 
 #include "collector/core/script_frames.h"
+#include "collector/report/module_backtrace.h"
 
 namespace connleak {
 
@@ -68,17 +68,13 @@ Frame Symbolizer::resolve(std::uintptr_t return_address) {
     if (info.dli_sname) frame.function = demangle(info.dli_sname);
   }
 
-  boost::stacktrace::frame bframe(
-      reinterpret_cast<boost::stacktrace::frame::native_frame_ptr_t>(lookup));
   // libbacktrace reads the full symbol table and DWARF: it names static and
   // hidden functions that dladdr (dynamic symbols only) cannot.
-  std::string name = bframe.name();
-  if (!name.empty() && name.rfind("0x", 0) != 0) frame.function = name;
-  std::string file = bframe.source_file();
-  if (!file.empty()) {
-    frame.file = file;
-    std::size_t line = bframe.source_line();
-    if (line > 0) frame.line = static_cast<int>(line);
+  BacktraceInfo bt = module_backtrace_info(lookup);
+  if (!bt.function.empty() && bt.function.rfind("0x", 0) != 0) frame.function = bt.function;
+  if (!bt.file.empty()) {
+    frame.file = bt.file;
+    if (bt.line > 0) frame.line = static_cast<int>(bt.line);
   }
   cache_.emplace(return_address, frame);
   return frame;
