@@ -3,13 +3,33 @@
 #include <sched.h>
 #include <time.h>
 
+#include "collector/util/timeutil.h"
+
 namespace connleak::fork_gate {
 
-void prepare() {
+namespace {
+// Walks never wait on the forking thread (they hold no lock of ours and call
+// no host code), so a running walker finishes in microseconds; the bound is
+// for a walker that cannot run at all.
+constexpr long long kBudgetNs = 5'000'000'000;
+constinit bool g_finished = true;  // only touched by the forking thread
+}  // namespace
+
+bool prepare() {
+  return prepare(kBudgetNs);
+}
+
+bool prepare(long long budget_ns) {
   g_gate.close();
-  // Bounded: a walk that never ends (a thread stopped inside it) must not
-  // hang the host's fork(); the child then risks what it would risk anyway.
-  for (int i = 0; i < 100000 && !g_gate.empty(); ++i) {
+  const long long deadline = mono_now_ns() + budget_ns;
+  bool finished = false;
+  for (int i = 0;; ++i) {
+    // Only other threads' walks: the caller's own are paused under it.
+    if (g_gate.inside() <= t_walks) {
+      finished = true;
+      break;
+    }
+    if (mono_now_ns() >= deadline) break;
     if (i < 1000) {
       sched_yield();
     } else {
@@ -17,6 +37,8 @@ void prepare() {
       nanosleep(&ten_us, nullptr);
     }
   }
+  g_finished = finished;
+  return finished;
 }
 
 void parent() {
@@ -25,6 +47,10 @@ void parent() {
 
 void child() {
   g_gate.reset_in_child();
+}
+
+bool walks_finished_at_last_fork() {
+  return g_finished;
 }
 
 }  // namespace connleak::fork_gate

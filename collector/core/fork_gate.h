@@ -18,15 +18,28 @@ namespace connleak::fork_gate {
 
 inline constinit Gate g_gate;
 
+// This thread's walks in progress: fork() from a signal handler that
+// interrupted one of them must not wait for it (it resumes only after fork).
+inline constinit thread_local int t_walks __attribute__((tls_model("initial-exec"))) = 0;
+
 // One loader walk; the same handshake as shim::own::HostCall (collector/core/gate.h).
 class Walk : Gate::Pass {
  public:
-  Walk() : Gate::Pass(g_gate) {}
+  Walk() : Gate::Pass(g_gate) { ++t_walks; }
+  ~Walk() { --t_walks; }
+  Walk(const Walk&) = delete;
+  Walk& operator=(const Walk&) = delete;
 };
 
 // Called by the shim's pthread_atfork handlers (shim/runtime/runtime.cpp).
-void prepare();  // closes the gate; waits at most ~1 s for walks in progress
+// prepare() closes the gate and waits, at most budget_ns, until no other
+// thread is inside a walk; false when one still was (the child may then have
+// inherited the loader's lock held, and turns the shim off).
+bool prepare();
+bool prepare(long long budget_ns);  // tests: a shorter wait
 void parent();
 void child();
+// What the last prepare() found, for the child.
+bool walks_finished_at_last_fork();
 
 }  // namespace connleak::fork_gate

@@ -1,6 +1,8 @@
 #include "collector/core/fork_mutex.h"
 
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -17,9 +19,13 @@ constinit std::size_t g_skipped = 0;
 // Serialises unlinking (test-only destruction); pushes stay lock-free.
 constinit std::atomic_flag g_unlinking = ATOMIC_FLAG_INIT;
 
-// Same bound as before this type existed: a fork never waits longer than this
-// for our locks, however many there are.
-constexpr std::int64_t kPrepareBudgetNs = 100'000'000;
+// A holder that is running lets go within microseconds, but on a loaded
+// machine it may wait its turn for a core for longer than the 100 ms this
+// budget used to be (a 2-core machine at load 20 hands each runnable thread a
+// slice every ~75 ms), and a child forked past a skipped lock gets that
+// lock's table mid-update. Only a holder stuck for good, e.g. blocked on a
+// lock the forking thread holds, uses up the budget.
+constexpr std::int64_t kPrepareBudgetNs = 2'000'000'000;
 
 }  // namespace
 
@@ -58,10 +64,20 @@ void ForkMutex::forget() {
 }
 
 void ForkMutex::fork_prepare_all() {
-  std::int64_t deadline = mono_now_ns() + kPrepareBudgetNs;
+  fork_prepare_all(kPrepareBudgetNs);
+}
+
+void ForkMutex::fork_prepare_all(std::int64_t budget_ns) {
+  std::int64_t deadline = mono_now_ns() + budget_ns;
+  // glibc records the holder's tid in every mutex it locks: a lock held by the
+  // forking thread itself (fork() from a signal handler that interrupted one
+  // of our sections) will never be released while we wait, so it is skipped
+  // at once instead of after the budget.
+  const int self = static_cast<int>(syscall(SYS_gettid));
   std::size_t skipped = 0;
   for (ForkMutex* m = g_head.load(std::memory_order_acquire); m; m = m->next_) {
     while (!(m->taken_for_fork_ = pthread_mutex_trylock(&m->mutex_) == 0) &&
+           __atomic_load_n(&m->mutex_.__data.__owner, __ATOMIC_RELAXED) != self &&
            mono_now_ns() < deadline)
       sched_yield();
     if (!m->taken_for_fork_) ++skipped;

@@ -9,8 +9,10 @@
 //   always on the list.
 // - fork_prepare_all() takes every registered lock in list order (a stable
 //   order: entries are only ever prepended, never moved), waiting at most a
-//   bounded time in total: a lock held by a thread stuck elsewhere is skipped
-//   rather than hanging the fork. fork_parent_all() releases what it took;
+//   bounded time in total: a lock held by a thread stuck elsewhere, or by the
+//   forking thread itself, is skipped rather than hanging the fork (the child
+//   then turns the shim off: what that lock guards may be mid-update, see
+//   shim/runtime/runtime.cpp). fork_parent_all() releases what it took;
 //   fork_child_all() re-initialises every registered lock, since the threads
 //   that held them do not exist in the child.
 #include <pthread.h>
@@ -44,9 +46,11 @@ class ForkMutex {
 
   // Called by the shim's pthread_atfork handlers (shim/runtime.cpp).
   static void fork_prepare_all();
+  static void fork_prepare_all(std::int64_t budget_ns);  // tests: a shorter wait
   static void fork_parent_all();
   static void fork_child_all();
-  // Locks registered so far, and how many the last prepare had to skip (tests).
+  // Locks registered so far, and how many the last prepare had to skip (the
+  // fork child reads it: a skipped lock's tables may be mid-update there).
   static std::size_t registered_count();
   static std::size_t skipped_at_last_fork();
 

@@ -10,7 +10,7 @@
 // Whichever order the two run in, at least one side sees the other. A pass
 // that finds the gate closed counts itself out and yields until it reopens.
 // How long the closer waits, and what it does when the wait runs out, is the
-// closer's business (fork_gate proceeds after ~1 s, own_fds gives up and
+// closer's business (fork_gate proceeds after 5 s, own_fds gives up and
 // reopens), so the gate only offers the steps.
 #include <sched.h>
 
@@ -45,7 +45,8 @@ class Gate {
 
   // The closing side: close(), then wait while !empty(), then open().
   void close() { closed_.store(true, std::memory_order_seq_cst); }
-  bool empty() const { return inside_.load(std::memory_order_seq_cst) == 0; }
+  bool empty() const { return inside() == 0; }
+  int inside() const { return inside_.load(std::memory_order_seq_cst); }
   void open() { closed_.store(false, std::memory_order_seq_cst); }
   // In a fork child: its only thread is the one that forked, so no pass is in
   // progress there whatever the parent's count said.

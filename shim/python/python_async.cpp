@@ -39,6 +39,9 @@ constexpr PySsize kMaxRunningLoops = 64;  // _current_tasks entries examined
 struct AsyncApi {
   void* (*import_get_module_dict)();                  // borrowed
   void* (*dict_get_item_string)(void*, const char*);  // borrowed, never sets an error
+  void* (*dict_get_item)(void*, void*);               // borrowed, never sets an error
+  void* (*unicode_from_string)(const char*);
+  int (*at_exit)(void (*)());                         // optional: without it, no key is kept
   int (*dict_next)(void*, PySsize*, void**, void**);  // borrowed
   void* (*get_attr)(void*, void*);
   void* (*intern_from_string)(const char*);
@@ -81,6 +84,8 @@ bool fill(AsyncApi& t) {
   bool ok =
       load_symbol(t.import_get_module_dict, "PyImport_GetModuleDict") &&
       load_symbol(t.dict_get_item_string, "PyDict_GetItemString") &&
+      load_symbol(t.dict_get_item, "PyDict_GetItem") &&
+      load_symbol(t.unicode_from_string, "PyUnicode_FromString") &&
       load_symbol(t.dict_next, "PyDict_Next") && load_symbol(t.get_attr, "PyObject_GetAttr") &&
       load_symbol(t.intern_from_string, "PyUnicode_InternFromString") &&
       load_symbol(t.call_no_args, "PyObject_CallNoArgs") &&
@@ -100,6 +105,7 @@ bool fill(AsyncApi& t) {
       load_symbol(t.frame_type, "PyFrame_Type") && load_symbol(t.true_object, "_Py_TrueStruct");
   if (ok) {
     load_symbol(t.cmethod_type, "PyCMethod_Type");
+    if (!load_symbol(t.at_exit, "Py_AtExit")) t.at_exit = nullptr;
     if (load_symbol(t.type_get_slot, "PyType_GetSlot")) {
       load_symbol(t.coro_wrapper_type, "_PyCoroWrapper_Type");
       load_symbol(t.async_gen_asend_type, "_PyAsyncGenASend_Type");
@@ -202,6 +208,51 @@ void* imported_module(const char* name) {
 void* module_class(void* module, const char* name, Ref& holder) {
   holder = attr(module, name);
   return holder && type_of(holder.get()) == g.type_type ? holder.get() : nullptr;
+}
+
+// "_asyncio" as a str we own, for sys.modules lookups: PyDict_GetItemString
+// makes (and hashes) a new str per call, ~260 instructions, and every capture
+// whose walk was cut at its depth (the close's 8 frames) asks for _asyncio.
+// Never released, so its address cannot come back as another object; dropped
+// (leaked) by a Py_AtExit callback, so that an interpreter initialized again
+// in the same process gets a key of its own. Captures hold the GIL; the
+// atomic is for builds without one.
+constinit std::atomic<void*> g_asyncio_key{nullptr};
+constinit std::atomic<bool> g_at_exit_registered{false};
+
+// Py_FinalizeEx runs its callbacks once and forgets them: registered again
+// with the next key.
+void forget_asyncio_key() {
+  g_asyncio_key.store(nullptr, std::memory_order_release);
+  g_at_exit_registered.store(false);
+}
+
+void* asyncio_key() {
+  void* key = g_asyncio_key.load(std::memory_order_acquire);
+  if (key || !g.at_exit) return key;
+  if (!g_at_exit_registered.exchange(true) && g.at_exit(forget_asyncio_key) != 0) {
+    g_at_exit_registered.store(false);  // no room for one more callback: no key kept
+    return nullptr;
+  }
+  void* fresh = g.unicode_from_string("_asyncio");
+  if (!fresh) {
+    g.err_clear();
+    return nullptr;
+  }
+  if (g_asyncio_key.compare_exchange_strong(key, fresh)) return fresh;
+  g.dec_ref(fresh);  // another thread's key won (a str: freeing it runs no Python code)
+  return key;
+}
+
+// sys.modules["_asyncio"] (borrowed), through the kept key when there is one.
+void* imported_asyncio() {
+  void* key = asyncio_key();
+  if (!key) return imported_module("_asyncio");
+  void* modules = g.import_get_module_dict();
+  if (!modules || type_of(modules) != g.dict_type) return nullptr;
+  // A str key: its hash and comparison are C, no Python code runs.
+  void* module = g.dict_get_item(modules, key);
+  return module && type_of(module) == g.module_type ? module : nullptr;
 }
 
 bool load_known(void* asyncio_module, Known& k) {
@@ -372,7 +423,7 @@ bool collect_awaiter_chain(AwaiterChain& out, int max_frames) {
   // A stale exception would make the C calls below fail (a C function that
   // returns with an exception set is turned into a SystemError).
   g.err_clear();
-  void* asyncio_module = imported_module("_asyncio");
+  void* asyncio_module = imported_asyncio();
   if (!asyncio_module) return false;
   Ref task = running_task(asyncio_module);
   if (!task) return false;
@@ -404,7 +455,7 @@ int collect_task_frames(void* task, void** frames, int max_frames) {
   if (max_frames > static_cast<int>(kMaxFrames)) max_frames = kMaxFrames;
   if (!task || max_frames <= 0 || !loaded()) return 0;
   g.err_clear();
-  void* asyncio_module = imported_module("_asyncio");
+  void* asyncio_module = imported_asyncio();
   if (!asyncio_module) return 0;
   Known k;
   if (!load_known(asyncio_module, k) || !k.is_task(task)) {

@@ -136,12 +136,12 @@ struct CodeEntry {
   void* code = nullptr;
   const char* file = nullptr;
   const char* function = nullptr;
+  // The instructions `info` was computed at (-2: none), side by side so that
+  // a hit is one compare per slot.
+  int lasti[kLastiSlots] = {-2, -2, -2, -2};
+  const ScriptFrame* info[kLastiSlots] = {};
+  unsigned next = 0;       // the slot replaced next (round robin)
   bool coroutine = false;  // code_is_coroutine
-  struct At {
-    int lasti = -2;  // the instruction `info` was computed at (-2: none)
-    const ScriptFrame* info = nullptr;
-  } at[kLastiSlots];
-  unsigned next = 0;  // the slot replaced next (round robin)
 };
 constexpr std::size_t kCodeSlots = 4096;  // a power of two
 struct CodeCache {
@@ -156,30 +156,36 @@ CodeCache& code_cache() {
 }
 
 // The entry of `code`, or the empty slot it would go to; null when full.
-CodeEntry* code_slot(CodeCache& c, const void* code) {
+inline CodeEntry* code_slot(CodeCache& c, const void* code) {
   std::size_t i = (reinterpret_cast<std::uintptr_t>(code) >> 4) & (kCodeSlots - 1);
   for (std::size_t probes = 0; probes < kCodeSlots; ++probes, i = (i + 1) & (kCodeSlots - 1))
     if (c.slots[i].code == code || c.slots[i].code == nullptr) return &c.slots[i];
   return nullptr;
 }
 
+// A code object cached, its frame at an instruction not seen lately: the
+// line from the line table. PyFrame_GetLineNumber reads the frame and the
+// line table: plain C, no Python code runs under our lock.
+[[gnu::noinline]] const ScriptFrame* reline(const PyApi& py, CodeEntry* e, void* frame, int lasti) {
+  const int line = py.frame_get_line_number(frame);
+  const ScriptFrame* info = intern_script_frame_interned(e->file, e->function, line);
+  e->lasti[e->next] = lasti;
+  e->info[e->next] = info;
+  e->next = (e->next + 1) % kLastiSlots;
+  return info;
+}
+
 // A hit in the cache (the caller holds its lock): the interned frame of
 // `code` at `lasti`, or null when `code` is not cached.
-const ScriptFrame* cached_frame_info(const PyApi& py, CodeCache& cache, void* frame, void* code,
-                                     int lasti, bool& coroutine) {
+inline const ScriptFrame* cached_frame_info(const PyApi& py, CodeCache& cache, void* frame,
+                                            void* code, int lasti, bool& coroutine) {
   CodeEntry* e = code_slot(cache, code);
   if (!e || e->code != code) return nullptr;
   coroutine = coroutine || e->coroutine;
   if (lasti != -2)
-    for (const CodeEntry::At& at : e->at)
-      if (at.lasti == lasti) return at.info;
-  // PyFrame_GetLineNumber reads the frame and the line table: plain C, no
-  // Python code runs under our lock.
-  const int line = py.frame_get_line_number(frame);
-  const ScriptFrame* info = intern_script_frame_interned(e->file, e->function, line);
-  e->at[e->next] = {lasti, info};
-  e->next = (e->next + 1) % kLastiSlots;
-  return info;
+    for (int k = 0; k < kLastiSlots; ++k)
+      if (e->lasti[k] == lasti) return e->info[k];
+  return reline(py, e, frame, lasti);
 }
 
 // A code object seen for the first time: its names read through the C API,
@@ -204,7 +210,8 @@ const ScriptFrame* uncached_frame_info(const PyApi& py, CodeCache& cache, void* 
       e->file = file;
       e->function = name;
       e->coroutine = is_coroutine;
-      e->at[0] = {lasti, info};
+      e->lasti[0] = lasti;
+      e->info[0] = info;
       e->next = 1;
       ++cache.used;
       return info;  // the cache keeps our reference to `code`
@@ -214,57 +221,30 @@ const ScriptFrame* uncached_frame_info(const PyApi& py, CodeCache& cache, void* 
   return info;
 }
 
-// Frame objects (borrowed) as interned frames, `out[i]` null for a frame
-// without code; `coroutine` set when one of them runs a coroutine. One lock of the cache for the
-// whole stack: taking it per frame was ~60 instructions a frame, a fifth of a 20-frame capture
-// (BENCHMARKS.md).
-void frames_info(const PyApi& py, void* const* frames, int n, const ScriptFrame** out,
-                 bool& coroutine) {
-  void* codes[kMaxFrames];
-  int lastis[kMaxFrames];
-  for (int i = 0; i < n; ++i) {
-    codes[i] = py.frame_get_code(frames[i]);  // new reference (or null)
-    lastis[i] = codes[i] && py.frame_get_lasti ? py.frame_get_lasti(frames[i]) : -2;
-    out[i] = nullptr;
-  }
+// A frame object (borrowed) as an interned frame; null when it has no code.
+// `coroutine` set when it runs a coroutine. Captures of the running stack
+// name their frames in capture_python_stack's own loop and come here for a
+// code object not cached yet.
+const ScriptFrame* frame_info(const PyApi& py, void* frame, bool& coroutine) {
+  void* code = py.frame_get_code(frame);  // new reference (or null)
+  if (!code) return nullptr;
+  const int lasti = py.frame_get_lasti ? py.frame_get_lasti(frame) : -2;
   CodeCache& cache = code_cache();
-  bool missed = false;
+  const ScriptFrame* info;
   {
     std::lock_guard<ForkMutex> lock(cache.mutex);
-    for (int i = 0; i < n; ++i)
-      if (codes[i]) {
-        out[i] = cached_frame_info(py, cache, frames[i], codes[i], lastis[i], coroutine);
-        missed = missed || !out[i];
-      }
+    info = cached_frame_info(py, cache, frame, code, lasti, coroutine);
   }
-  for (int i = 0; i < n; ++i) {
-    if (!codes[i]) continue;
-    if (out[i]) {
-      py.dec_ref(codes[i]);
-      continue;
-    }
-    // The same code object twice in this stack (recursion) is cached by its
-    // first miss: look again before reading its names a second time.
-    const ScriptFrame* again = nullptr;
-    if (missed) {
-      std::lock_guard<ForkMutex> lock(cache.mutex);
-      again = cached_frame_info(py, cache, frames[i], codes[i], lastis[i], coroutine);
-    }
-    if (again) {
-      out[i] = again;
-      py.dec_ref(codes[i]);
-    } else {
-      out[i] = uncached_frame_info(py, cache, frames[i], codes[i], lastis[i], coroutine);
-    }
+  if (info) {
+    py.dec_ref(code);
+    return info;
   }
+  return uncached_frame_info(py, cache, frame, code, lasti, coroutine);
 }
 
-// A frame object (borrowed) as an interned frame; null when it has no code.
 const ScriptFrame* frame_info(const PyApi& py, void* frame) {
-  const ScriptFrame* info = nullptr;
   bool coroutine = false;
-  frames_info(py, &frame, 1, &info, coroutine);
-  return info;
+  return frame_info(py, frame, coroutine);
 }
 
 bool is_event_loop_run(const ScriptFrame* f) {
@@ -339,17 +319,51 @@ StackId capture_python_stack(int depth) {
   // the stack is named.
   const void* objects[kMaxFrames];
   void* walked[kMaxFrames];
+  const ScriptFrame* infos[kMaxFrames];
   int m = 0;
+  bool coroutine = false, missed = false;
   void* frame = py->thread_state_get_frame(tstate);  // new reference (or null)
-  while (frame && m < depth) {
-    walked[m++] = frame;
-    frame = py->frame_get_back(frame);
+  {
+    // One pass, under one lock of the code cache: frame, code, instruction,
+    // probe. Walking first and naming after cost three more loops over the
+    // frames (~30 instructions a frame). Nothing here runs Python code: the
+    // frame objects PyFrame_GetBack may create are plain allocations (the GC
+    // is off), and a code's reference is never its last (its frame holds it).
+    CodeCache& cache = code_cache();
+    std::lock_guard<ForkMutex> lock(cache.mutex);
+    const bool have_lasti = py->frame_get_lasti != nullptr;
+    // A recursive function's frames repeat the same (code, instruction): the
+    // frame under it is the same interned frame, without a probe.
+    const void* prev_code = nullptr;
+    int prev_lasti = -2;
+    const ScriptFrame* prev = nullptr;
+    while (frame && m < depth) {
+      walked[m] = frame;
+      const ScriptFrame* info = nullptr;
+      if (void* code = py->frame_get_code(frame)) {  // new reference
+        const int lasti = have_lasti ? py->frame_get_lasti(frame) : -2;
+        if (code == prev_code && lasti == prev_lasti && lasti != -2) {
+          info = prev;
+        } else if ((info = cached_frame_info(*py, cache, frame, code, lasti, coroutine))) {
+          prev_code = code;
+          prev_lasti = lasti;
+          prev = info;
+        } else {
+          missed = true;  // named below, outside the lock
+        }
+        py->dec_ref(code);
+      }
+      infos[m++] = info;
+      frame = py->frame_get_back(frame);
+    }
   }
   // A walk cut at `depth` may have missed the task's coroutine: look anyway.
-  bool maybe_in_task = frame != nullptr;
+  bool maybe_in_task = coroutine || frame != nullptr;
   if (frame) py->dec_ref(frame);
-  const ScriptFrame* infos[kMaxFrames];
-  frames_info(*py, walked, m, infos, maybe_in_task);
+  // A code object not cached yet (or a frame without code): the slow path.
+  if (missed)
+    for (int i = 0; i < m; ++i)
+      if (!infos[i]) infos[i] = frame_info(*py, walked[i], maybe_in_task);
   int n = 0;
   for (int i = 0; i < m; ++i) {
     if (infos[i]) {

@@ -59,23 +59,49 @@ void fork_prepare() {
   fork_gate::prepare();
 }
 
+// A lock skipped at prepare (its holder stuck, or the forking thread itself)
+// or a loader walk still running means this child may hold a table mid-update
+// (or the loader's lock taken by a thread that is gone). Reading those tables
+// could loop or crash the child, so the shim goes quiet here: nothing is
+// tracked or reported in this process, and one line says why. The host's own
+// calls still pass through.
+void turn_off_in_child(pid_t parent, std::size_t locks_skipped, bool walks_finished) {
+  auto* off = new Options(options());
+  off->enabled = false;
+  detail::g_options.store(off, std::memory_order_release);
+  detail::g_tracking_ready.store(false, std::memory_order_release);
+  log().warn(
+      "fork() in pid {} found {} of connleak's locks still held{}: connleak is off in child {} "
+      "(its connections are not tracked or reported)",
+      static_cast<int>(parent), locks_skipped,
+      walks_finished ? "" : " and a loader walk in progress",
+      static_cast<int>(g_pid.load(std::memory_order_relaxed)));
+}
+
 void fork_parent() {
   fork_gate::parent();
   ForkMutex::fork_parent_all();
 }
 
 void fork_child() {
+  const std::size_t skipped = ForkMutex::skipped_at_last_fork();
+  const bool walks_finished = fork_gate::walks_finished_at_last_fork();
   fork_gate::child();
   ForkMutex::fork_child_all();
   reset_tid_cache();
+  const pid_t parent = g_pid.load(std::memory_order_relaxed);
   g_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_relaxed);
   g_exit_reported.store(false, std::memory_order_relaxed);
   g_dump_count.store(0, std::memory_order_relaxed);
   journal::after_fork_child();  // before any hook of the child can store into the parent's file
-  Registry::instance().after_fork_child();
-  CheckoutTable::instance().after_fork_child();
   worker_after_fork_child();
   sock::after_fork_child();
+  if (skipped != 0 || !walks_finished) {
+    turn_off_in_child(parent, skipped, walks_finished);
+    return;  // the tables below are the ones that may be mid-update
+  }
+  Registry::instance().after_fork_child();
+  CheckoutTable::instance().after_fork_child();
 }
 
 void at_exit_handler() {

@@ -49,6 +49,33 @@ TEST(Python, Psycopg3PurePythonThroughCtypesIsTracked) {
   EXPECT_EQ(r.report->at("summary").at("opened"), 2);
 }
 
+// The per-code-object cache of names (shim/python/python_stack.cpp) holds a
+// reference to each code object it keys, so a freed function's address never
+// names another: 30 functions made, called and dropped in turn.
+TEST(Python, FreshCodeObjectsEachNameTheirOwnFunctionAndLine) {
+  constexpr int kFunctions = 30;
+  Result r = run({"/usr/bin/python3", script("fresh_code_objects.py"), std::to_string(kFunctions)});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  ASSERT_NE(r.out.find("opened 30"), std::string::npos) << r.out;
+  ASSERT_TRUE(r.report) << describe(r);
+  auto leaked = with_status(*r.report, "leaked");
+  ASSERT_EQ(leaked.size(), static_cast<std::size_t>(kFunctions)) << describe(r);
+  std::set<int> seen;
+  for (const json& c : leaked) {
+    const json& py = c.at("acquired").at("python");
+    // psycopg2.connect, then the generated function that called it.
+    ASSERT_GE(py.size(), 2u) << c.dump(2);
+    ASSERT_EQ(py.at(0).at("function"), "connect") << py.dump(2);
+    const std::string function = py.at(1).at("function");
+    ASSERT_EQ(function.rfind("make_", 0), 0u) << py.dump(2);
+    const int i = std::stoi(function.substr(5));
+    EXPECT_EQ(py.at(1).at("file"), "<generated " + std::to_string(i) + ">") << py.dump(2);
+    EXPECT_EQ(py.at(1).at("line"), i + 2) << py.dump(2);
+    seen.insert(i);
+  }
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kFunctions)) << describe(r);
+}
+
 TEST(Python, MysqlclientLeakNamesTheLine) {
   Result r = python("mysqldb_leak.py");
   expect_python_leak_at_get_conn(r, script("mysqldb_leak.py"));
