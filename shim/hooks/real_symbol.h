@@ -7,6 +7,7 @@
 // under a renamed soname, where the first match would be the WRONG copy.
 // Looking the symbol up through a handle of the calling object searches that
 // object and its own dependencies: the libpq that caller was linked against.
+#include <array>
 #include <atomic>
 #include <cstdint>
 
@@ -24,6 +25,15 @@ struct Resolution {
 };
 
 namespace detail {
+// Every slot all zero bits (module null, not ""): the caller table then lives
+// in .bss instead of .data, where each slot's "" cost a start-up relocation
+// (3,456 of them) and its pages a copy on write in every process (issue 19).
+// A slot is read only once ready[id] says it was written whole.
+consteval std::array<Resolution, kSymbolCount> unwritten_resolutions() {
+  std::array<Resolution, kSymbolCount> all{};
+  for (Resolution& r : all) r.module = nullptr;
+  return all;
+}
 // One entry per calling object, append-only: an entry is never reused for
 // another object (a reader may still hold it), only retired on dlclose.
 // Everything is constant-initialized, so lookups work before our constructors.
@@ -34,7 +44,7 @@ struct CallerEntry {
   std::atomic<std::uintptr_t> hi{0};  // 0 = empty or retired
   const char* path = nullptr;         // "" for the main program
   std::atomic<bool> ready[kSymbolCount] = {};
-  Resolution res[kSymbolCount] = {};
+  std::array<Resolution, kSymbolCount> res = unwritten_resolutions();
 };
 // Per symbol, the entry that last answered it: a function is nearly always
 // called from one object, so the scan (several entries: the program, libpq
