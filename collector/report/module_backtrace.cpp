@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <link.h>
 
-#include <boost/core/demangle.hpp>
 #include <map>
 #include <utility>
 
@@ -28,6 +27,12 @@ bool contains(const dl_phdr_info* info, std::uintptr_t pc) {
   return false;
 }
 
+// How both walks below name a module: "" for the main program (the first
+// entry; libbacktrace opens it through /proc/self/exe), else its path.
+const char* module_name(const dl_phdr_info* info, bool first) {
+  return first || !info->dlpi_name ? "" : info->dlpi_name;
+}
+
 bool module_of(std::uintptr_t pc, ModuleKey* key) {
   struct Find {
     std::uintptr_t pc;
@@ -41,9 +46,7 @@ bool module_of(std::uintptr_t pc, ModuleKey* key) {
         bool first = f.first;
         f.first = false;
         if (!contains(info, f.pc)) return 0;
-        // The main program: libbacktrace opens it through /proc/self/exe.
-        const char* name = first || !info->dlpi_name ? "" : info->dlpi_name;
-        *f.key = {info->dlpi_addr, name};
+        *f.key = {info->dlpi_addr, module_name(info, first)};
         f.found = true;
         return 1;
       },
@@ -77,8 +80,8 @@ extern "C" int connleak_backtrace_dl_iterate_phdr(int (*callback)(dl_phdr_info*,
         f.first = false;
         const connleak::ModuleKey* only = connleak::g_only;
         if (only) {
-          const char* name = first || !info->dlpi_name ? "" : info->dlpi_name;
-          if (info->dlpi_addr != only->first || only->second != name) return 0;
+          if (info->dlpi_addr != only->first || only->second != connleak::module_name(info, first))
+            return 0;
         }
         return f.callback(info, size, f.data);
       },
@@ -154,14 +157,9 @@ BacktraceInfo module_backtrace_info(std::uintptr_t pc) {
     }
     g_lock.unlock();
   }
-  out.file = d.file;
+  out.function = std::move(d.function);
+  out.file = std::move(d.file);
   out.line = d.line;
-  // Boost's frame::name(): the dynamic symbol first, libbacktrace's name otherwise.
-  Dl_info dli;
-  if (dladdr(reinterpret_cast<void*>(pc), &dli) != 0 && dli.dli_sname)
-    out.function = boost::core::demangle(dli.dli_sname);
-  else if (!d.function.empty())
-    out.function = boost::core::demangle(d.function.c_str());
   return out;
 }
 

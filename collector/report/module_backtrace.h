@@ -16,8 +16,9 @@
 namespace connleak {
 
 struct BacktraceInfo {
-  // name(): the dynamic symbol (dladdr), else the module's symbol table, else
-  // the outermost function DWARF names at the PC; demangled. Empty when none.
+  // The module's symbol table's name for the PC, else the outermost function
+  // DWARF names there; not demangled (the caller has dladdr's name first, as
+  // Boost's frame::name() did). Empty when none.
   std::string function;
   // The last file and line libbacktrace reports for the PC (the calling
   // statement in the outermost function when calls were inlined).

@@ -69,9 +69,11 @@ Frame Symbolizer::resolve(std::uintptr_t return_address) {
   }
 
   // libbacktrace reads the full symbol table and DWARF: it names static and
-  // hidden functions that dladdr (dynamic symbols only) cannot.
+  // hidden functions that dladdr (dynamic symbols only) cannot. dladdr's name,
+  // when there is one, wins (Boost's frame::name() order).
   BacktraceInfo bt = module_backtrace_info(lookup);
-  if (!bt.function.empty() && bt.function.rfind("0x", 0) != 0) frame.function = bt.function;
+  if (!info.dli_sname && !bt.function.empty() && bt.function.rfind("0x", 0) != 0)
+    frame.function = demangle(bt.function.c_str());
   if (!bt.file.empty()) {
     frame.file = bt.file;
     if (bt.line > 0) frame.line = static_cast<int>(bt.line);
